@@ -1,0 +1,418 @@
+"""Builder and Driver: build a graph once, run it any number of times, sync or async.
+
+Example::
+
+    from asyncdag import driver
+    import my_dataflow
+
+    dr = driver.Builder().with_modules(my_dataflow).with_config({"mode": "fast"}).build()
+    dr.execute(["total"], inputs={"path": "data/"})          # from sync code
+    await dr.aexecute(["total"], inputs={"path": "data/"})   # from async code
+
+A driver is immutable after ``build()`` and serves any number of concurrent runs; each
+``aexecute`` call has its own state and leaves no task behind when it returns, fails or is
+cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy as _copy
+import types
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from asyncdag.errors import ExecutorError, InputTypeError, RunningLoopError
+from asyncdag.execution import grouping as _grouping
+from asyncdag.execution._plan import Plan, compile_plan
+from asyncdag.execution._scheduler import Event, Instance, Run
+from asyncdag.execution.executors import AsyncioExecutor, TaskExecutor
+from asyncdag.graph._build import Graph, build_graph
+from asyncdag.graph._types import describe, value_fits
+
+__all__ = ["DEFAULT_WINDOW", "Builder", "Driver", "StreamEvent", "Variable"]
+
+#: Items an expansion may have yielded but not yet delivered to every collector.
+DEFAULT_WINDOW = 1024
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A node or input as ``list_available_variables`` reports it."""
+
+    name: str
+    type: Any
+    tags: Mapping[str, Any] = field(default_factory=dict)
+    is_external_input: bool = False
+    documentation: str = ""
+    role: str = "standard"
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One value as ``astream`` reports it.
+
+    ``kind`` is ``"item"`` for a node's value as soon as it is produced (``index`` is the item
+    path inside Parallelizable blocks, ``()`` outside) and ``"result"`` for the final outputs,
+    sent once at the end in ``value`` as a dict.
+    """
+
+    kind: str
+    node: str
+    index: tuple[int, ...]
+    value: Any
+
+
+class Builder:
+    """Assembles a :class:`Driver` piece by piece, with Hamilton's method names."""
+
+    def __init__(self) -> None:
+        self._modules: list[types.ModuleType] = []
+        self._config: dict[str, Any] = {}
+        self._local: TaskExecutor | None = None
+        self._remote: TaskExecutor | None = None
+        self._grouping: _grouping.GroupingStrategy = _grouping.GroupByRepeatableBlocks()
+        self._adapters: list[Any] = []
+        self._allow_overrides = False
+        self._window = DEFAULT_WINDOW
+
+    def with_modules(self, *modules: types.ModuleType) -> Builder:
+        """Add modules whose functions become the graph's nodes."""
+        self._modules.extend(modules)
+        return self
+
+    def with_config(self, config: Mapping[str, Any]) -> Builder:
+        """Add configuration: read by ``@config.when`` and visible to nodes as inputs."""
+        self._config.update(config)
+        return self
+
+    def enable_dynamic_execution(self, *, allow_experimental_mode: bool = False) -> Builder:
+        """Accepted for compatibility: streaming execution of Parallelizable is always on."""
+        return self
+
+    def with_local_executor(self, executor: TaskExecutor) -> Builder:
+        """The executor for nodes outside any Parallelizable block."""
+        self._local = executor
+        return self
+
+    def with_remote_executor(self, executor: TaskExecutor) -> Builder:
+        """The executor for block instances (one per item of a Parallelizable)."""
+        self._remote = executor
+        return self
+
+    def with_grouping_strategy(self, strategy: _grouping.GroupingStrategy) -> Builder:
+        """How nodes become tasks; see :mod:`asyncdag.execution.grouping`."""
+        self._grouping = strategy
+        return self
+
+    def with_adapters(self, *adapters: Any) -> Builder:
+        """Lifecycle hooks called around runs, tasks and nodes."""
+        self._adapters.extend(adapters)
+        return self
+
+    def with_window(self, window: int) -> Builder:
+        """Items an expansion may run ahead of its collectors (default ``DEFAULT_WINDOW``)."""
+        if window < 1:
+            raise ValueError(f"window must be at least 1, got {window}")
+        self._window = window
+        return self
+
+    def allow_module_overrides(self) -> Builder:
+        """Let a later module redefine a node of an earlier one instead of failing."""
+        self._allow_overrides = True
+        return self
+
+    def copy(self) -> Builder:
+        """An independent copy of this builder (modules and executors are shared)."""
+        new = _copy.copy(self)
+        new._modules = list(self._modules)
+        new._config = dict(self._config)
+        new._adapters = list(self._adapters)
+        return new
+
+    def build(self) -> Driver:
+        """Build and validate the graph; raises a ``GraphError`` naming what is wrong."""
+        graph = build_graph(
+            self._modules, self._config, allow_module_overrides=self._allow_overrides
+        )
+        return Driver(
+            graph,
+            local=self._local,
+            remote=self._remote,
+            grouping=self._grouping,
+            adapters=self._adapters,
+            window=self._window,
+        )
+
+
+class Driver:
+    """Runs a built graph. Use :class:`Builder` to make one."""
+
+    def __init__(
+        self,
+        graph: Graph,
+        *,
+        local: TaskExecutor | None = None,
+        remote: TaskExecutor | None = None,
+        grouping: _grouping.GroupingStrategy | None = None,
+        adapters: Sequence[Any] = (),
+        window: int = DEFAULT_WINDOW,
+    ) -> None:
+        self.graph = graph
+        self._default_local = local is None
+        self._owned: list[TaskExecutor] = []
+        if local is None:
+            local = AsyncioExecutor()
+            self._owned.append(local)
+        if remote is None:
+            remote = local if isinstance(local, AsyncioExecutor) else AsyncioExecutor()
+            if remote is not local:
+                self._owned.append(remote)
+        self.local = local
+        self.remote = remote
+        self.grouping = grouping or _grouping.GroupByRepeatableBlocks()
+        self.adapters = tuple(adapters)
+        self.window = window
+        self._plans: dict[tuple[tuple[str, ...], frozenset[str]], Plan] = {}
+        self._closed = False
+
+    # -- planning ------------------------------------------------------------------------
+
+    def _plan(self, outputs: tuple[str, ...], provided: frozenset[str]) -> Plan:
+        key = (outputs, provided)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = compile_plan(self.graph, outputs, provided)
+            if len(self._plans) > 512:  # many distinct requests: keep memory bounded
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    def _prepare(
+        self,
+        final_vars: Iterable[str],
+        overrides: Mapping[str, Any] | None,
+        inputs: Mapping[str, Any] | None,
+    ) -> tuple[Plan, dict[str, Any]]:
+        values: dict[str, Any] = dict(self.graph.config)
+        if inputs:
+            values.update(inputs)
+        if overrides:
+            values.update(overrides)
+        outputs = tuple(final_vars)
+        plan = self._plan(outputs, frozenset(values))
+        if inputs:
+            self._check_input_types(plan, inputs)
+        return plan, values
+
+    def _check_input_types(self, plan: Plan, inputs: Mapping[str, Any]) -> None:
+        for name in plan.required_inputs | plan.optional_inputs:
+            if name not in inputs:
+                continue
+            value = inputs[name]
+            for node, dep in self.graph.inputs.get(name, ()):
+                if dep.kind.collects or value_fits(value, dep.type):
+                    continue
+                raise InputTypeError(
+                    f"input {name!r} is {type(value).__qualname__}, but node {node.name!r}"
+                    f" declares parameter {name!r} as {describe(dep.type)}. Pass a value of"
+                    " that type, or correct the annotation."
+                )
+
+    def validate_execution(
+        self,
+        final_vars: Iterable[str],
+        overrides: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Raise the error a run of ``final_vars`` would raise before running any user code."""
+        self._prepare(final_vars, overrides, inputs)
+
+    # -- running -------------------------------------------------------------------------
+
+    async def aexecute(
+        self,
+        final_vars: Iterable[str],
+        overrides: Mapping[str, Any] | None = None,
+        display_graph: bool = False,
+        inputs: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Run the graph on the current event loop and return ``{output: value}``.
+
+        Sync node functions run off the loop (on the executor's threads or processes), so the
+        loop stays responsive. Raises ``MissingInputError`` / ``UnknownOutputError`` before
+        any user code runs, and ``NodeExecutionError`` (with the user's exception as
+        ``__cause__``) when a node fails. Cancelling the awaiting task cancels the run.
+        """
+        return await self._aexecute(final_vars, overrides, inputs, inline_sync=False)
+
+    async def _aexecute(
+        self,
+        final_vars: Iterable[str],
+        overrides: Mapping[str, Any] | None,
+        inputs: Mapping[str, Any] | None,
+        *,
+        inline_sync: bool,
+        events: Any = None,
+    ) -> dict[str, Any]:
+        if self._closed:
+            raise ExecutorError("this driver is closed; build a new one")
+        plan, values = self._prepare(final_vars, overrides, inputs)
+        run = Run(
+            self.local,
+            self.remote,
+            inline_sync=inline_sync and self._default_local,
+            window=self.window,
+            events=events,
+            group_blocks=self.grouping.group_blocks,
+        )
+        root = Instance(run, plan.root, values, None, (), _finish)
+        root.start()
+        await run.wait()
+        return {name: values[name] for name in plan.outputs}
+
+    def execute(
+        self,
+        final_vars: Iterable[str],
+        overrides: Mapping[str, Any] | None = None,
+        display_graph: bool = False,
+        inputs: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Run the graph from sync code and return ``{output: value}``.
+
+        Runs a private event loop (uvloop when installed) for the call. Because that loop
+        serves nothing else, sync nodes outside Parallelizable blocks run inline on it when the
+        local executor is the default one; block instances still go to the remote executor.
+        Called inside a running event loop it raises ``RunningLoopError``: use ``aexecute``.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RunningLoopError(
+                "Driver.execute() was called inside a running event loop, where it would block"
+                " that loop. Use `await dr.aexecute(...)` instead."
+            )
+        return _run_private(self._aexecute(final_vars, overrides, inputs, inline_sync=True))
+
+    async def astream(
+        self,
+        final_vars: Iterable[str],
+        overrides: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        """Run the graph and yield each requested output's values as they are produced.
+
+        In-block outputs arrive once per item (``kind="item"``, with the item's index path);
+        the last event has ``kind="result"`` and the final outputs dict as ``value``. Leaving
+        the ``async for`` early cancels the run.
+
+        Example::
+
+            async for event in dr.astream(["page_size"], inputs={...}):
+                if event.kind == "item":
+                    print(event.index, event.value)
+        """
+        queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
+
+        def on_event(event: Event) -> None:
+            queue.put_nowait(StreamEvent("item", event[0], event[1], event[2]))
+
+        async def produce() -> dict[str, Any]:
+            try:
+                return await self._aexecute(
+                    final_vars, overrides, inputs, inline_sync=False, events=on_event
+                )
+            finally:
+                queue.put_nowait(None)
+
+        task = asyncio.ensure_future(produce())
+        try:
+            while True:
+                event = await queue.get()
+                if event is None:
+                    break
+                yield event
+            result = await task
+            yield StreamEvent("result", "", (), result)
+        finally:
+            if not task.done():
+                task.cancel()
+                try:
+                    await task
+                except BaseException:
+                    pass
+
+    # -- introspection -------------------------------------------------------------------
+
+    def list_available_variables(
+        self, *, tag_filter: Mapping[str, Any] | None = None
+    ) -> list[Variable]:
+        """Every node and input, optionally only those whose tags match ``tag_filter``.
+
+        A filter value may be a single value, a list of accepted values, or ``None`` to accept
+        any node that has the tag at all.
+        """
+        found: list[Variable] = []
+        for name in self.graph.order:
+            node = self.graph.nodes[name]
+            found.append(
+                Variable(name, node.type, dict(node.tags), False, node.doc, node.role.value)
+            )
+        for name, readers in self.graph.inputs.items():
+            found.append(Variable(name, readers[0][1].type, {}, True))
+        if tag_filter:
+            found = [v for v in found if _tags_match(v.tags, tag_filter)]
+        return found
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Shut down the executors this driver uses. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for executor in {id(e): e for e in (self.local, self.remote)}.values():
+            executor.close()
+
+    async def aclose(self) -> None:
+        """Async form of :meth:`close` (waits for worker processes off the loop)."""
+        await asyncio.get_running_loop().run_in_executor(None, self.close)
+
+    async def __aenter__(self) -> Driver:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __enter__(self) -> Driver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _finish(instance: Instance) -> None:
+    instance.run.finish()
+
+
+def _tags_match(tags: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    for key, accepted in wanted.items():
+        if key not in tags:
+            return False
+        if accepted is None:
+            continue
+        options = accepted if isinstance(accepted, list | tuple | set) else [accepted]
+        if tags[key] not in options:
+            return False
+    return True
+
+
+def _run_private(coro: Any) -> Any:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop installs wherever it is supported
+        return asyncio.run(coro)
+    return uvloop.run(coro)

@@ -1,0 +1,445 @@
+"""Expansion: a Parallelizable generator consumed as a bounded stream.
+
+Who owns what
+-------------
+- One ``Expansion`` per expander step of an instance; it owns one task of the run (``_drive``),
+  which owns the generator: it advances it, dispatches each item's block instance the moment
+  the item arrives, and closes the generator in ``finally`` (``aclose()`` for async ones).
+- A sync generator (or any blocking iterator) is advanced by a ``_ThreadPump``: one daemon
+  thread per expansion, which hands items to the loop through a deque; a wake-up is scheduled
+  only when the loop is not already due to drain it, so a fast generator is batched for free and
+  a slow one is delivered item by item, with no timer.
+
+Bounds
+------
+- The window: items yielded but not yet consumed by every collector. Before asking the
+  generator for an item, the driver takes one credit; the credit comes back when the item's
+  instance is done and every streaming collector has taken its value (list collectors take it
+  at once). A thread pump takes credits from a ``threading.Semaphore`` before each ``next()``.
+- ``max_tasks``: a top-level block instance holds a slot of the remote executor's limiter while
+  it runs. Nested instances run in their parent's slot.
+
+Errors and cancellation
+-----------------------
+A generator that raises fails the run with ``NodeExecutionError`` naming the expander and the
+instance's index. On cancel, ``_drive`` closes the generator; a thread pump is told to stop and
+closes its generator in its own thread after the current ``next()`` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any
+
+from asyncdag import htypes
+from asyncdag.execution._plan import Step
+from asyncdag.execution._scheduler import Instance, node_error, run_block_sync
+
+__all__ = ["Expansion"]
+
+_MATERIALIZED = (list, tuple, range, dict, set, frozenset, str, bytes)
+
+
+class Expansion:
+    __slots__ = (
+        "_credit",
+        "_credit_waiter",
+        "_pump",
+        "block",
+        "count",
+        "done",
+        "exhausted",
+        "lists",
+        "outstanding",
+        "parent",
+        "run",
+        "step",
+        "step_index",
+        "streams",
+        "unconsumed",
+    )
+
+    def __init__(self, parent: Instance, step_index: int, step: Step) -> None:
+        assert step.child is not None
+        self.parent = parent
+        self.run = parent.run
+        self.step = step
+        self.step_index = step_index
+        self.block = step.child
+        self.lists: dict[str, list[Any]] = {k: [] for k in self.block.list_sinks}
+        self.streams: list[tuple[str, _Stream]] = []
+        self.unconsumed: dict[int, int] = {}
+        self.count = 0
+        self.outstanding = 0
+        self.exhausted = False
+        self.done = False
+        self._credit = self.run.window
+        self._credit_waiter: asyncio.Future[None] | None = None
+        self._pump: _ThreadPump | None = None
+
+    def start(self) -> None:
+        for child_key, parent_key, ordered in self.block.stream_sinks:
+            stream = _Stream(self, ordered)
+            self.streams.append((child_key, stream))
+            self.parent.values[parent_key] = stream
+        self.run.spawn(self._drive())
+        # Streaming collectors may start now; list collectors wait for the EXPAND_DONE step.
+        self.parent.complete(self.step_index, None)
+
+    # -- the generator -------------------------------------------------------------------
+
+    async def _open(self) -> Any:
+        step, parent = self.step, self.parent
+        if step.overridden_items:
+            return parent.lookup(len(parent.block.scope), step.name)
+        kwargs = parent.kwargs(step)
+        assert step.fn is not None
+        if step.is_async:
+            result = step.fn(**kwargs)
+            if hasattr(result, "__await__"):
+                result = await result
+            return result
+        node = step.node
+        if parent._inline() or (node and _is_generator_function(node.callable)):
+            return step.fn(**kwargs)
+        executor = parent._executor()
+        return await executor.submit_sync(self.run.loop, step.fn, kwargs)
+
+    async def _drive(self) -> None:
+        source: Any = None
+        try:
+            try:
+                source = await self._open()
+            except Exception as exc:
+                raise node_error(self.step, self.parent.index, exc)  # noqa: B904
+            if hasattr(source, "__aiter__"):
+                await self._drive_async(source.__aiter__())
+            elif isinstance(source, _MATERIALIZED) or self.parent._inline():
+                await self._drive_inline(iter(source))
+            elif isinstance(source, Iterable):
+                self._pump = _ThreadPump(self, iter(source))
+                await self._pump.drain()
+            else:
+                raise TypeError(
+                    f"expander {self.step.name!r} returned {type(source).__name__}, which is not"
+                    " iterable; yield the items, or return a list or an async iterable"
+                )
+            self.exhausted = True
+            self._maybe_done()
+        except Exception as exc:
+            raise node_error(self.step, self.parent.index, exc)  # noqa: B904
+        finally:
+            if self._pump is not None:
+                self._pump.stop()
+            elif source is not None:
+                await _close(source)
+
+    async def _drive_async(self, it: AsyncIterator[Any]) -> None:
+        while self.run.alive:
+            await self._take_credit()
+            try:
+                item = await it.__anext__()
+            except StopAsyncIteration:
+                self._credit += 1
+                return
+            await self._dispatch(item)
+
+    async def _drive_inline(self, it: Iterator[Any]) -> None:
+        sentinel = object()
+        while self.run.alive:
+            await self._take_credit()
+            item = next(it, sentinel)
+            if item is sentinel:
+                self._credit += 1
+                return
+            await self._dispatch(item)
+
+    async def _take_credit(self) -> None:
+        while self._credit <= 0:
+            waiter = self._credit_waiter = self.run.loop.create_future()
+            await waiter
+        self._credit -= 1
+
+    def _give_credit(self) -> None:
+        if self._pump is not None:
+            self._pump.credit.release()
+            return
+        self._credit += 1
+        waiter = self._credit_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- items ---------------------------------------------------------------------------
+
+    async def _dispatch(self, item: Any) -> None:
+        run, parent, block = self.run, self.parent, self.block
+        i = self.count
+        self.count = i + 1
+        for lst in self.lists.values():
+            lst.append(None)
+        values = {self.step.name: item}
+        index = (*parent.index, i)
+        child = Instance(run, block, values, parent, index, self._child_done)
+        self.outstanding += 1
+        remote = run.remote
+        top = not parent.block.scope
+        if top and remote.limited:
+            await remote.acquire(run.loop)
+        if remote.sequential:
+            waiter: asyncio.Future[None] = run.loop.create_future()
+            child.on_done = lambda c: (self._child_done(c), waiter.set_result(None))  # type: ignore[func-returns-value]
+            child.start()
+            await waiter
+        elif remote.remote and top:
+            task = run.spawn(remote.run_block(block, values, parent, index))
+            task.add_done_callback(lambda f: self._remote_done(f, child))
+        elif block.all_sync and block.steps and remote.threaded and run.group_blocks:
+            fut = remote.submit_sync(run.loop, run_block_sync, block, values, child.lookup, index)
+            run.track(fut)
+            fut.add_done_callback(lambda f: self._remote_done(f, child))
+        else:
+            child.start()
+
+    def _remote_done(self, fut: asyncio.Future[Any], child: Instance) -> None:
+        if fut.cancelled() or not self.run.alive:
+            return
+        exc = fut.exception()
+        if exc is not None:
+            self.run.fail(exc)
+            return
+        child.values.update(fut.result())
+        self._child_done(child)
+
+    def _child_done(self, child: Instance) -> None:
+        if not self.run.alive:
+            return
+        i = child.index[-1]
+        values = child.values
+        for key, lst in self.lists.items():
+            lst[i] = values[key]
+        if self.run.remote.limited and not self.parent.block.scope:
+            self.run.remote.release(self.run.loop)
+        self.outstanding -= 1
+        if self.streams:
+            self.unconsumed[i] = len(self.streams)
+            for key, stream in self.streams:
+                stream.put(i, values[key])
+        else:
+            self._give_credit()
+        self._maybe_done()
+
+    def consumed(self, i: int) -> None:
+        left = self.unconsumed[i] - 1
+        if left:
+            self.unconsumed[i] = left
+        else:
+            del self.unconsumed[i]
+            self._give_credit()
+
+    def _maybe_done(self) -> None:
+        if self.done or not self.exhausted or self.outstanding:
+            return
+        self.done = True
+        for key, lst in self.lists.items():
+            self.parent.values[key] = lst
+        for _, stream in self.streams:
+            stream.close(self.count)
+        self.parent.complete(self.step.done_step, None)
+
+
+def _is_generator_function(fn: Any) -> bool:
+    import inspect
+
+    return inspect.isgeneratorfunction(inspect.unwrap(fn))
+
+
+async def _close(source: Any) -> None:
+    aclose = getattr(source, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception:  # a generator failing while closing must not hide the real error
+            pass
+        return
+    close = getattr(source, "close", None)
+    if close is not None and not isinstance(source, _MATERIALIZED):
+        try:
+            close()
+        except Exception:
+            pass
+
+
+class _ThreadPump:
+    """Advances a blocking iterator on its own thread, bounded by the window."""
+
+    def __init__(self, expansion: Expansion, it: Iterator[Any]) -> None:
+        self.expansion = expansion
+        self.loop = expansion.run.loop
+        self.it = it
+        self.credit = threading.Semaphore(expansion.run.window)
+        self.items: deque[Any] = deque()
+        self.lock = threading.Lock()
+        self.scheduled = False
+        self.finished = False
+        self.error: BaseException | None = None
+        self.stopping = threading.Event()
+        self.waiter: asyncio.Future[None] | None = None
+        self.thread = threading.Thread(
+            target=self._produce, name=f"asyncdag-expander-{expansion.step.name}", daemon=True
+        )
+        self.thread.start()
+
+    def _produce(self) -> None:
+        it, stopping = self.it, self.stopping
+        try:
+            while not stopping.is_set():
+                while not self.credit.acquire(timeout=0.05):
+                    if stopping.is_set():
+                        return
+                if stopping.is_set():
+                    return
+                try:
+                    item = next(it)
+                except StopIteration:
+                    return
+                with self.lock:
+                    self.items.append(item)
+                    wake = not self.scheduled
+                    self.scheduled = True
+                if wake:
+                    self._wake_loop()
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    pass
+            with self.lock:
+                self.finished = True
+            self._wake_loop()
+
+    def _wake_loop(self) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self._on_wake)
+        except RuntimeError:  # the loop is closed: the run is over
+            pass
+
+    def _on_wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def drain(self) -> None:
+        expansion = self.expansion
+        while True:
+            with self.lock:
+                batch = list(self.items)
+                self.items.clear()
+                self.scheduled = False
+                finished = self.finished
+            for item in batch:
+                await expansion._dispatch(item)
+            if finished and not batch:
+                break
+            if not batch:
+                self.waiter = self.loop.create_future()
+                with self.lock:
+                    if self.items or self.finished:
+                        continue
+                await self.waiter
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+class _Stream(htypes.CollectAsCompleted[Any]):
+    """What a streaming collector iterates: values of one expansion as they complete."""
+
+    def __init__(self, expansion: Expansion, ordered: bool) -> None:
+        self.expansion = expansion
+        self.ordered = ordered
+        self.loop = expansion.run.loop
+        self.buffer: dict[int, Any] = {}
+        self.fifo: deque[tuple[int, Any]] = deque()
+        self.next_index = 0
+        self.total: int | None = None
+        self.taken = 0
+        self.waiter: asyncio.Future[None] | None = None
+
+    def put(self, i: int, value: Any) -> None:
+        if self.ordered:
+            self.buffer[i] = value
+        else:
+            self.fifo.append((i, value))
+        self._wake()
+
+    def close(self, total: int) -> None:
+        self.total = total
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _take_ready(self) -> tuple[int, Any] | None:
+        if self.ordered:
+            if self.next_index in self.buffer:
+                i = self.next_index
+                self.next_index += 1
+                return i, self.buffer.pop(i)
+        elif self.fifo:
+            return self.fifo.popleft()
+        return None
+
+    async def _next(self) -> tuple[bool, Any]:
+        while True:
+            got = self._take_ready()
+            if got is not None:
+                self.taken += 1
+                self.expansion.consumed(got[0])
+                return True, got[1]
+            if self.total is not None and self.taken >= self.total:
+                return False, None
+            self.waiter = self.loop.create_future()
+            await self.waiter
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._aiter()
+
+    async def _aiter(self) -> AsyncIterator[Any]:
+        while True:
+            more, value = await self._next()
+            if not more:
+                return
+            yield value
+
+    async def _next_batch(self) -> list[Any] | None:
+        more, value = await self._next()
+        if not more:
+            return None
+        batch = [value]
+        while True:
+            got = self._take_ready()
+            if got is None:
+                return batch
+            self.taken += 1
+            self.expansion.consumed(got[0])
+            batch.append(got[1])
+
+    def __iter__(self) -> Iterator[Any]:
+        # Called from the worker thread a sync collector runs on: fetch what is ready in one
+        # round trip to the loop, so the hop is paid per batch, not per value.
+        while True:
+            batch = asyncio.run_coroutine_threadsafe(self._next_batch(), self.loop).result()
+            if batch is None:
+                return
+            yield from batch

@@ -1,0 +1,320 @@
+"""The run: instances, steps, and who owns each task.
+
+Ownership and bounds
+--------------------
+- A ``Run`` owns every asyncio task started for one ``aexecute`` call (``Run.spawn``): async
+  node calls, expansions (one task each, driving one generator), and nothing else. Sync node
+  calls are futures on an executor's thread pool or process pool, tracked the same way.
+- An ``Instance`` is one block instance (the root of the run is one too). It is driven by
+  callbacks, not by a coroutine of its own: when a step completes, the steps waiting on it are
+  launched at once. An instance with only sync steps on a thread executor runs as one hop.
+- Bounds: the remote executor's ``max_tasks`` limiter is held by each top-level block instance
+  while it runs (nested instances run inside their parent's slot, so they cannot deadlock it);
+  each expansion's window bounds items yielded but not yet consumed (see ``_fanout``).
+
+Errors and cancellation
+-----------------------
+The first exception from user code is wrapped in ``NodeExecutionError`` (node, index path,
+``__cause__``) and fails the run: ``Run.fail`` records it and cancels every task of the run;
+expansions close their generators in ``finally``. ``Run.wait`` then waits for all tasks to
+finish (cleanup is shielded from further cancellation) and raises the failure. Cancelling the
+awaiting task does the same and re-raises the cancellation untouched. Thread work cannot be
+interrupted: its result is dropped when it arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from asyncdag.errors import AsyncDagError, NodeExecutionError
+from asyncdag.execution._plan import BlockPlan, Step, StepKind
+
+if TYPE_CHECKING:
+    from asyncdag.execution.executors import TaskExecutor
+
+__all__ = ["Instance", "Run", "call_sync_step"]
+
+Event = tuple[str, tuple[int, ...], Any]
+
+
+class Run:
+    """State of one run: its tasks, its failure, its executors, its event sink."""
+
+    __slots__ = (
+        "_finished",
+        "_tasks",
+        "events",
+        "failure",
+        "group_blocks",
+        "inline_sync",
+        "local",
+        "loop",
+        "remote",
+        "window",
+    )
+
+    def __init__(
+        self,
+        local: TaskExecutor,
+        remote: TaskExecutor,
+        *,
+        inline_sync: bool,
+        window: int,
+        events: Callable[[Event], None] | None = None,
+        group_blocks: bool = True,
+    ) -> None:
+        self.group_blocks = group_blocks
+        self.loop = asyncio.get_running_loop()
+        self.local = local
+        self.remote = remote
+        self.inline_sync = inline_sync  # run outer sync nodes in the loop (execute() only)
+        self.window = window
+        self.events = events
+        self.failure: BaseException | None = None
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._finished: asyncio.Future[None] = self.loop.create_future()
+
+    # -- tasks ---------------------------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = self.loop.create_task(coro)
+        self.track(task)
+        return task
+
+    def track(self, fut: asyncio.Future[Any]) -> None:
+        self._tasks.add(fut)
+        fut.add_done_callback(self._task_done)
+
+    def _task_done(self, fut: asyncio.Future[Any]) -> None:
+        self._tasks.discard(fut)
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:
+            self.fail(exc)
+
+    def fail(self, exc: BaseException) -> None:
+        """Record the first failure and cancel everything else in the run."""
+        if self.failure is not None:
+            return
+        self.failure = exc
+        for t in list(self._tasks):
+            t.cancel()
+        if not self._finished.done():
+            self._finished.set_result(None)
+
+    def finish(self) -> None:
+        if not self._finished.done():
+            self._finished.set_result(None)
+
+    async def wait(self) -> None:
+        """Wait for the root instance; on failure or cancellation, leave nothing running."""
+        try:
+            await self._finished
+        except BaseException:
+            if self.failure is None:
+                self.failure = asyncio.CancelledError()
+            await self._drain()
+            raise
+        if self.failure is not None:
+            await self._drain()
+            raise self.failure
+        if self._tasks:  # e.g. a generator's close still running
+            await self._drain()
+
+    async def _drain(self) -> None:
+        # Shielded: the cleanup must finish even when the caller is being cancelled again.
+        for t in list(self._tasks):
+            t.cancel()
+        pending = [t for t in self._tasks if isinstance(t, asyncio.Task)]
+        if pending:
+            waiter = asyncio.gather(*pending, return_exceptions=True)
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(waiter)
+
+    @property
+    def alive(self) -> bool:
+        return self.failure is None
+
+    def emit(self, name: str, index: tuple[int, ...], value: Any) -> None:
+        if self.events is not None:
+            self.events((name, index, value))
+
+
+def node_error(step: Step, index: tuple[int, ...], exc: BaseException) -> BaseException:
+    """Wrap a user exception, naming the node and item; asyncdag's own errors pass through."""
+    if isinstance(exc, AsyncDagError | asyncio.CancelledError):
+        return exc
+    err = NodeExecutionError(step.name, index, f"{type(exc).__name__}: {exc}")
+    err.__cause__ = exc
+    return err
+
+
+def call_sync_step(step: Step, values: dict[str, Any], lookup: Callable[[int, str], Any]) -> Any:
+    kwargs = {kw: (values[key] if lvl == 0 else lookup(lvl, key)) for kw, lvl, key in step.args}
+    assert step.fn is not None
+    return step.fn(**kwargs)
+
+
+class Instance:
+    """One block instance: its values, its waits, and what to do when it is complete."""
+
+    __slots__ = (
+        "block",
+        "index",
+        "on_done",
+        "parent",
+        "remaining",
+        "run",
+        "values",
+        "waits",
+    )
+
+    def __init__(
+        self,
+        run: Run,
+        block: BlockPlan,
+        values: dict[str, Any],
+        parent: Instance | None,
+        index: tuple[int, ...],
+        on_done: Callable[[Instance], None],
+    ) -> None:
+        self.run = run
+        self.block = block
+        self.values = values
+        self.parent = parent
+        self.index = index
+        self.on_done = on_done
+        self.waits = list(block.initial_waits)
+        self.remaining = len(block.steps)
+
+    def lookup(self, levels: int, key: str) -> Any:
+        inst: Instance | None = self
+        for _ in range(levels):
+            assert inst is not None
+            inst = inst.parent
+        assert inst is not None
+        return inst.values[key]
+
+    def kwargs(self, step: Step) -> dict[str, Any]:
+        values = self.values
+        return {
+            kw: (values[key] if lvl == 0 else self.lookup(lvl, key)) for kw, lvl, key in step.args
+        }
+
+    # -- driving -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if not self.block.steps:
+            self.on_done(self)
+            return
+        self._launch_all(self.block.ready)
+
+    def _launch_all(self, indices: Any) -> None:
+        # A worklist rather than recursion: long chains of inline steps must not grow the stack.
+        work = list(indices)
+        steps = self.block.steps
+        while work and self.run.alive:
+            i = work.pop()
+            step = steps[i]
+            result = self._launch(i, step)
+            if result is _PENDING:
+                continue
+            for d in self._complete(i, step, result):
+                work.append(d)
+
+    def _launch(self, i: int, step: Step) -> Any:
+        kind = step.kind
+        if kind is StepKind.CALL:
+            if step.is_async:
+                self.run.spawn(self._run_async(i, step))
+                return _PENDING
+            executor = self._executor()
+            if self._inline():
+                try:
+                    return step.fn(**self.kwargs(step))  # type: ignore[misc]
+                except Exception as exc:
+                    self.run.fail(node_error(step, self.index, exc))
+                    return _PENDING
+            try:
+                kwargs = self.kwargs(step)
+            except Exception as exc:  # pragma: no cover - a missing key is a planning bug
+                self.run.fail(exc)
+                return _PENDING
+            fut = executor.submit_sync(self.run.loop, step.fn, **kwargs)  # type: ignore[arg-type]
+            self.run.track(fut)
+            fut.add_done_callback(lambda f: self._sync_done(f, i, step))
+            return _PENDING
+        if kind is StepKind.EXPAND:
+            from asyncdag.execution._fanout import Expansion
+
+            Expansion(self, i, step).start()
+            return _PENDING
+        return _PENDING  # EXPAND_DONE: completed by its expansion
+
+    def _executor(self) -> TaskExecutor:
+        return self.run.local if not self.block.scope else self.run.remote
+
+    def _inline(self) -> bool:
+        if not self.block.scope:
+            return self.run.inline_sync or self.run.local.sequential
+        return self.run.remote.sequential or self.run.remote.remote
+
+    async def _run_async(self, i: int, step: Step) -> None:
+        try:
+            value = await step.fn(**self.kwargs(step))  # type: ignore[misc]
+        except Exception as exc:
+            raise node_error(step, self.index, exc)  # noqa: B904 - node_error sets __cause__
+        self.complete(i, value)
+
+    def _sync_done(self, fut: asyncio.Future[Any], i: int, step: Step) -> None:
+        if fut.cancelled() or not self.run.alive:
+            return
+        exc = fut.exception()
+        if exc is not None:
+            self.run.fail(node_error(step, self.index, exc))
+            return
+        self.complete(i, fut.result())
+
+    def complete(self, i: int, value: Any) -> None:
+        """Step ``i`` produced ``value``: store it and launch whatever it unblocked."""
+        if not self.run.alive:
+            return
+        self._launch_all(self._complete(i, self.block.steps[i], value))
+
+    def _complete(self, i: int, step: Step, value: Any) -> list[int]:
+        if step.kind is StepKind.CALL:
+            self.values[step.name] = value
+            if step.emit:
+                self.run.emit(step.name, self.index, value)
+        ready: list[int] = []
+        waits = self.waits
+        for d in step.dependents:
+            waits[d] -= 1
+            if waits[d] == 0:
+                ready.append(d)
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.on_done(self)
+        return ready
+
+
+class _Pending:
+    __slots__ = ()
+
+
+_PENDING = _Pending()
+
+
+def run_block_sync(block: BlockPlan, values: dict[str, Any], lookup: Callable[[int, str], Any],
+                   index: tuple[int, ...]) -> dict[str, Any]:
+    """Run an all-sync block instance in the current thread, steps in plan order."""
+    for step in block.steps:
+        try:
+            values[step.name] = call_sync_step(step, values, lookup)
+        except Exception as exc:
+            raise node_error(step, index, exc)  # noqa: B904 - node_error sets __cause__
+    return values

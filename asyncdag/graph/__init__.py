@@ -1,0 +1,1 @@
+"""Build time: functions and config become a validated graph of nodes, split into blocks."""

@@ -1,0 +1,227 @@
+"""From modules and config to a validated graph.
+
+``build_graph`` collects the functions each module defines, turns them into nodes (through the
+function modifiers), and checks, before anything runs: duplicate names, cycles, edge types and
+block scopes. Every problem is reported with the nodes involved and how to fix it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from asyncdag.errors import CycleError, DuplicateNodeError, ScopeError, TypeMismatchError
+from asyncdag.function_modifiers._resolve import nodes_for_functions
+from asyncdag.graph._node import Dependency, Node, Role
+from asyncdag.graph._types import describe, types_compatible
+
+__all__ = ["Graph", "build_graph", "module_functions", "scopes_of"]
+
+Scope = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Graph:
+    """All nodes of a driver, validated. Immutable after ``build_graph``."""
+
+    nodes: Mapping[str, Node]
+    config: Mapping[str, Any]
+    # every name that is depended on but not produced: the user inputs, with their readers
+    inputs: Mapping[str, tuple[tuple[Node, Dependency], ...]]
+    order: tuple[str, ...]  # a topological order of the nodes
+    scopes: Mapping[str, Scope]  # the chain of expanders each node runs inside
+    consumers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def module_functions(module: types.ModuleType) -> list[tuple[str, Callable[..., Any]]]:
+    """The functions a module defines itself, in definition order, without ``_private`` ones."""
+    found: list[tuple[str, Callable[..., Any]]] = []
+    for name, obj in vars(module).items():
+        if name.startswith("_") or not inspect.isfunction(obj):
+            continue
+        if getattr(obj, "__module__", None) != module.__name__:
+            continue  # imported from elsewhere
+        found.append((name, obj))
+    return found
+
+
+def build_graph(
+    modules: Sequence[types.ModuleType],
+    config: Mapping[str, Any],
+    *,
+    allow_module_overrides: bool = False,
+) -> Graph:
+    """Build and validate the graph of ``modules`` under ``config``."""
+    nodes: dict[str, Node] = {}
+    for module in modules:
+        for node in nodes_for_functions(module_functions(module), config):
+            previous = nodes.get(node.name)
+            if previous is not None and not allow_module_overrides:
+                raise DuplicateNodeError(
+                    f"node {node.name!r} is defined twice: in module {previous.module!r} and in"
+                    f" module {node.module!r}. Rename one, or call"
+                    " Builder.allow_module_overrides() to let the later module win."
+                )
+            nodes[node.name] = node
+    return graph_from_nodes(nodes.values(), config)
+
+
+def graph_from_nodes(all_nodes: Iterable[Node], config: Mapping[str, Any]) -> Graph:
+    nodes = {n.name: n for n in all_nodes}
+    order = _topological_order(nodes)
+    _check_types(nodes)
+    scopes = scopes_of(nodes, order, provided=frozenset())
+    inputs: dict[str, list[tuple[Node, Dependency]]] = {}
+    consumers: dict[str, list[str]] = {}
+    for name in order:
+        node = nodes[name]
+        for dep in node.dependencies:
+            consumers.setdefault(dep.name, []).append(name)
+            if dep.name not in nodes:
+                inputs.setdefault(dep.name, []).append((node, dep))
+    return Graph(
+        nodes=nodes,
+        config=dict(config),
+        inputs={k: tuple(v) for k, v in inputs.items()},
+        order=tuple(order),
+        scopes=scopes,
+        consumers={k: tuple(v) for k, v in consumers.items()},
+    )
+
+
+def _topological_order(nodes: Mapping[str, Node]) -> list[str]:
+    """Depth-first order; a back edge is a cycle, reported with its path."""
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    for root in nodes:
+        if state.get(root):
+            continue
+        stack: list[tuple[str, Any]] = [(root, iter(nodes[root].dependency_names))]
+        path = [root]
+        state[root] = 1
+        while stack:
+            name, deps = stack[-1]
+            for dep in deps:
+                if dep not in nodes:
+                    continue
+                mark = state.get(dep)
+                if mark == 1:
+                    cycle = [*path[path.index(dep) :], dep]
+                    raise CycleError(
+                        "the graph has a cycle: "
+                        + " -> ".join(reversed(cycle))
+                        + ". Each arrow reads 'is read by'; break the loop by renaming a"
+                        " parameter or removing one of these dependencies.",
+                        cycle=list(reversed(cycle)),
+                    )
+                if mark is None:
+                    state[dep] = 1
+                    path.append(dep)
+                    stack.append((dep, iter(nodes[dep].dependency_names)))
+                    break
+            else:
+                stack.pop()
+                path.pop()
+                state[name] = 2
+                order.append(name)
+    return order
+
+
+def _check_types(nodes: Mapping[str, Node]) -> None:
+    for node in nodes.values():
+        for dep in node.dependencies:
+            producer = nodes.get(dep.name)
+            if producer is None or types_compatible(producer.type, dep.type):
+                continue
+            what = "yields items of type" if producer.role is Role.EXPAND else "returns"
+            wrapped = f"{dep.kind.value} of " if dep.kind.collects else ""
+            raise TypeMismatchError(
+                f"type mismatch on edge {producer.name!r} -> {node.name!r}: {producer.name!r}"
+                f" {what} {describe(producer.type)}, but parameter {dep.name!r} of {node.name!r}"
+                f" expects {wrapped}{describe(dep.type)}. Change one of the two annotations so"
+                " that they agree."
+            )
+
+
+def scopes_of(
+    nodes: Mapping[str, Node], order: Sequence[str], provided: frozenset[str]
+) -> dict[str, Scope]:
+    """The chain of expanders each node runs inside.
+
+    A value dependency on an expander puts the reader one block deeper; a Collect dependency
+    lifts it one block out. A node's scope is the deepest of what its parameters bring, and
+    all of them must lie on one chain. A ``provided`` name (an override) is a plain value at
+    the top, unless it is an expander, which then fans out over the given items.
+    """
+    scopes: dict[str, Scope] = {}
+    for name in order:
+        node = nodes[name]
+        if name in provided and node.role is not Role.EXPAND:
+            scopes[name] = ()
+            continue
+        deepest: Scope = ()
+        deepest_from = ""
+        collected: list[tuple[Dependency, Scope]] = []
+        for dep in node.dependencies:
+            base = _item_scope(nodes, scopes, dep.name, provided)
+            if dep.kind.collects:
+                if not base:
+                    raise ScopeError(
+                        f"node {name!r} collects {dep.name!r} with {dep.kind.value}[...], but"
+                        f" {dep.name!r} is not inside any Parallelizable block. Annotate the"
+                        f" parameter with the plain type instead of {dep.kind.value}[...], or"
+                        " make it depend on an expander's items."
+                    )
+                collected.append((dep, base))
+                contribution = base[:-1]
+            else:
+                contribution = base
+            if _is_prefix(deepest, contribution):
+                if len(contribution) > len(deepest):
+                    deepest, deepest_from = contribution, dep.name
+            elif not _is_prefix(contribution, deepest):
+                raise ScopeError(
+                    f"node {name!r} mixes items of two different expanders: {dep.name!r} runs"
+                    f" per item of {_describe_scope(contribution)} and {deepest_from!r} per item"
+                    f" of {_describe_scope(deepest)}. Collect one side first"
+                    " (a parameter typed Collect[...]) so the node sees one item at a time."
+                )
+        for dep, base in collected:
+            if deepest[: len(base)] == base:
+                raise ScopeError(
+                    f"node {name!r} collects {dep.name!r} but also runs inside the same block"
+                    f" of {base[-1]!r} (it reads another per-item value of {base[-1]!r}), so it"
+                    " would need the whole collection before its own item finished. Move the"
+                    " per-item reads into a separate node, or collect them too."
+                )
+            if dep.kind.value.startswith("stream") and deepest != base[:-1]:
+                raise ScopeError(
+                    f"node {name!r} streams {dep.name!r} but runs inside another block"
+                    f" ({_describe_scope(deepest)}); a streaming collector must sit directly"
+                    f" outside the block of {base[-1]!r}. Use Collect[...] instead."
+                )
+        scopes[name] = deepest
+    return scopes
+
+
+def _item_scope(
+    nodes: Mapping[str, Node], scopes: Mapping[str, Scope], name: str, provided: frozenset[str]
+) -> Scope:
+    producer = nodes.get(name)
+    if producer is None:
+        return ()
+    base = scopes[name]
+    if producer.role is Role.EXPAND:
+        return (*base, name)
+    return base
+
+
+def _is_prefix(short: Scope, long: Scope) -> bool:
+    return long[: len(short)] == short
+
+
+def _describe_scope(scope: Scope) -> str:
+    return "the top level" if not scope else " > ".join(repr(s) for s in scope)

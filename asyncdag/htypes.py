@@ -1,0 +1,94 @@
+"""Types that mark fan-out and fan-in in a dataflow.
+
+- ``Parallelizable[T]`` as a return annotation makes a node an *expander*: the function is a
+  generator (sync or async), or returns any iterable / async iterable, and each item it yields
+  opens one instance of the downstream *block*.
+- ``Collect[T]`` as a parameter annotation makes a node a *collector*: it receives the list of
+  the block's values in yield order.
+- ``CollectStream[T]`` and ``CollectAsCompleted[T]`` are streaming collectors: the parameter is
+  an iterator (``async for`` in an ``async def`` collector, plain ``for`` in a sync one) that
+  delivers values as they become available, in yield order or in completion order, so a
+  reduction over any number of items holds only the expansion's window in memory.
+
+Example::
+
+    from asyncdag.htypes import Collect, Parallelizable
+
+    def url() -> Parallelizable[str]:
+        yield from ["a", "b"]
+
+    def size(url: str) -> int:
+        return len(url)
+
+    def total(size: Collect[int]) -> int:
+        return sum(size)
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Generic, Protocol, TypeVar, get_args, get_origin
+
+__all__ = [
+    "Collect",
+    "CollectAsCompleted",
+    "CollectStream",
+    "Parallelizable",
+    "is_collect",
+    "is_parallelizable",
+]
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Parallelizable(Protocol[T_co]):
+    """Return annotation of an expander; ``T`` is the type of each yielded item.
+
+    The protocol is deliberately empty, so that a sync generator, an async generator, a list
+    or any async iterable all satisfy it for a type checker.
+    """
+
+
+class Collect(list[T]):
+    """Parameter annotation of a collector: the block's values as a list, in yield order."""
+
+
+class CollectStream(abc.ABC, Generic[T]):
+    """Parameter annotation of a streaming collector, yield order.
+
+    In an ``async def`` collector iterate it with ``async for``; in a sync collector (which
+    then runs on a worker thread) iterate it with ``for``.
+    """
+
+    @abc.abstractmethod
+    def __aiter__(self) -> AsyncIterator[T]: ...
+
+    @abc.abstractmethod
+    def __iter__(self) -> Iterator[T]: ...
+
+
+class CollectAsCompleted(CollectStream[T]):
+    """Like :class:`CollectStream`, but values arrive in completion order."""
+
+
+def is_parallelizable(annotation: Any) -> bool:
+    """Whether ``annotation`` is ``Parallelizable[...]``."""
+    return (get_origin(annotation) or annotation) is Parallelizable
+
+
+def is_collect(annotation: Any) -> bool:
+    """Whether ``annotation`` is ``Collect[...]`` or one of the streaming collect types."""
+    return _origin_is(annotation, Collect) or _origin_is(annotation, CollectStream)
+
+
+def _origin_is(annotation: Any, cls: type) -> bool:
+    candidate = get_origin(annotation) or annotation
+    return isinstance(candidate, type) and issubclass(candidate, cls)
+
+
+def item_type(annotation: Any) -> Any:
+    """The ``T`` of ``Parallelizable[T]`` / ``Collect[T]``; ``Any`` when not given."""
+    args = get_args(annotation)
+    return args[0] if args else Any
