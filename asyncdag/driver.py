@@ -297,7 +297,10 @@ class Driver:
                 "Driver.execute() was called inside a running event loop, where it would block"
                 " that loop. Use `await dr.aexecute(...)` instead."
             )
-        return _run_private(self._aexecute(final_vars, overrides, inputs, inline_sync=True))
+        result: dict[str, Any] = _run_private(
+            self._aexecute(final_vars, overrides, inputs, inline_sync=True)
+        )
+        return result
 
     async def astream(
         self,

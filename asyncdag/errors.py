@@ -7,7 +7,7 @@
     │   ├── DuplicateNodeError      two functions define the same node
     │   ├── CycleError              nodes depend on each other in a loop
     │   ├── TypeMismatchError       a producer's type does not fit a consumer's parameter
-    │   ├── ScopeError              a node crosses Parallelizable blocks in a way that has no meaning
+    │   ├── ScopeError              a node crosses blocks in a way that has no meaning
     │   └── InvalidDecoratorError   a function modifier is misapplied
     ├── ExecutionRequestError       a run was asked for wrongly; raised before any user code runs
     │   ├── UnknownOutputError      an output that is neither a node nor an input

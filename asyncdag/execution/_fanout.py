@@ -190,7 +190,12 @@ class Expansion:
             await remote.acquire(run.loop)
         if remote.sequential:
             waiter: asyncio.Future[None] = run.loop.create_future()
-            child.on_done = lambda c: (self._child_done(c), waiter.set_result(None))  # type: ignore[func-returns-value]
+
+            def done(c: Instance) -> None:
+                self._child_done(c)
+                waiter.set_result(None)
+
+            child.on_done = done
             child.start()
             await waiter
         elif remote.remote and top:

@@ -122,7 +122,9 @@ def compile_plan(graph: Graph, outputs: Iterable[str], provided: frozenset[str])
             elif dep.required:
                 missing.setdefault(dep.name, []).append(name)
     if missing:
-        lines = ", ".join(f"{k!r} (needed by {', '.join(map(repr, v))})" for k, v in missing.items())
+        lines = ", ".join(
+            f"{k!r} (needed by {', '.join(map(repr, v))})" for k, v in missing.items()
+        )
         raise MissingInputError(
             f"missing input(s): {lines}. Pass them in inputs={{...}}, or add a function that"
             " computes them.",
@@ -195,7 +197,7 @@ def compile_plan(graph: Graph, outputs: Iterable[str], provided: frozenset[str])
                 child=child,
                 overridden_items=overridden,
             )
-            idx = add_step(scope, step)
+            add_step(scope, step)
             step.done_step = add_step(scope, done)
             blocks[scope].all_sync = False
         else:

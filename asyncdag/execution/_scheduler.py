@@ -309,8 +309,12 @@ class _Pending:
 _PENDING = _Pending()
 
 
-def run_block_sync(block: BlockPlan, values: dict[str, Any], lookup: Callable[[int, str], Any],
-                   index: tuple[int, ...]) -> dict[str, Any]:
+def run_block_sync(
+    block: BlockPlan,
+    values: dict[str, Any],
+    lookup: Callable[[int, str], Any],
+    index: tuple[int, ...],
+) -> dict[str, Any]:
     """Run an all-sync block instance in the current thread, steps in plan order."""
     for step in block.steps:
         try:

@@ -72,9 +72,9 @@ class TaskExecutor:
         if max_tasks is not None and max_tasks < 1:
             raise ExecutorError(f"max_tasks must be at least 1, got {max_tasks}")
         self.max_tasks = max_tasks
-        self._limiters: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, asyncio.Semaphore
-        ] = weakref.WeakKeyDictionary()
+        self._limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
         self._closed = False
 
     def __repr__(self) -> str:

@@ -60,7 +60,7 @@ def types_compatible(produced: Any, required: Any) -> bool:
         return True
     if getattr(r_cls, "_is_protocol", False):
         return True
-    if r_cls is float and p_cls is int or r_cls is complex and p_cls in (int, float):
+    if (r_cls is float and p_cls is int) or (r_cls is complex and p_cls in (int, float)):
         return True
     try:
         return issubclass(p_cls, r_cls)
