@@ -216,6 +216,10 @@ class Expansion:
             self.run.fail(exc)
             return
         child.values.update(fut.result())
+        if self.run.events is not None:
+            for step in self.block.steps:
+                if step.emit:
+                    self.run.emit(step.name, child.index, child.values[step.name])
         self._child_done(child)
 
     def _child_done(self, child: Instance) -> None:

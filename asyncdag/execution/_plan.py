@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from asyncdag.errors import MissingInputError, UnknownOutputError
+from asyncdag.errors import MissingInputError, ScopeError, UnknownOutputError
 from asyncdag.graph._build import Graph, Scope, scopes_of
 from asyncdag.graph._node import DepKind, Node, Role
 
@@ -51,6 +51,8 @@ class Step:
     done_step: int = -1  # EXPAND: index of its EXPAND_DONE step
     overridden_items: bool = False  # EXPAND: items come from an override, not a call
     emit: bool = False  # astream: report this step's value as it is produced
+    # a sync streaming collector blocks on its stream, so it must never run on the loop thread
+    needs_thread: bool = False
 
 
 @dataclass(eq=False)
@@ -209,6 +211,7 @@ def compile_plan(graph: Graph, outputs: Iterable[str], provided: frozenset[str])
                 is_async=node.is_async,
                 args=tuple(args),
                 emit=name in emit_names,
+                needs_thread=not node.is_async and any("\0" in key for _, _, key in args),
             )
             add_step(scope, step)
             if node.is_async:
@@ -273,6 +276,7 @@ def compile_plan(graph: Graph, outputs: Iterable[str], provided: frozenset[str])
                 step.waits = 1  # released by the expansion itself
             for p in producers:
                 b.steps[p].dependents.append(i)
+        _check_streams_can_flow(b, waits_on)
         b.initial_waits = [s.waits for s in b.steps]
         b.ready = tuple(i for i, s in enumerate(b.steps) if s.waits == 0)
 
@@ -283,6 +287,52 @@ def compile_plan(graph: Graph, outputs: Iterable[str], provided: frozenset[str])
         optional_inputs=frozenset(optional),
         nodes=tuple(order),
     )
+
+
+def _check_streams_can_flow(
+    block: BlockPlan, waits_on: Mapping[tuple[Scope, int], set[int]]
+) -> None:
+    """A streaming collector must be able to run while its expansion is still producing.
+
+    Its values are released from the window only once every streaming collector has taken
+    them, so a streaming collector that waits (even indirectly) for its own expansion to
+    finish, or for another streaming collector of it, would wait forever.
+    """
+    steps = block.steps
+    stream_source = {
+        key: j
+        for j, s in enumerate(steps)
+        if s.kind is StepKind.EXPAND and s.child is not None
+        for _, key, _ in s.child.stream_sinks
+    }
+    by_expansion: dict[int, list[int]] = {}
+    for i, step in enumerate(steps):
+        for _, lvl, key in step.args:
+            if lvl == 0 and key in stream_source:
+                by_expansion.setdefault(stream_source[key], []).append(i)
+    for exp, consumers in by_expansion.items():
+        blocked = {steps[exp].done_step, *consumers}
+        for c in consumers:
+            seen: set[int] = set()
+            todo = list(waits_on.get((block.scope, c), ()))
+            while todo:
+                p = todo.pop()
+                if p in seen:
+                    continue
+                seen.add(p)
+                if p in blocked:
+                    what = (
+                        "the whole collection of its expansion"
+                        if p == steps[exp].done_step
+                        else f"the streaming collector {steps[p].name!r}"
+                    )
+                    raise ScopeError(
+                        f"streaming collector {steps[c].name!r} would wait for {what} of"
+                        f" {steps[exp].name!r} before it starts, while that expansion waits for"
+                        f" {steps[c].name!r} to take its values: a deadlock. Use Collect[...]"
+                        " for one of them, or make the two collectors independent."
+                    )
+                todo.extend(waits_on.get((block.scope, p), ()))
 
 
 def input_readers(graph: Graph, names: Iterable[str]) -> Mapping[str, list[tuple[str, Any]]]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -233,6 +234,12 @@ class Instance:
                 self.run.spawn(self._run_async(i, step))
                 return _PENDING
             executor = self._executor()
+            if step.needs_thread:
+                call = functools.partial(_call_kwargs, step.fn, self.kwargs(step))
+                fut = self.run.loop.run_in_executor(None, call)
+                self.run.track(fut)
+                fut.add_done_callback(lambda f: self._sync_done(f, i, step))
+                return _PENDING
             if self._inline():
                 try:
                     return step.fn(**self.kwargs(step))  # type: ignore[misc]
@@ -300,6 +307,11 @@ class Instance:
         if self.remaining == 0:
             self.on_done(self)
         return ready
+
+
+def _call_kwargs(fn: Callable[..., Any] | None, kwargs: dict[str, Any]) -> Any:
+    assert fn is not None
+    return fn(**kwargs)
 
 
 class _Pending:

@@ -159,7 +159,7 @@ def scopes_of(
     scopes: dict[str, Scope] = {}
     for name in order:
         node = nodes[name]
-        if name in provided and node.role is not Role.EXPAND:
+        if name in provided:  # an overridden expander fans out over the given items, at the top
             scopes[name] = ()
             continue
         deepest: Scope = ()
