@@ -163,6 +163,7 @@ class Driver:
     ) -> None:
         self.graph = graph
         self._default_local = local is None
+        self._default_remote = remote is None
         self._owned: list[TaskExecutor] = []
         if local is None:
             local = AsyncioExecutor()
@@ -265,6 +266,7 @@ class Driver:
             self.local,
             self.remote,
             inline_sync=inline_sync and self._default_local,
+            inline_blocks=inline_sync and self._default_remote,
             window=self.window,
             events=events,
             group_blocks=self.grouping.group_blocks,
@@ -283,10 +285,13 @@ class Driver:
     ) -> dict[str, Any]:
         """Run the graph from sync code and return ``{output: value}``.
 
-        Runs a private event loop (uvloop when installed) for the call. Because that loop
-        serves nothing else, sync nodes outside Parallelizable blocks run inline on it when the
-        local executor is the default one; block instances still go to the remote executor.
-        Called inside a running event loop it raises ``RunningLoopError``: use ``aexecute``.
+        Runs on a private event loop (uvloop when installed), one per thread, reused across
+        calls. Because that loop serves nothing else, sync node functions run inline on it
+        when the executor in charge is the default one (as Hamilton's default does); async
+        nodes still run concurrently, and sync generators are still advanced on their own
+        thread. Set an executor explicitly (e.g. ``MultiThreadingExecutor``) to run blocking
+        sync nodes in parallel. Called inside a running event loop it raises
+        ``RunningLoopError``: use ``await dr.aexecute(...)`` there.
         """
         try:
             asyncio.get_running_loop()

@@ -106,7 +106,7 @@ class Expansion:
         if parent._inline() or (node and _is_generator_function(node.callable)):
             return step.fn(**kwargs)
         executor = parent._executor()
-        return await executor.submit_sync(self.run.loop, step.fn, kwargs)
+        return await executor.submit_sync(self.run.loop, step.fn, **kwargs)
 
     async def _drive(self) -> None:
         source: Any = None
@@ -117,7 +117,7 @@ class Expansion:
                 raise node_error(self.step, self.parent.index, exc)  # noqa: B904
             if hasattr(source, "__aiter__"):
                 await self._drive_async(source.__aiter__())
-            elif isinstance(source, _MATERIALIZED) or self.parent._inline():
+            elif isinstance(source, _MATERIALIZED) or self.parent._executor().sequential:
                 await self._drive_inline(iter(source))
             elif isinstance(source, Iterable):
                 self._pump = _ThreadPump(self, iter(source))
@@ -201,7 +201,13 @@ class Expansion:
         elif remote.remote and top:
             task = run.spawn(remote.run_block(block, values, parent, index))
             task.add_done_callback(lambda f: self._remote_done(f, child))
-        elif block.all_sync and block.steps and remote.threaded and run.group_blocks:
+        elif (
+            block.all_sync
+            and block.steps
+            and remote.threaded
+            and run.group_blocks
+            and not run.inline_blocks
+        ):
             fut = remote.submit_sync(run.loop, run_block_sync, block, values, child.lookup, index)
             run.track(fut)
             fut.add_done_callback(lambda f: self._remote_done(f, child))

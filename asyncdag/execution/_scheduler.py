@@ -50,6 +50,7 @@ class Run:
         "events",
         "failure",
         "group_blocks",
+        "inline_blocks",
         "inline_sync",
         "local",
         "loop",
@@ -63,6 +64,7 @@ class Run:
         remote: TaskExecutor,
         *,
         inline_sync: bool,
+        inline_blocks: bool = False,
         window: int,
         events: Callable[[Event], None] | None = None,
         group_blocks: bool = True,
@@ -71,7 +73,9 @@ class Run:
         self.loop = asyncio.get_running_loop()
         self.local = local
         self.remote = remote
-        self.inline_sync = inline_sync  # run outer sync nodes in the loop (execute() only)
+        # execute() with the default executors: sync code runs in the private loop's thread
+        self.inline_sync = inline_sync  # for nodes outside blocks
+        self.inline_blocks = inline_blocks  # for block instances
         self.window = window
         self.events = events
         self.failure: BaseException | None = None
@@ -268,7 +272,7 @@ class Instance:
     def _inline(self) -> bool:
         if not self.block.scope:
             return self.run.inline_sync or self.run.local.sequential
-        return self.run.remote.sequential or self.run.remote.remote
+        return self.run.inline_blocks or self.run.remote.sequential or self.run.remote.remote
 
     async def _run_async(self, i: int, step: Step) -> None:
         try:
