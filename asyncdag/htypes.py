@@ -37,13 +37,14 @@ __all__ = [
     "Parallelizable",
     "is_collect",
     "is_parallelizable",
+    "item_type",
 ]
 
-T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
+_T = TypeVar("_T")
+_T_co = TypeVar("_T_co", covariant=True)
 
 
-class Parallelizable(Protocol[T_co]):
+class Parallelizable(Protocol[_T_co]):
     """Return annotation of an expander; ``T`` is the type of each yielded item.
 
     The protocol is deliberately empty, so that a sync generator, an async generator, a list
@@ -51,11 +52,11 @@ class Parallelizable(Protocol[T_co]):
     """
 
 
-class Collect(list[T]):
+class Collect(list[_T]):
     """Parameter annotation of a collector: the block's values as a list, in yield order."""
 
 
-class CollectStream(abc.ABC, Generic[T]):
+class CollectStream(abc.ABC, Generic[_T]):
     """Parameter annotation of a streaming collector, yield order.
 
     In an ``async def`` collector iterate it with ``async for``; in a sync collector (which
@@ -63,13 +64,13 @@ class CollectStream(abc.ABC, Generic[T]):
     """
 
     @abc.abstractmethod
-    def __aiter__(self) -> AsyncIterator[T]: ...
+    def __aiter__(self) -> AsyncIterator[_T]: ...
 
     @abc.abstractmethod
-    def __iter__(self) -> Iterator[T]: ...
+    def __iter__(self) -> Iterator[_T]: ...
 
 
-class CollectAsCompleted(CollectStream[T]):
+class CollectAsCompleted(CollectStream[_T]):
     """Like :class:`CollectStream`, but values arrive in completion order."""
 
 
@@ -89,6 +90,6 @@ def _origin_is(annotation: Any, cls: type) -> bool:
 
 
 def item_type(annotation: Any) -> Any:
-    """The ``T`` of ``Parallelizable[T]`` / ``Collect[T]``; ``Any`` when not given."""
+    """The ``T`` of ``Parallelizable[_T]`` / ``Collect[_T]``; ``Any`` when not given."""
     args = get_args(annotation)
     return args[0] if args else Any
