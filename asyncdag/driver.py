@@ -178,6 +178,7 @@ class Driver:
         self.adapters = tuple(adapters)
         self.window = window
         self._plans: dict[tuple[tuple[str, ...], frozenset[str]], Plan] = {}
+        self._input_checks: dict[Plan, list[tuple[str, list[tuple[str, Any]]]]] = {}
         self._closed = False
 
     # -- planning ------------------------------------------------------------------------
@@ -189,6 +190,7 @@ class Driver:
             plan = compile_plan(self.graph, outputs, provided)
             if len(self._plans) > 512:  # many distinct requests: keep memory bounded
                 self._plans.clear()
+                self._input_checks.clear()
             self._plans[key] = plan
         return plan
 
@@ -210,18 +212,34 @@ class Driver:
         return plan, values
 
     def _check_input_types(self, plan: Plan, inputs: Mapping[str, Any]) -> None:
-        for name in plan.required_inputs | plan.optional_inputs:
+        checks = self._input_checks.get(plan)
+        if checks is None:
+            checks = self._input_checks[plan] = self._plan_input_checks(plan)
+        for name, readers in checks:
             if name not in inputs:
                 continue
             value = inputs[name]
-            for node, dep in self.graph.inputs.get(name, ()):
-                if dep.kind.collects or value_fits(value, dep.type):
+            seen: type = type(value)
+            for node_name, declared in readers:
+                if declared is seen or value_fits(value, declared):
                     continue
                 raise InputTypeError(
-                    f"input {name!r} is {type(value).__qualname__}, but node {node.name!r}"
-                    f" declares parameter {name!r} as {describe(dep.type)}. Pass a value of"
+                    f"input {name!r} is {type(value).__qualname__}, but node {node_name!r}"
+                    f" declares parameter {name!r} as {describe(declared)}. Pass a value of"
                     " that type, or correct the annotation."
                 )
+
+    def _plan_input_checks(self, plan: Plan) -> list[tuple[str, list[tuple[str, Any]]]]:
+        """Per input the plan reads: one (node, type) per distinct declared type."""
+        checks = []
+        for name in sorted(plan.required_inputs | plan.optional_inputs):
+            readers: dict[Any, str] = {}
+            for node, dep in self.graph.inputs.get(name, ()):
+                if not dep.kind.collects and dep.type is not Any:
+                    readers.setdefault(dep.type, node.name)
+            if readers:
+                checks.append((name, [(n, t) for t, n in readers.items()]))
+        return checks
 
     def validate_execution(
         self,
@@ -439,8 +457,4 @@ def _run_private(coro: Any) -> Any:
             loop = asyncio.new_event_loop()
         _private.loop = loop
         atexit.register(loop.close)
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        # Leave nothing scheduled behind: pending callbacks of a failed run are drained here.
-        loop.run_until_complete(asyncio.sleep(0))
+    return loop.run_until_complete(coro)

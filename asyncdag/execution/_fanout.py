@@ -221,12 +221,15 @@ class Expansion:
         if exc is not None:
             self.run.fail(exc)
             return
-        child.values.update(fut.result())
-        if self.run.events is not None:
-            for step in self.block.steps:
-                if step.emit:
-                    self.run.emit(step.name, child.index, child.values[step.name])
-        self._child_done(child)
+        try:
+            child.values.update(fut.result())
+            if self.run.events is not None:
+                for step in self.block.steps:
+                    if step.emit:
+                        self.run.emit(step.name, child.index, child.values[step.name])
+            self._child_done(child)
+        except BaseException as err:  # a callback must never swallow an error: fail the run
+            self.run.fail(err)
 
     def _child_done(self, child: Instance) -> None:
         if not self.run.alive:

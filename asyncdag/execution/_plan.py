@@ -53,6 +53,10 @@ class Step:
     emit: bool = False  # astream: report this step's value as it is produced
     # a sync streaming collector blocks on its stream, so it must never run on the loop thread
     needs_thread: bool = False
+    # sync steps run in one thread hop, this one first: a chain where each step is the only
+    # reader of the previous one and waits on nothing else (one hop, not one per node)
+    chain: tuple[int, ...] = ()
+    fused: bool = False  # runs inside an earlier step's chain
 
 
 @dataclass(eq=False)
@@ -277,6 +281,7 @@ def compile_plan(graph: Graph, outputs: Iterable[str], provided: frozenset[str])
             for p in producers:
                 b.steps[p].dependents.append(i)
         _check_streams_can_flow(b, waits_on)
+        _fuse_sync_chains(b)
         b.initial_waits = [s.waits for s in b.steps]
         b.ready = tuple(i for i, s in enumerate(b.steps) if s.waits == 0)
 
@@ -287,6 +292,27 @@ def compile_plan(graph: Graph, outputs: Iterable[str], provided: frozenset[str])
         optional_inputs=frozenset(optional),
         nodes=tuple(order),
     )
+
+
+def _fuse_sync_chains(block: BlockPlan) -> None:
+    steps = block.steps
+
+    def fusable(s: Step) -> bool:
+        return s.kind is StepKind.CALL and not s.is_async and not s.needs_thread
+
+    nxt: dict[int, int] = {}
+    for i, s in enumerate(steps):
+        if fusable(s) and len(s.dependents) == 1:
+            d = s.dependents[0]
+            if fusable(steps[d]) and steps[d].waits == 1:
+                nxt[i] = d
+    for head in set(nxt) - set(nxt.values()):
+        chain = [head]
+        while chain[-1] in nxt:
+            chain.append(nxt[chain[-1]])
+        steps[head].chain = tuple(chain)
+        for i in chain[1:]:
+            steps[i].fused = True
 
 
 def _check_streams_can_flow(

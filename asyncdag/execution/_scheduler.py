@@ -172,6 +172,7 @@ class Instance:
         "index",
         "on_done",
         "parent",
+        "prefilled",
         "remaining",
         "run",
         "values",
@@ -195,6 +196,7 @@ class Instance:
         self.on_done = on_done
         self.waits = list(block.initial_waits)
         self.remaining = len(block.steps)
+        self.prefilled: dict[int, Any] | None = None
 
     def lookup(self, levels: int, key: str) -> Any:
         inst: Instance | None = self
@@ -237,6 +239,9 @@ class Instance:
             if step.is_async:
                 self.run.spawn(self._run_async(i, step))
                 return _PENDING
+            prefilled = self.prefilled
+            if prefilled is not None and i in prefilled:
+                return prefilled.pop(i)  # already computed in its chain's thread hop
             executor = self._executor()
             if step.needs_thread:
                 call = functools.partial(_call_kwargs, step.fn, self.kwargs(step))
@@ -250,12 +255,12 @@ class Instance:
                 except Exception as exc:
                     self.run.fail(node_error(step, self.index, exc))
                     return _PENDING
-            try:
-                kwargs = self.kwargs(step)
-            except Exception as exc:  # pragma: no cover - a missing key is a planning bug
-                self.run.fail(exc)
+            if step.chain:
+                fut = executor.submit_sync(self.run.loop, self._run_chain, step.chain)
+                self.run.track(fut)
+                fut.add_done_callback(lambda f: self._chain_done(f, step.chain))
                 return _PENDING
-            fut = executor.submit_sync(self.run.loop, step.fn, **kwargs)  # type: ignore[arg-type]
+            fut = executor.submit_sync(self.run.loop, step.fn, **self.kwargs(step))  # type: ignore[arg-type]
             self.run.track(fut)
             fut.add_done_callback(lambda f: self._sync_done(f, i, step))
             return _PENDING
@@ -265,6 +270,44 @@ class Instance:
             Expansion(self, i, step).start()
             return _PENDING
         return _PENDING  # EXPAND_DONE: completed by its expansion
+
+    def _run_chain(self, chain: tuple[int, ...]) -> list[Any]:
+        # On a worker thread: each step reads the previous one's value from a local overlay.
+        steps, values, out = self.block.steps, self.values, []
+        overlay: dict[str, Any] = {}
+        for i in chain:
+            step = steps[i]
+            kwargs = {
+                kw: (
+                    overlay[key]
+                    if key in overlay
+                    else values[key]
+                    if lvl == 0
+                    else self.lookup(lvl, key)
+                )
+                for kw, lvl, key in step.args
+            }
+            try:
+                value = step.fn(**kwargs)  # type: ignore[misc]
+            except Exception as exc:
+                raise node_error(step, self.index, exc)  # noqa: B904 - node_error sets __cause__
+            overlay[step.name] = value
+            out.append(value)
+        return out
+
+    def _chain_done(self, fut: asyncio.Future[Any], chain: tuple[int, ...]) -> None:
+        if fut.cancelled() or not self.run.alive:
+            return
+        exc = fut.exception()
+        if exc is not None:
+            self.run.fail(exc)
+            return
+        try:
+            results = fut.result()
+            self.prefilled = dict(zip(chain[1:], results[1:], strict=True))
+            self.complete(chain[0], results[0])
+        except BaseException as err:  # a callback must never swallow an error: fail the run
+            self.run.fail(err)
 
     def _executor(self) -> TaskExecutor:
         return self.run.local if not self.block.scope else self.run.remote
@@ -288,7 +331,10 @@ class Instance:
         if exc is not None:
             self.run.fail(node_error(step, self.index, exc))
             return
-        self.complete(i, fut.result())
+        try:
+            self.complete(i, fut.result())
+        except BaseException as err:  # a callback must never swallow an error: fail the run
+            self.run.fail(err)
 
     def complete(self, i: int, value: Any) -> None:
         """Step ``i`` produced ``value``: store it and launch whatever it unblocked."""
