@@ -85,13 +85,19 @@ class Run:
     # -- tasks ---------------------------------------------------------------------------
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Start a task of the run; an exception escaping it fails the run."""
         task = self.loop.create_task(coro)
-        self.track(task)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
         return task
 
     def track(self, fut: asyncio.Future[Any]) -> None:
+        """Keep a future (thread or process work) cancellable with the run.
+
+        Its outcome is handled by the callback its owner adds, which names the node.
+        """
         self._tasks.add(fut)
-        fut.add_done_callback(self._task_done)
+        fut.add_done_callback(self._tasks.discard)
 
     def _task_done(self, fut: asyncio.Future[Any]) -> None:
         self._tasks.discard(fut)
