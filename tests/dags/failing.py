@@ -44,6 +44,24 @@ def plain_failure(divisor: int) -> float:
     return 1 / divisor
 
 
-def _reference(divisor: int) -> dict[str, float]:
-    """Only ``plain_failure`` completes, and only for a non-zero divisor."""
-    return {"plain_failure": 1 / divisor}
+# a chain of sync nodes (each the only reader of the previous one) that fails in the middle
+def checked(divisor: int) -> int:
+    return divisor
+
+
+def inverse(checked: int) -> float:
+    return 1 / checked
+
+
+def inverse_label(inverse: float) -> str:
+    return f"{inverse:.2f}"
+
+
+def _reference(divisor: int) -> dict[str, object]:
+    """The nodes that complete, for a non-zero divisor."""
+    return {
+        "plain_failure": 1 / divisor,
+        "checked": divisor,
+        "inverse": 1 / divisor,
+        "inverse_label": f"{1 / divisor:.2f}",
+    }
