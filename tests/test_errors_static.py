@@ -1,0 +1,255 @@
+"""Errors of static runs: bad requests fail before user code; failures and cancellation clean up."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from types import ModuleType
+from typing import Any
+
+import anyio
+import pytest
+from dags import arithmetic, cancellable, counted, failing
+
+from asyncdag import driver
+from asyncdag.errors import (
+    AsyncDagError,
+    ExecutionRequestError,
+    InputTypeError,
+    MissingInputError,
+    NodeExecutionError,
+    UnknownOutputError,
+)
+
+
+def build(*modules: ModuleType) -> driver.Driver:
+    return driver.Builder().with_modules(*modules).build()
+
+
+def failing_inputs(observed: list[str]) -> dict[str, Any]:
+    return {
+        "loop_started": asyncio.Event(),
+        "thread_started": threading.Event(),
+        "observed": observed,
+    }
+
+
+# -- bad requests: raised before any user code -------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_missing_inputs_are_named_before_any_node_runs() -> None:
+    dr = build(counted)
+    calls: list[str] = []
+    with pytest.raises(MissingInputError) as info:
+        await dr.aexecute(["c", "d"], inputs={"calls": calls})
+    assert calls == []
+    assert set(info.value.missing) == {"x"}
+    assert info.value.missing["x"] == ["a"]
+    assert "'x'" in str(info.value)
+
+
+def test_every_missing_input_is_named() -> None:
+    dr = build(arithmetic)
+    with pytest.raises(MissingInputError) as info:
+        dr.execute(["total"])
+    # `step` has a default: it is not missing
+    assert set(info.value.missing) == {"x"}
+
+    from dags import future_annotations
+
+    dr = build(future_annotations)
+    with pytest.raises(MissingInputError) as info:
+        dr.execute(["report"])
+    assert set(info.value.missing) == {"dx"}
+
+
+@pytest.mark.anyio
+async def test_unknown_outputs_are_named_before_any_node_runs() -> None:
+    dr = build(counted)
+    calls: list[str] = []
+    with pytest.raises(UnknownOutputError) as info:
+        await dr.aexecute(["c", "nope", "also_nope"], inputs={"x": 1, "calls": calls})
+    assert calls == []
+    assert "'nope'" in str(info.value) and "'also_nope'" in str(info.value)
+    assert "'c'" not in str(info.value).split("unknown output(s)")[-1].split("]")[0]
+
+
+@pytest.mark.anyio
+async def test_an_input_of_the_wrong_type_names_the_node_before_any_node_runs() -> None:
+    dr = build(counted)
+    calls: list[str] = []
+    with pytest.raises(InputTypeError) as info:
+        await dr.aexecute(["c"], inputs={"x": "one", "calls": calls})
+    assert calls == []
+    message = str(info.value)
+    assert "'x'" in message and "'a'" in message
+    assert isinstance(info.value, ExecutionRequestError)
+
+
+def test_an_optional_input_of_the_wrong_type_is_rejected() -> None:
+    dr = build(arithmetic)
+    with pytest.raises(InputTypeError) as info:
+        dr.execute(["offset"], inputs={"x": 1, "step": "ten"})
+    assert "'step'" in str(info.value) and "'offset'" in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_a_bad_request_leaves_the_driver_usable() -> None:
+    dr = build(counted)
+    with pytest.raises(MissingInputError):
+        await dr.aexecute(["c"], inputs={"calls": []})
+    assert await dr.aexecute(["c"], inputs={"x": 2, "calls": []}) == {
+        "c": counted._reference(2)["c"]
+    }
+
+
+# -- a failing node ----------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_failing_async_node_names_itself_and_cancels_its_siblings() -> None:
+    dr = build(failing)
+    observed: list[str] = []
+    before = asyncio.all_tasks()
+    with anyio.fail_after(5), pytest.raises(NodeExecutionError) as info:
+        await dr.aexecute(["async_failure"], inputs=failing_inputs(observed))
+    err = info.value
+    assert err.node == "boom"
+    assert err.index == ()
+    assert isinstance(err.__cause__, ValueError)
+    assert str(err.__cause__) == "boom"
+    assert "'boom'" in str(err)
+    # the sibling blocked on the loop was cancelled, and nothing of the run is left running
+    assert observed == ["stuck cancelled"]
+    assert asyncio.all_tasks() == before
+
+
+@pytest.mark.anyio
+async def test_a_failing_sync_node_names_itself_and_cancels_its_siblings() -> None:
+    dr = build(failing)
+    observed: list[str] = []
+    before = asyncio.all_tasks()
+    with anyio.fail_after(5), pytest.raises(NodeExecutionError) as info:
+        await dr.aexecute(["sync_failure"], inputs=failing_inputs(observed))
+    err = info.value
+    assert err.node == "sync_boom"
+    assert err.index == ()
+    assert isinstance(err.__cause__, KeyError)
+    assert observed == ["stuck cancelled"]
+    assert asyncio.all_tasks() == before
+
+
+def test_a_failing_node_in_execute_raises_node_execution_error() -> None:
+    dr = build(failing)
+    with pytest.raises(NodeExecutionError) as info:
+        dr.execute(["plain_failure"], inputs={"divisor": 0})
+    assert info.value.node == "plain_failure"
+    assert info.value.index == ()
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+    assert isinstance(info.value, AsyncDagError)
+    # the driver keeps working
+    assert dr.execute(["plain_failure"], inputs={"divisor": 4}) == {
+        "plain_failure": failing._reference(4)["plain_failure"]
+    }
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("output", "failing_node"),
+    [
+        pytest.param("plain_failure", "plain_failure", id="single-sync-node"),
+        pytest.param("inverse_label", "inverse", id="middle-of-a-sync-chain"),
+    ],
+)
+async def test_a_failing_sync_node_in_aexecute_raises_node_execution_error(
+    output: str, failing_node: str
+) -> None:
+    dr = build(failing)
+    before = asyncio.all_tasks()
+    with anyio.fail_after(5), pytest.raises(NodeExecutionError) as info:
+        await dr.aexecute([output], inputs={"divisor": 0})
+    assert info.value.node == failing_node
+    assert info.value.index == ()
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+    assert asyncio.all_tasks() == before
+    assert await dr.aexecute([output], inputs={"divisor": 4}) == {
+        output: failing._reference(4)[output]
+    }
+
+
+def test_a_failing_sync_chain_in_execute_names_the_failing_node() -> None:
+    dr = build(failing)
+    with pytest.raises(NodeExecutionError) as info:
+        dr.execute(["inverse_label"], inputs={"divisor": 0})
+    assert info.value.node == "inverse"
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+
+
+@pytest.mark.anyio
+async def test_a_failed_run_does_not_disturb_concurrent_runs() -> None:
+    dr = build(failing, cancellable)
+    observed: list[str] = []
+    gate, entered = asyncio.Event(), asyncio.Event()
+    healthy = asyncio.create_task(
+        dr.aexecute(["result"], inputs={"entered": entered, "gate": gate, "observed": observed})
+    )
+    with anyio.fail_after(5):
+        await entered.wait()
+        with pytest.raises(NodeExecutionError):
+            await dr.aexecute(["async_failure"], inputs=failing_inputs(observed))
+        assert observed == ["stuck cancelled"]  # only the failing run's sibling
+        gate.set()
+        assert await healthy == {"result": cancellable._reference()["result"]}
+
+
+# -- cancellation ------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_cancelling_the_caller_cancels_the_run_and_the_driver_keeps_serving() -> None:
+    dr = build(cancellable)
+    observed: list[str] = []
+    entered, gate = asyncio.Event(), asyncio.Event()
+    before = asyncio.all_tasks()
+    run = asyncio.create_task(
+        dr.aexecute(["result"], inputs={"entered": entered, "gate": gate, "observed": observed})
+    )
+    with anyio.fail_after(5):
+        await entered.wait()  # the node is now blocked in `await gate.wait()`
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+    assert observed == ["waiting cancelled"]
+    assert asyncio.all_tasks() == before
+
+    # a new run on the same driver works
+    entered, gate = asyncio.Event(), asyncio.Event()
+    gate.set()
+    with anyio.fail_after(5):
+        result = await dr.aexecute(
+            ["result"], inputs={"entered": entered, "gate": gate, "observed": observed}
+        )
+    assert result == {"result": cancellable._reference()["result"]}
+    assert observed == ["waiting cancelled"]
+
+
+@pytest.mark.anyio
+async def test_a_cancel_scope_around_aexecute_cancels_the_run() -> None:
+    dr = build(cancellable)
+    observed: list[str] = []
+    entered, gate = asyncio.Event(), asyncio.Event()
+    before = asyncio.all_tasks()
+    inputs = {"entered": entered, "gate": gate, "observed": observed}
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+
+            async def cancel_when_entered() -> None:
+                await entered.wait()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(cancel_when_entered)
+            await dr.aexecute(["result"], inputs=inputs)
+            pytest.fail("aexecute returned although its run was cancelled")
+    assert observed == ["waiting cancelled"]
+    assert asyncio.all_tasks() == before
