@@ -83,7 +83,9 @@ class does(Creator):
             for name, p in signature.parameters.items()
             if p.default is not inspect.Parameter.empty
         }
-        dummy = _replacing_kwargs(dict.fromkeys(signature.parameters, ...), {}, self.argument_mapping)
+        dummy = _replacing_kwargs(
+            dict.fromkeys(signature.parameters, ...), {}, self.argument_mapping
+        )
         try:
             inspect.signature(self.replacing_function).bind(**dummy)
         except TypeError as exc:

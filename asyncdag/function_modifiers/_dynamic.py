@@ -37,9 +37,7 @@ class ResolveAt(enum.Enum):
 
 def power_user_mode(config: Mapping[str, Any]) -> bool:
     """Whether ``config`` turns on power-user mode."""
-    return bool(
-        config.get(settings.ENABLE_POWER_USER_MODE) or config.get(_HAMILTON_POWER_USER_KEY)
-    )
+    return bool(config.get(settings.ENABLE_POWER_USER_MODE) or config.get(_HAMILTON_POWER_USER_KEY))
 
 
 class resolve(Dynamic):

@@ -179,7 +179,9 @@ class extract_fields(Transformer):
         assert isinstance(fields, Mapping)
         if not fields:
             raise TypeError("no fields to extract")
-        bad = [f"{k!r}: {t!r}" for k, t in fields.items() if not isinstance(k, str) or not _is_type(t)]
+        bad = [
+            f"{k!r}: {t!r}" for k, t in fields.items() if not isinstance(k, str) or not _is_type(t)
+        ]
         if bad:
             raise TypeError(f"each field needs a str name and a type; these do not: {bad}")
         return dict(fields)
@@ -227,18 +229,17 @@ class unpack_fields(Transformer):
             )
         parts = [
             _part_node(node, field, type_, _index_picker(node.name, i))
-            for i, (field, type_) in enumerate(zip(self.fields, args))
+            for i, (field, type_) in enumerate(zip(self.fields, args, strict=False))
         ]
         return [node, *parts]
 
 
 def _dataframe_types() -> tuple[type, type] | None:
-    pandas = sys.modules.get("pandas")
-    if pandas is None:
-        try:
-            import pandas  # noqa: F811
-        except ImportError:
-            return None
+    """pandas' DataFrame and Series, imported only when a function needs them."""
+    try:
+        import pandas
+    except ImportError:
+        return None
     return pandas.DataFrame, pandas.Series
 
 
@@ -288,9 +289,7 @@ class extract_columns(Transformer):
         frame_type, series_type = kinds
         output = get_origin(node.type) or node.type
         if not (isinstance(output, type) and issubclass(output, frame_type)):
-            raise self.error(
-                ctx, f"the function must return a pandas DataFrame, not {node.type!r}"
-            )
+            raise self.error(ctx, f"the function must return a pandas DataFrame, not {node.type!r}")
         names = [c[0] if isinstance(c, tuple) else c for c in self.columns]
         base = node
         if self.fill_with is not None:

@@ -70,9 +70,7 @@ class parameterize(NodeSetModifier):
         doc: str | None = None
         if isinstance(spec, tuple):
             if len(spec) != 2 or not isinstance(spec[1], str):
-                raise invalid(
-                    self.decorator_name, None, f"{output}: expected (mapping, docstring)"
-                )
+                raise invalid(self.decorator_name, None, f"{output}: expected (mapping, docstring)")
             spec, doc = spec
         if not isinstance(spec, Mapping):
             raise invalid(
@@ -93,7 +91,9 @@ class parameterize(NodeSetModifier):
         node = self._single(nodes, ctx)
         params = set(node.dependency_names)
         if _RESERVED_PARAM in params:
-            raise self.error(ctx, f"a parameter may not be named {_RESERVED_PARAM!r}: it is reserved")
+            raise self.error(
+                ctx, f"a parameter may not be named {_RESERVED_PARAM!r}: it is reserved"
+            )
         missing = sorted({p for spec, _ in self.outputs.values() for p in spec} - params)
         if missing:
             raise self.error(

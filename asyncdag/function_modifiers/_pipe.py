@@ -84,13 +84,14 @@ class Applicable:
 
     def when_in(self, **key_value_group_pairs: Collection[Any]) -> Applicable:
         """Apply only when the config values are among the given ones."""
-        return self._with(resolvers=(*self.resolvers, config.when_in(**key_value_group_pairs)))
+        return self._with(
+            resolvers=(*self.resolvers, config.when_in(None, **key_value_group_pairs))
+        )
 
     def when_not_in(self, **key_value_group_pairs: Collection[Any]) -> Applicable:
         """Apply only when the config values are not among the given ones."""
-        return self._with(
-            resolvers=(*self.resolvers, config.when_not_in(**key_value_group_pairs))
-        )
+        excluded = config.when_not_in(None, **key_value_group_pairs)
+        return self._with(resolvers=(*self.resolvers, excluded))
 
     def namespaced(self, namespace: NamespaceType) -> Applicable:
         """Set the namespace: ``...`` (the decorated function's name), ``None`` or a string."""
@@ -130,7 +131,10 @@ class Applicable:
         try:
             inspect.signature(fn).bind(*args, **self.kwargs)
         except TypeError as exc:
-            return f"step function {label} cannot take args {self.args} and kwargs {self.kwargs}: {exc}"
+            return (
+                f"step function {label} cannot take args {self.args} and kwargs"
+                f" {self.kwargs}: {exc}"
+            )
         if self.namespace is not ... and not allow_custom_namespace:
             return "set the namespace either on the pipe or on its steps, not both"
         return None
@@ -389,4 +393,3 @@ class mutate:
             else:
                 pipe_output(new_step)(target)
         return mutating_fn
-

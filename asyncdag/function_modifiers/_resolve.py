@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from asyncdag.errors import GraphError
+from asyncdag.errors import InvalidDecoratorError
 from asyncdag.function_modifiers._base import (
     BuildContext,
     Creator,
@@ -19,7 +19,7 @@ from asyncdag.function_modifiers._base import (
 )
 from asyncdag.graph._node import Node, node_from_function
 
-__all__ = ["CONFIG_TAG", "nodes_for_function", "nodes_for_functions"]
+__all__ = ["CONFIG_TAG", "default_node", "nodes_for_function", "nodes_for_functions"]
 
 #: Tag on nodes of ``@config``-selected functions: the config keys that selected them.
 CONFIG_TAG = "asyncdag.config"
@@ -53,10 +53,7 @@ def nodes_for_function(
     if len(creators) > 1:
         names = ", ".join(f"@{c.decorator_name}" for c in creators)
         raise _conflict(fn, f"{names} each create the function's nodes; use only one of them")
-    if creators:
-        nodes = creators[0].create(ctx)
-    else:
-        nodes = [_default_node(ctx)]
+    nodes = creators[0].create(ctx) if creators else [default_node(ctx)]
     expanders = [m for m in active if m.stage is Stage.EXPAND]
     if len(expanders) > 1:
         names = ", ".join(f"@{e.decorator_name}" for e in expanders)
@@ -78,7 +75,8 @@ def _run_resolvers(modifiers: list[Modifier], ctx: BuildContext) -> bool:
     return True
 
 
-def _default_node(ctx: BuildContext) -> Node:
+def default_node(ctx: BuildContext) -> Node:
+    """The plain node of the function under its resolved name, tagged with its config keys."""
     tags = {CONFIG_TAG: ",".join(ctx.config_keys)} if ctx.config_keys else None
     return node_from_function(ctx.fn, ctx.name, tags)
 
@@ -92,7 +90,5 @@ def _with_origin(node: Node, fn: Callable[..., Any]) -> Node:
     )
 
 
-def _conflict(fn: Callable[..., Any], message: str) -> GraphError:
-    from asyncdag.errors import InvalidDecoratorError
-
+def _conflict(fn: Callable[..., Any], message: str) -> InvalidDecoratorError:
     return InvalidDecoratorError(f"function {function_label(fn)}: {message}")

@@ -16,7 +16,14 @@ from typing import Any, ClassVar
 from asyncdag.function_modifiers._base import BuildContext, NodeDecorator, TargetType, invalid
 from asyncdag.graph._node import Node
 
-__all__ = ["RESERVED_TAG_NAMESPACES", "SCHEMA_OUTPUT_TAG", "SchemaOutput", "schema", "tag", "tag_outputs"]
+__all__ = [
+    "RESERVED_TAG_NAMESPACES",
+    "SCHEMA_OUTPUT_TAG",
+    "SchemaOutput",
+    "schema",
+    "tag",
+    "tag_outputs",
+]
 
 #: Top-level tag keys the framework manages; ``@tag`` refuses them unless told to bypass.
 RESERVED_TAG_NAMESPACES = (

@@ -175,7 +175,9 @@ class check_output(_DataValidationDecorator):
             from asyncdag.function_modifiers._base import invalid
 
             raise invalid(
-                self.decorator_name, None, f"importance must be 'warn' or 'fail', not {importance!r}"
+                self.decorator_name,
+                None,
+                f"importance must be 'warn' or 'fail', not {importance!r}",
             ) from None
         self.importance = importance
         self.default_validator_candidates = default_validator_candidates

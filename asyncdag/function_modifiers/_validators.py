@@ -145,7 +145,7 @@ class BaseDefaultValidator(DataValidator):
         return f"{cls.arg()}_validator"
 
     @classmethod
-    def applies_to(cls, datatype: type) -> bool:  # type: ignore[override]
+    def applies_to(cls, datatype: type) -> bool:
         return False
 
 
@@ -196,7 +196,7 @@ class DataTypeValidatorPrimitives(BaseDefaultValidator):
 class DataInRangeValidatorPrimitives(BaseDefaultValidator):
     """``range=(low, high)``: the number is within the inclusive range."""
 
-    def __init__(self, range: tuple[float, float], importance: str) -> None:  # noqa: A002
+    def __init__(self, range: tuple[float, float], importance: str) -> None:
         super().__init__(importance)
         self.range = range
 
@@ -369,7 +369,7 @@ class DataTypeValidatorPandasSeries(_SeriesValidator):
 class DataInRangeValidatorPandasSeries(_SeriesValidator):
     """``range=(low, high)``: every value of the Series is within the inclusive range."""
 
-    def __init__(self, range: tuple[float, float], importance: str) -> None:  # noqa: A002
+    def __init__(self, range: tuple[float, float], importance: str) -> None:
         super().__init__(importance)
         self.range = range
 
@@ -547,4 +547,3 @@ def default_validators_for(
                 f" the keywords are {known}, each for some types only"
             )
     return found
-
