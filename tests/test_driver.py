@@ -11,6 +11,7 @@ from dags import arithmetic, counted, dup_first, dup_second, fan, mixed
 from asyncdag import driver
 from asyncdag.errors import (
     DuplicateNodeError,
+    ExecutorError,
     InputTypeError,
     MissingInputError,
     RunningLoopError,
@@ -189,3 +190,17 @@ def test_execute_from_sync_code_works_repeatedly() -> None:
     # and nothing leaks a running loop into this thread
     with pytest.raises(RuntimeError):
         asyncio.get_running_loop()
+
+
+# -- closing -----------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_closed_driver_refuses_new_runs() -> None:
+    async with driver.Builder().with_modules(counted).build() as dr:
+        assert await dr.aexecute(["d"], inputs={"x": 1, "calls": []}) == {
+            "d": counted._reference(1)["d"]
+        }
+    with pytest.raises(ExecutorError, match="closed"):
+        await dr.aexecute(["d"], inputs={"x": 1, "calls": []})
+    dr.close()  # idempotent

@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 import pytest
-from dags import arithmetic, cancellable, counted, failing
+from dags import arithmetic, blocking, cancellable, counted, failing
 
 from asyncdag import driver
 from asyncdag.errors import (
@@ -203,6 +203,26 @@ async def test_a_failed_run_does_not_disturb_concurrent_runs() -> None:
         assert await healthy == {"result": cancellable._reference()["result"]}
 
 
+@pytest.mark.anyio
+async def test_a_failure_does_not_wait_for_a_sync_node_blocked_in_a_thread() -> None:
+    dr = build(blocking)
+    started, release, fail_now = threading.Event(), threading.Event(), asyncio.Event()
+    inputs = {"started": started, "release": release, "fail_now": fail_now}
+    run = asyncio.create_task(dr.aexecute(["blocked_and_failing"], inputs=inputs))
+    try:
+        with anyio.fail_after(5):
+            assert await asyncio.to_thread(started.wait, 5)
+            fail_now.set()
+            with pytest.raises(NodeExecutionError) as info:
+                await run
+        # the run failed while the sync node was still blocked: thread work is abandoned
+        assert not release.is_set()
+        assert info.value.node == "fails_on_signal"
+        assert isinstance(info.value.__cause__, RuntimeError)
+    finally:
+        release.set()
+
+
 # -- cancellation ------------------------------------------------------------------------------
 
 
@@ -253,3 +273,29 @@ async def test_a_cancel_scope_around_aexecute_cancels_the_run() -> None:
             pytest.fail("aexecute returned although its run was cancelled")
     assert observed == ["waiting cancelled"]
     assert asyncio.all_tasks() == before
+
+
+@pytest.mark.anyio
+async def test_cancelling_does_not_wait_for_a_sync_node_blocked_in_a_thread() -> None:
+    dr = build(blocking)
+    started, release = threading.Event(), threading.Event()
+    before = asyncio.all_tasks()
+    run = asyncio.create_task(
+        dr.aexecute(["after"], inputs={"started": started, "release": release})
+    )
+    try:
+        with anyio.fail_after(5):
+            assert await asyncio.to_thread(started.wait, 5)
+            run.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await run
+        assert not release.is_set()  # cancelled promptly, while the thread was still blocked
+        assert asyncio.all_tasks() == before
+    finally:
+        release.set()
+    # the driver serves the next run
+    started, release = threading.Event(), threading.Event()
+    release.set()
+    with anyio.fail_after(5):
+        result = await dr.aexecute(["after"], inputs={"started": started, "release": release})
+    assert result == {"after": blocking._reference()["after"]}

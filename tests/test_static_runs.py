@@ -29,7 +29,30 @@ async def test_independent_async_nodes_run_concurrently() -> None:
     # each node waits for the other to have started: run one after the other, this deadlocks
     with anyio.fail_after(5):
         result = await dr.aexecute(["met", "left", "right"], inputs=inputs)
-    assert result == rendezvous._reference()
+    reference = rendezvous._reference()
+    assert result == {k: reference[k] for k in ("met", "left", "right")}
+
+
+async def test_independent_sync_nodes_run_in_parallel_in_aexecute() -> None:
+    dr = build(rendezvous)
+    inputs = {"left_ready": threading.Event(), "right_ready": threading.Event()}
+    with anyio.fail_after(5):
+        result = await dr.aexecute(["met_sync", "left_sync", "right_sync"], inputs=inputs)
+    reference = rendezvous._reference()
+    assert result == {k: reference[k] for k in ("met_sync", "left_sync", "right_sync")}
+
+
+def test_execute_with_a_thread_executor_runs_independent_sync_nodes_in_parallel() -> None:
+    # execute() runs sync nodes inline only with the default executor; an explicit thread
+    # executor is the documented way to run blocking sync nodes in parallel
+    with (
+        driver.Builder()
+        .with_modules(rendezvous)
+        .with_local_executor(executors.MultiThreadingExecutor(max_tasks=2))
+        .build()
+    ) as dr:
+        inputs = {"left_ready": threading.Event(), "right_ready": threading.Event()}
+        assert dr.execute(["met_sync"], inputs=inputs) == {"met_sync": True}
 
 
 async def test_async_nodes_run_on_the_loop_and_sync_nodes_off_it() -> None:
@@ -161,6 +184,27 @@ def test_execute_honours_overrides_too() -> None:
     assert sorted(calls) == ["b", "c"]
 
 
+async def test_a_chain_of_sync_nodes_delivers_every_value() -> None:
+    dr = build(counted)
+    calls: list[str] = []
+    result = await dr.aexecute(["d", "e", "f"], inputs={"x": 2, "calls": calls})
+    assert result == {k: counted._reference(2)[k] for k in ("d", "e", "f")}
+    assert calls == ["a", "d", "e", "f"]
+
+
+@pytest.mark.parametrize("run", ["aexecute", "execute"])
+async def test_an_override_inside_a_chain_of_sync_nodes_short_circuits_it(run: str) -> None:
+    dr = build(counted)
+    calls: list[str] = []
+    kwargs = {"overrides": {"e": 3}, "inputs": {"calls": calls}}
+    if run == "aexecute":
+        result = await dr.aexecute(["e", "f"], **kwargs)
+    else:
+        result = await asyncio.to_thread(dr.execute, ["e", "f"], **kwargs)
+    assert result == {"e": 3, "f": counted._reference(0, e=3)["f"]}
+    assert calls == ["f"]
+
+
 # -- many runs on one driver -------------------------------------------------------------------
 
 
@@ -179,6 +223,27 @@ async def test_one_driver_serves_many_concurrent_runs() -> None:
     for key, result in enumerate(results):
         assert result == mixed._reference(key, salt=f"/{key}")
     assert asyncio.all_tasks() == before
+
+
+async def test_execute_in_threads_and_aexecute_on_the_loop_share_one_driver() -> None:
+    dr = build(counted)
+
+    def in_thread(x: int) -> list[dict[str, int]]:
+        return [dr.execute(["c", "f"], inputs={"x": x + i, "calls": []}) for i in range(20)]
+
+    async def on_loop(x: int) -> dict[str, int]:
+        return await dr.aexecute(["c", "f"], inputs={"x": x, "calls": []})
+
+    with anyio.fail_after(10):
+        threaded_runs = asyncio.gather(*(asyncio.to_thread(in_thread, 100 * t) for t in range(4)))
+        looped_runs = asyncio.gather(*(on_loop(x) for x in range(50)))
+        threaded, looped = await asyncio.gather(threaded_runs, looped_runs)
+    for t, results in enumerate(threaded):
+        for i, result in enumerate(results):
+            reference = counted._reference(100 * t + i)
+            assert result == {"c": reference["c"], "f": reference["f"]}
+    for x, result in enumerate(looped):
+        assert result == {"c": counted._reference(x)["c"], "f": counted._reference(x)["f"]}
 
 
 async def test_a_finished_run_leaves_no_task_behind() -> None:
