@@ -8,7 +8,7 @@ from types import ModuleType
 
 import anyio
 import pytest
-from dags import arithmetic, blocking, counted, mixed, rendezvous, threads
+from dags import arithmetic, blocking, counted, mixed, rendezvous, sync_uses_asyncio, threads
 
 from asyncdag import driver
 from asyncdag.execution import executors
@@ -125,6 +125,22 @@ async def test_the_loop_keeps_running_while_a_sync_node_blocks() -> None:
         with pytest.raises(asyncio.CancelledError):
             await beat
     assert result == {"after": blocking._reference()["after"]}
+
+
+async def test_a_sync_node_may_run_its_own_event_loop_in_aexecute() -> None:
+    dr = build(sync_uses_asyncio)
+    assert await dr.aexecute(["plus_one"], inputs={"x": 2}) == {
+        "plus_one": sync_uses_asyncio._reference(2)["plus_one"]
+    }
+
+
+def test_a_sync_node_may_run_its_own_event_loop_in_execute() -> None:
+    # Plain sync code that calls asyncio.run() works under Hamilton's execute(); running sync
+    # nodes inline on execute()'s private loop must not break it.
+    dr = build(sync_uses_asyncio)
+    assert dr.execute(["plus_one"], inputs={"x": 2}) == {
+        "plus_one": sync_uses_asyncio._reference(2)["plus_one"]
+    }
 
 
 # -- outputs, inputs, overrides ----------------------------------------------------------------
