@@ -100,18 +100,26 @@ class Chain:
 
 
 class Meter:
-    """How far a generator runs ahead of the collectors: yielded minus consumed, at most."""
+    """How far a generator runs ahead of the collectors: yielded minus consumed, at most.
 
-    def __init__(self) -> None:
+    ``ahead`` opens once the generator is ``expect_ahead`` items ahead: a collector that waits
+    for it before consuming proves that the window lets the generator run that far.
+    """
+
+    def __init__(self, expect_ahead: int = 0) -> None:
         self._lock = threading.Lock()
         self.yielded = 0
         self.consumed = 0
         self.max_ahead = 0
+        self.expect_ahead = expect_ahead
+        self.ahead = Gate(f"generator {expect_ahead} items ahead")
 
     def on_yield(self) -> None:
         with self._lock:
             self.yielded += 1
             self.max_ahead = max(self.max_ahead, self.yielded - self.consumed)
+            if self.max_ahead >= self.expect_ahead:
+                self.ahead.set()
 
     def on_consume(self) -> None:
         with self._lock:
