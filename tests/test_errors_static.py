@@ -299,3 +299,39 @@ async def test_cancelling_does_not_wait_for_a_sync_node_blocked_in_a_thread() ->
     with anyio.fail_after(5):
         result = await dr.aexecute(["after"], inputs={"started": started, "release": release})
     assert result == {"after": blocking._reference()["after"]}
+
+
+@pytest.mark.anyio
+async def test_many_runs_some_cancelled_some_failing_the_rest_correct() -> None:
+    dr = build(cancellable, failing)
+    runs = 150
+    observed: list[str] = []
+    gate = asyncio.Event()  # shared: the surviving runs all finish when it opens
+    entered = [asyncio.Event() for _ in range(runs)]
+    before = asyncio.all_tasks()
+
+    async def one(k: int) -> object:
+        if k % 3 == 2:
+            return await dr.aexecute(["inverse_label"], inputs={"divisor": 0})
+        inputs = {"entered": entered[k], "gate": gate, "observed": observed, "suffix": f"-{k}"}
+        return await dr.aexecute(["result"], inputs=inputs)
+
+    tasks = [asyncio.create_task(one(k)) for k in range(runs)]
+    with anyio.fail_after(10):
+        for k in range(runs):
+            if k % 3 != 2:
+                await entered[k].wait()
+        for k in range(0, runs, 3):
+            tasks[k].cancel()
+        gate.set()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    for k, outcome in enumerate(outcomes):
+        if k % 3 == 0:
+            assert isinstance(outcome, asyncio.CancelledError)
+        elif k % 3 == 1:
+            assert outcome == {"result": cancellable._reference(f"-{k}")["result"]}
+        else:
+            assert isinstance(outcome, NodeExecutionError)
+            assert outcome.node == "inverse"
+    assert observed == ["waiting cancelled"] * (runs // 3)
+    assert asyncio.all_tasks() == before
