@@ -28,6 +28,7 @@ from typing import Any
 from asyncdag.errors import ExecutorError, InputTypeError, RunningLoopError
 from asyncdag.execution import grouping as _grouping
 from asyncdag.execution._plan import Plan, compile_plan
+from asyncdag.execution._resources import ResourceCache
 from asyncdag.execution._scheduler import Event, Instance, Run
 from asyncdag.execution.executors import AsyncioExecutor, TaskExecutor
 from asyncdag.graph._build import Graph, build_graph
@@ -177,6 +178,7 @@ class Driver:
         self.grouping = grouping or _grouping.GroupByRepeatableBlocks()
         self.adapters = tuple(adapters)
         self.window = window
+        self._resources = ResourceCache()
         self._plans: dict[tuple[tuple[str, ...], frozenset[str]], Plan] = {}
         self._input_checks: dict[Plan, list[tuple[str, list[tuple[str, Any]]]]] = {}
         self._closed = False
@@ -288,6 +290,7 @@ class Driver:
             window=self.window,
             events=events,
             group_blocks=self.grouping.group_blocks,
+            resources=self._resources,
         )
         root = Instance(run, plan.root, values, None, (), _finish)
         root.start()
@@ -402,11 +405,16 @@ class Driver:
         if self._closed:
             return
         self._closed = True
+        self._resources.close()
         for executor in {id(e): e for e in (self.local, self.remote)}.values():
             executor.close()
 
     async def aclose(self) -> None:
-        """Async form of :meth:`close` (waits for worker processes off the loop)."""
+        """Async form of :meth:`close`: also tears down async per-worker resources of this
+        loop, and waits for worker processes off the loop."""
+        if self._closed:
+            return
+        await self._resources.aclose()
         await asyncio.get_running_loop().run_in_executor(None, self.close)
 
     async def __aenter__(self) -> Driver:

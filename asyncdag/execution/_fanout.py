@@ -36,7 +36,13 @@ from typing import Any
 
 from asyncdag import htypes
 from asyncdag.execution._plan import Step
-from asyncdag.execution._scheduler import Instance, node_error, run_block_sync
+from asyncdag.execution._scheduler import (
+    Instance,
+    aresolve_resources,
+    call_detached,
+    node_error,
+    run_block_sync,
+)
 
 __all__ = ["Expansion"]
 
@@ -47,7 +53,10 @@ class Expansion:
     __slots__ = (
         "_credit",
         "_credit_waiter",
+        "_pending",
         "_pump",
+        "_sender",
+        "_sender_waiter",
         "block",
         "count",
         "done",
@@ -79,6 +88,9 @@ class Expansion:
         self._credit = self.run.window
         self._credit_waiter: asyncio.Future[None] | None = None
         self._pump: _ThreadPump | None = None
+        self._pending: list[Instance] = []
+        self._sender: asyncio.Task[None] | None = None
+        self._sender_waiter: asyncio.Future[None] | None = None
 
     def start(self) -> None:
         for child_key, parent_key, ordered in self.block.stream_sinks:
@@ -98,13 +110,15 @@ class Expansion:
         kwargs = parent.kwargs(step)
         assert step.fn is not None
         if step.is_async:
+            if step.resource_args:
+                await aresolve_resources(step, kwargs, self.run.resources)
             result = step.fn(**kwargs)
             if hasattr(result, "__await__"):
                 result = await result
             return result
         node = step.node
         if parent._inline() or (node and _is_generator_function(node.callable)):
-            return step.fn(**kwargs)
+            return call_detached(step.fn, kwargs)
         executor = parent._executor()
         return await executor.submit_sync(self.run.loop, step.fn, **kwargs)
 
@@ -128,6 +142,8 @@ class Expansion:
                     " iterable; yield the items, or return a list or an async iterable"
                 )
             self.exhausted = True
+            if self._sender is not None:
+                self._wake_sender()
             self._maybe_done()
         except Exception as exc:
             raise node_error(self.step, self.parent.index, exc)  # noqa: B904
@@ -186,6 +202,10 @@ class Expansion:
         self.outstanding += 1
         remote = run.remote
         top = not parent.block.scope
+        if remote.remote and top:
+            self._pending.append(child)  # the sender takes a slot and ships it in a batch
+            self._wake_sender()
+            return
         if top and remote.limited:
             await remote.acquire(run.loop)
         if remote.sequential:
@@ -198,9 +218,6 @@ class Expansion:
             child.on_done = done
             child.start()
             await waiter
-        elif remote.remote and top:
-            task = run.spawn(remote.run_block(block, values, parent, index))
-            task.add_done_callback(lambda f: self._remote_done(f, child))
         elif (
             block.all_sync
             and block.steps
@@ -208,7 +225,9 @@ class Expansion:
             and run.group_blocks
             and not run.inline_blocks
         ):
-            fut = remote.submit_sync(run.loop, run_block_sync, block, values, child.lookup, index)
+            fut = remote.submit_sync(
+                run.loop, run_block_sync, block, values, child.lookup, index, run.resources
+            )
             run.track(fut)
             fut.add_done_callback(lambda f: self._remote_done(f, child))
         else:
@@ -238,8 +257,9 @@ class Expansion:
         values = child.values
         for key, lst in self.lists.items():
             lst[i] = values[key]
-        if self.run.remote.limited and not self.parent.block.scope:
-            self.run.remote.release(self.run.loop)
+        remote = self.run.remote
+        if remote.limited and not remote.remote and not self.parent.block.scope:
+            remote.release(self.run.loop)
         self.outstanding -= 1
         if self.streams:
             self.unconsumed[i] = len(self.streams)
@@ -248,6 +268,46 @@ class Expansion:
         else:
             self._give_credit()
         self._maybe_done()
+
+    # -- remote batches ----------------------------------------------------------------------
+
+    def _wake_sender(self) -> None:
+        if self._sender is None:
+            self._sender = self.run.spawn(self._send_batches())
+            return
+        waiter = self._sender_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _send_batches(self) -> None:
+        # Owns the shipping of this expansion's items to a remote executor: one slot of its
+        # limiter per batch; items that arrive while all slots are taken form the next batch.
+        run, remote, loop = self.run, self.run.remote, self.run.loop
+        while run.alive:
+            while not self._pending:
+                if self.exhausted:
+                    return
+                self._sender_waiter = loop.create_future()
+                await self._sender_waiter
+            await remote.acquire(loop)
+            await asyncio.sleep(0)  # let items yielded back to back join this batch
+            size = remote.batch_size(self.block)
+            batch = self._pending[:size]
+            del self._pending[:size]
+            run.spawn(self._run_batch(batch))
+
+    async def _run_batch(self, batch: list[Instance]) -> None:
+        run, remote = self.run, self.run.remote
+        try:
+            outs = await remote.run_batch(self.block, self.parent, batch)
+        finally:
+            remote.release(run.loop)
+        emit = [s.name for s in self.block.steps if s.emit] if run.events is not None else []
+        for child, out in zip(batch, outs, strict=True):
+            child.values.update(out)
+            for name in emit:
+                run.emit(name, child.index, out[name])
+            self._child_done(child)
 
     def consumed(self, i: int) -> None:
         left = self.unconsumed[i] - 1

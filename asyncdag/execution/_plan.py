@@ -20,13 +20,16 @@ expander step that opens it, before the first item is dispatched.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from asyncdag.errors import MissingInputError, ScopeError, UnknownOutputError
+from asyncdag.execution._resources import make_ref
 from asyncdag.graph._build import Graph, Scope, scopes_of
 from asyncdag.graph._node import DepKind, Node, Role
+from asyncdag.resources import PER_WORKER_TAG
 
 __all__ = ["BlockPlan", "Plan", "Step", "StepKind", "compile_plan"]
 
@@ -57,6 +60,8 @@ class Step:
     # reader of the previous one and waits on nothing else (one hop, not one per node)
     chain: tuple[int, ...] = ()
     fused: bool = False  # runs inside an earlier step's chain
+    # arguments that read a per-worker resource: resolved where the step runs
+    resource_args: tuple[str, ...] = ()
 
 
 @dataclass(eq=False)
@@ -170,6 +175,13 @@ def compile_plan(graph: Graph, outputs: Iterable[str], provided: frozenset[str])
 
     waits_on: dict[tuple[Scope, int], set[int]] = {}
     emit_names = set(outputs)
+    resources = {n for n in order if nodes[n].tags.get(PER_WORKER_TAG) and n not in provided}
+    for name in resources:
+        if scopes[name]:
+            raise ScopeError(
+                f"per-worker resource {name!r} reads a per-item value, so it would be rebuilt"
+                " for every item; give it only plain inputs, config or outer nodes."
+            )
 
     for name in order:
         node = nodes[name]
@@ -190,6 +202,14 @@ def compile_plan(graph: Graph, outputs: Iterable[str], provided: frozenset[str])
                 else:
                     key = _stream_key(dep.name, name)
                     args.append((dep.name, len(scope) - len(ks) + 1, key))
+        fn = node.callable
+        is_async = node.is_async
+        if name in resources:  # its value is a recipe; the object is built where it is read
+            fn = functools.partial(make_ref, name, node.callable, node.is_async)
+            is_async = False
+        resource_args = tuple(
+            d.name for d in node.dependencies if d.name in resources and not d.kind.collects
+        )
         if node.role is Role.EXPAND:
             child = block((*scope, name))
             done = Step(name=f"{name}\0done", kind=StepKind.EXPAND_DONE)
@@ -197,11 +217,12 @@ def compile_plan(graph: Graph, outputs: Iterable[str], provided: frozenset[str])
                 name=name,
                 kind=StepKind.EXPAND,
                 node=node,
-                fn=node.callable,
-                is_async=node.is_async,
+                fn=fn,
+                is_async=is_async,
                 args=tuple(args),
                 child=child,
                 overridden_items=overridden,
+                resource_args=resource_args,
             )
             add_step(scope, step)
             step.done_step = add_step(scope, done)
@@ -211,14 +232,15 @@ def compile_plan(graph: Graph, outputs: Iterable[str], provided: frozenset[str])
                 name=name,
                 kind=StepKind.CALL,
                 node=node,
-                fn=node.callable,
-                is_async=node.is_async,
+                fn=fn,
+                is_async=is_async,
                 args=tuple(args),
+                resource_args=resource_args,
                 emit=name in emit_names,
                 needs_thread=not node.is_async and any("\0" in key for _, _, key in args),
             )
             add_step(scope, step)
-            if node.is_async:
+            if is_async:
                 blocks[scope].all_sync = False
 
     # Sinks: what each expansion hands to the instance outside its block.
@@ -298,7 +320,12 @@ def _fuse_sync_chains(block: BlockPlan) -> None:
     steps = block.steps
 
     def fusable(s: Step) -> bool:
-        return s.kind is StepKind.CALL and not s.is_async and not s.needs_thread
+        return (
+            s.kind is StepKind.CALL
+            and not s.is_async
+            and not s.needs_thread
+            and not s.resource_args
+        )
 
     nxt: dict[int, int] = {}
     for i, s in enumerate(steps):

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from asyncdag.errors import AsyncDagError, NodeExecutionError
 from asyncdag.execution._plan import BlockPlan, Step, StepKind
+from asyncdag.execution._resources import ResourceCache, ResourceRef
 
 if TYPE_CHECKING:
     from asyncdag.execution.executors import TaskExecutor
@@ -55,6 +56,7 @@ class Run:
         "local",
         "loop",
         "remote",
+        "resources",
         "window",
     )
 
@@ -68,8 +70,10 @@ class Run:
         window: int,
         events: Callable[[Event], None] | None = None,
         group_blocks: bool = True,
+        resources: ResourceCache | None = None,
     ) -> None:
         self.group_blocks = group_blocks
+        self.resources = resources if resources is not None else ResourceCache()
         self.loop = asyncio.get_running_loop()
         self.local = local
         self.remote = remote
@@ -164,10 +168,32 @@ def node_error(step: Step, index: tuple[int, ...], exc: BaseException) -> BaseEx
     return err
 
 
-def call_sync_step(step: Step, values: dict[str, Any], lookup: Callable[[int, str], Any]) -> Any:
+def call_sync_step(
+    step: Step,
+    values: dict[str, Any],
+    lookup: Callable[[int, str], Any],
+    resources: ResourceCache,
+) -> Any:
     kwargs = {kw: (values[key] if lvl == 0 else lookup(lvl, key)) for kw, lvl, key in step.args}
+    if step.resource_args:
+        resolve_resources(step, kwargs, resources)
     assert step.fn is not None
     return step.fn(**kwargs)
+
+
+def resolve_resources(step: Step, kwargs: dict[str, Any], resources: ResourceCache) -> None:
+    """Swap the per-worker recipes a step reads for the objects of this place (sync ones)."""
+    for kw in step.resource_args:
+        ref = kwargs[kw]
+        if isinstance(ref, ResourceRef) and not (ref.is_async and step.is_async):
+            kwargs[kw] = resources.get(ref)
+
+
+async def aresolve_resources(step: Step, kwargs: dict[str, Any], resources: ResourceCache) -> None:
+    for kw in step.resource_args:
+        ref = kwargs[kw]
+        if isinstance(ref, ResourceRef):
+            kwargs[kw] = await resources.aget(ref)
 
 
 class Instance:
@@ -214,9 +240,12 @@ class Instance:
 
     def kwargs(self, step: Step) -> dict[str, Any]:
         values = self.values
-        return {
+        kwargs = {
             kw: (values[key] if lvl == 0 else self.lookup(lvl, key)) for kw, lvl, key in step.args
         }
+        if step.resource_args:
+            resolve_resources(step, kwargs, self.run.resources)
+        return kwargs
 
     # -- driving -------------------------------------------------------------------------
 
@@ -257,7 +286,7 @@ class Instance:
                 return _PENDING
             if self._inline():
                 try:
-                    return step.fn(**self.kwargs(step))  # type: ignore[misc]
+                    return call_detached(step.fn, self.kwargs(step))
                 except Exception as exc:
                     self.run.fail(node_error(step, self.index, exc))
                     return _PENDING
@@ -293,6 +322,8 @@ class Instance:
                 )
                 for kw, lvl, key in step.args
             }
+            if step.resource_args:
+                resolve_resources(step, kwargs, self.run.resources)
             try:
                 value = step.fn(**kwargs)  # type: ignore[misc]
             except Exception as exc:
@@ -325,7 +356,10 @@ class Instance:
 
     async def _run_async(self, i: int, step: Step) -> None:
         try:
-            value = await step.fn(**self.kwargs(step))  # type: ignore[misc]
+            kwargs = self.kwargs(step)
+            if step.resource_args:
+                await aresolve_resources(step, kwargs, self.run.resources)
+            value = await step.fn(**kwargs)  # type: ignore[misc]
         except Exception as exc:
             raise node_error(step, self.index, exc)  # noqa: B904 - node_error sets __cause__
         self.complete(i, value)
@@ -365,6 +399,22 @@ class Instance:
         return ready
 
 
+def call_detached(fn: Callable[..., Any] | None, kwargs: dict[str, Any]) -> Any:
+    """Call sync user code on the loop's thread as if no loop were running.
+
+    Inline sync nodes (``execute()``, the inline executor) are plain blocking code, as in
+    Hamilton; some of them call ``asyncio.run()`` themselves, which refuses to start while the
+    thread has a running loop. The loop is suspended meanwhile anyway, so hide it for the call.
+    """
+    assert fn is not None
+    loop = asyncio._get_running_loop()
+    asyncio._set_running_loop(None)
+    try:
+        return fn(**kwargs)
+    finally:
+        asyncio._set_running_loop(loop)
+
+
 def _call_kwargs(fn: Callable[..., Any] | None, kwargs: dict[str, Any]) -> Any:
     assert fn is not None
     return fn(**kwargs)
@@ -382,11 +432,12 @@ def run_block_sync(
     values: dict[str, Any],
     lookup: Callable[[int, str], Any],
     index: tuple[int, ...],
+    resources: ResourceCache,
 ) -> dict[str, Any]:
     """Run an all-sync block instance in the current thread, steps in plan order."""
     for step in block.steps:
         try:
-            values[step.name] = call_sync_step(step, values, lookup)
+            values[step.name] = call_sync_step(step, values, lookup, resources)
         except Exception as exc:
             raise node_error(step, index, exc)  # noqa: B904 - node_error sets __cause__
     return values

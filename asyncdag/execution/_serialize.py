@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import uuid
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -14,7 +16,7 @@ if TYPE_CHECKING:
     from asyncdag.execution._plan import BlockPlan
     from asyncdag.execution._scheduler import Instance
 
-__all__ = ["item_payload", "plan_payload"]
+__all__ = ["batch_payload", "plan_payload"]
 
 _PLAN_CACHE: weakref.WeakKeyDictionary[BlockPlan, tuple[str, bytes]] = weakref.WeakKeyDictionary()
 
@@ -23,6 +25,7 @@ def plan_payload(block: BlockPlan) -> tuple[str, bytes]:
     """The block's plan as bytes, pickled once per block; the key lets workers cache it."""
     found = _PLAN_CACHE.get(block)
     if found is None:
+        _ship_unimportable_modules_by_value(block)
         try:
             data = cloudpickle.dumps(block)
         except Exception as exc:
@@ -36,25 +39,51 @@ def plan_payload(block: BlockPlan) -> tuple[str, bytes]:
     return found
 
 
-def item_payload(
-    block: BlockPlan, values: dict[str, Any], parent: Instance, index: tuple[int, ...]
+def _ship_unimportable_modules_by_value(block: BlockPlan) -> None:
+    """Modules made in memory (no file) cannot be imported by a worker: send their code."""
+    todo = [block]
+    while todo:
+        b = todo.pop()
+        for step in b.steps:
+            if step.child is not None:
+                todo.append(step.child)
+            fn = step.node.callable if step.node is not None else None
+            module = sys.modules.get(getattr(fn, "__module__", "") or "")
+            if (
+                module is not None
+                and module.__name__ != "__main__"
+                and getattr(module, "__file__", None) is None
+                and getattr(module, "__spec__", None) is None
+            ):
+                with contextlib.suppress(Exception):
+                    cloudpickle.register_pickle_by_value(module)
+
+
+def batch_payload(
+    block: BlockPlan, parent: Instance, items: list[tuple[dict[str, Any], tuple[int, ...]]]
 ) -> bytes:
-    """One item's values and the outer values its block reads, as bytes."""
+    """A batch of items of one expansion, with the outer values their block reads, as bytes."""
     externals = {(lvl, key): parent.lookup(lvl - 1, key) for lvl, key in block.external}
     try:
-        return cloudpickle.dumps((values, externals, index))  # type: ignore[no-any-return]
+        return cloudpickle.dumps((externals, items))  # type: ignore[no-any-return]
     except Exception:
         pass
-    for (lvl, key), value in [*((((0, k), v) for k, v in values.items())), *externals.items()]:
+    candidates: list[tuple[str, str, Any, tuple[int, ...]]] = [
+        ("value", key, value, ()) for (_, key), value in externals.items()
+    ]
+    for values, index in items:
+        candidates += [("item", key, value, index) for key, value in values.items()]
+    for what, key, value, index in candidates:
         try:
             cloudpickle.dumps(value)
         except Exception as exc:
-            what = "item" if lvl == 0 else "value"
+            where = f" for item {index}" if index else ""
             raise SerializationError(
                 f"the {what} of node {key!r} (type {type(value).__module__}."
-                f"{type(value).__qualname__}) cannot be pickled to reach a worker process for"
-                f" item {index} of {block.expander!r}: {exc}. Build it inside the block, or"
-                " declare it as a per-worker resource so that each worker builds its own.",
+                f"{type(value).__qualname__}) cannot be pickled to reach a worker process"
+                f"{where} of {block.expander!r}: {exc}. Build it inside the block, or declare"
+                " it as a per-worker resource (asyncdag.resources.per_worker) so that each"
+                " worker builds its own.",
                 node=key,
             ) from exc
-    raise SerializationError(f"the values of item {index} of {block.expander!r} cannot be pickled")
+    raise SerializationError(f"the items of {block.expander!r} cannot be pickled")

@@ -9,15 +9,18 @@ own (uvloop when installed), with inner items processed one at a time.
 from __future__ import annotations
 
 import asyncio
+import time
+from multiprocessing.connection import Connection
 from typing import Any
 
 import cloudpickle
 
-from asyncdag.errors import NodeExecutionError
+from asyncdag.errors import NodeExecutionError, SerializationError, WorkerDiedError
 from asyncdag.execution._plan import BlockPlan
+from asyncdag.execution._resources import WORKER_RESOURCES
 from asyncdag.execution._scheduler import Instance, Run, run_block_sync
 
-__all__ = ["run_payload"]
+__all__ = ["decode_batch", "run_batch", "serve"]
 
 _PLANS: dict[str, BlockPlan] = {}
 
@@ -36,28 +39,68 @@ def result_keys(block: BlockPlan) -> list[str]:
     return [*block.list_sinks, *(k for k, _, _ in block.stream_sinks)]
 
 
-def run_payload(key: str, plan: bytes, data: bytes) -> bytes:
-    block = _PLANS.get(key)
-    if block is None:
-        block = _PLANS[key] = cloudpickle.loads(plan)
-    values, externals, index = cloudpickle.loads(data)
+def run_batch(key: str, plan: bytes, data: bytes) -> bytes:
+    """Run a batch of block instances of one expansion; the answer as bytes.
+
+    ``data`` holds the outer values the block reads (the same for every item of the batch)
+    and each item's ``(values, index)``. Items run in order; the first failure ends the batch.
+    """
     try:
-        depth = max((lvl for lvl, _ in externals), default=0)
-        frame: _Frame | None = None
-        for level in range(depth, 0, -1):
-            frame = _Frame({k: v for (lvl, k), v in externals.items() if lvl == level}, frame)
+        block = _PLANS.get(key)
+        if block is None:
+            block = _PLANS[key] = cloudpickle.loads(plan)
+        externals, items = cloudpickle.loads(data)
+    except Exception as exc:
+        return cloudpickle.dumps(("load", f"{type(exc).__name__}: {exc}"))  # type: ignore[no-any-return]
+    keys = result_keys(block)
+    started = time.perf_counter()
+    try:
         if block.all_sync:
 
             def lookup(levels: int, key: str) -> Any:
                 return externals[(levels, key)]
 
-            run_block_sync(block, values, lookup, index)
+            for values, index in items:
+                run_block_sync(block, values, lookup, index, WORKER_RESOURCES)
         else:
-            _run_loop(_run_instance(block, values, frame, index))
-        out = {k: values[k] for k in result_keys(block)}
-        return cloudpickle.dumps(("ok", out))  # type: ignore[no-any-return]
+            _run_loop(_run_items(block, items, _frames(externals)))
     except NodeExecutionError as exc:
         return _pickle_error(exc)
+    out = [{k: values[k] for k in keys} for values, _ in items]
+    elapsed = time.perf_counter() - started
+    return cloudpickle.dumps(("ok", out, elapsed))  # type: ignore[no-any-return]
+
+
+def _frames(externals: dict[tuple[int, str], Any]) -> _Frame | None:
+    depth = max((lvl for lvl, _ in externals), default=0)
+    frame: _Frame | None = None
+    for level in range(depth, 0, -1):
+        frame = _Frame({k: v for (lvl, k), v in externals.items() if lvl == level}, frame)
+    return frame
+
+
+def serve(conn: Connection) -> None:
+    """A worker process's main loop: answer payloads until told to stop."""
+    try:
+        while True:
+            try:
+                message = conn.recv_bytes()
+            except (EOFError, OSError):
+                break
+            if message == b"\0stop":
+                break
+            key, plan, data = cloudpickle.loads(message)
+            try:
+                answer = run_batch(key, plan, data)
+            except BaseException as exc:  # never die silently: report what went wrong
+                answer = cloudpickle.dumps(("crash", f"{type(exc).__name__}: {exc}"))
+            conn.send_bytes(answer)
+    finally:
+        _close_resources()
+
+
+def _close_resources() -> None:
+    WORKER_RESOURCES.close()
 
 
 def _pickle_error(exc: NodeExecutionError) -> bytes:
@@ -69,12 +112,20 @@ def _pickle_error(exc: NodeExecutionError) -> bytes:
     return cloudpickle.dumps(("err", (exc.node, exc.index, str(exc), cause_bytes)))  # type: ignore[no-any-return]
 
 
-def decode_result(data: bytes) -> dict[str, Any]:
-    """In the parent: the block's values, or the node's error raised with its cause."""
-    status, body = cloudpickle.loads(data)
+def decode_batch(data: bytes) -> tuple[list[dict[str, Any]], float]:
+    """In the parent: each item's values and the batch's time in the worker, or the error."""
+    status, *body = cloudpickle.loads(data)
     if status == "ok":
-        return body  # type: ignore[no-any-return]
-    node, index, _, cause_bytes = body
+        return body[0], body[1]
+    if status == "load":
+        raise SerializationError(
+            f"a worker process could not load the task: {body[0]}. The modules that define your"
+            " nodes must be importable in the worker (on sys.path, not created in memory), or"
+            " be the main script."
+        )
+    if status == "crash":
+        raise WorkerDiedError(f"the worker failed outside any node: {body[0]}")
+    node, index, _, cause_bytes = body[0]
     cause = cloudpickle.loads(cause_bytes)
     err = NodeExecutionError(node, tuple(index), f"{type(cause).__name__}: {cause}")
     err.__cause__ = cause
@@ -90,13 +141,22 @@ def _run_loop(coro: Any) -> None:
         asyncio.run(coro)
 
 
+async def _run_items(
+    block: BlockPlan,
+    items: list[tuple[dict[str, Any], tuple[int, ...]]],
+    frame: _Frame | None,
+) -> None:
+    """The items of a batch, concurrently on this worker's loop; the first failure wins."""
+    await asyncio.gather(*(_run_instance(block, values, frame, index) for values, index in items))
+
+
 async def _run_instance(
     block: BlockPlan, values: dict[str, Any], frame: _Frame | None, index: tuple[int, ...]
 ) -> None:
     from asyncdag.execution.executors import SynchronousLocalTaskExecutor
 
     inline = SynchronousLocalTaskExecutor()
-    run = Run(inline, inline, inline_sync=True, window=64)
+    run = Run(inline, inline, inline_sync=True, window=64, resources=WORKER_RESOURCES)
     inst = Instance(run, block, values, frame, index, lambda _: run.finish())  # type: ignore[arg-type]
     inst.start()
     await run.wait()

@@ -39,6 +39,7 @@ from asyncdag.errors import ExecutorError
 
 if TYPE_CHECKING:
     from asyncdag.execution._plan import BlockPlan
+    from asyncdag.execution._procpool import ProcessPool
     from asyncdag.execution._scheduler import Instance
 
 __all__ = [
@@ -113,10 +114,14 @@ class TaskExecutor:
             fut.set_exception(exc)
         return fut
 
-    async def run_block(
-        self, block: BlockPlan, values: dict[str, Any], parent: Instance, index: tuple[int, ...]
-    ) -> dict[str, Any]:
-        """Run one block instance elsewhere (remote executors only)."""
+    def batch_size(self, block: BlockPlan) -> int:
+        """How many items of ``block`` to send in one payload (remote executors)."""
+        return 1
+
+    async def run_batch(
+        self, block: BlockPlan, parent: Instance, children: list[Instance]
+    ) -> list[dict[str, Any]]:
+        """Run block instances elsewhere; their values, in order (remote executors only)."""
         raise ExecutorError(f"{self!r} does not run block instances remotely")
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -193,58 +198,89 @@ class MultiThreadingExecutor(_ThreadPoolMixin):
 
 
 class MultiProcessingExecutor(TaskExecutor):
-    """Runs each block instance in a pool of ``max_tasks`` worker processes.
+    """Runs block instances in a pool of ``max_tasks`` worker processes.
 
     Tasks travel as cloudpickle payloads, so functions from ``__main__``, closures and lambdas
     work. Workers start with ``forkserver`` where available (``spawn`` elsewhere), never by
     forking a process that runs an event loop, and are reused across runs until ``close()``.
+    Async nodes run on an event loop inside the worker (uvloop when installed).
+
+    Cheap items travel in batches: the executor measures how long an item of each block takes
+    in a worker and sends as many as fill about ``batch_seconds`` per payload (1 while it does
+    not know yet, at most ``max_batch``), so slow items still spread over all workers.
+
+    A worker that dies raises ``WorkerDiedError`` naming the task and is replaced; cancelling
+    a run drops its queued work and replaces any worker still busy with it.
     """
 
     remote = True
 
-    def __init__(self, max_tasks: int = 4) -> None:
+    def __init__(
+        self, max_tasks: int = 4, *, batch_seconds: float = 0.002, max_batch: int = 256
+    ) -> None:
         super().__init__(max_tasks)
-        self._pool: Executor | None = None
+        self.batch_seconds = batch_seconds
+        self.max_batch = max_batch
+        self._pool: ProcessPool | None = None
+        self._item_seconds: weakref.WeakKeyDictionary[BlockPlan, float] = (
+            weakref.WeakKeyDictionary()
+        )
 
-    def _executor(self) -> Executor:
+    def pool(self) -> ProcessPool:
+        """The worker pool, started on first use."""
         self._check_open()
         if self._pool is None:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
+            from asyncdag.execution import _worker
+            from asyncdag.execution._procpool import ProcessPool
 
-            methods = multiprocessing.get_all_start_methods()
-            method = "forkserver" if "forkserver" in methods else "spawn"
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.max_tasks, mp_context=multiprocessing.get_context(method)
-            )
+            assert self.max_tasks is not None
+            self._pool = ProcessPool(self.max_tasks, _worker.serve)
         return self._pool
 
-    async def run_block(
-        self, block: BlockPlan, values: dict[str, Any], parent: Instance, index: tuple[int, ...]
-    ) -> dict[str, Any]:
+    def batch_size(self, block: BlockPlan) -> int:
+        """How many items of ``block`` to send in one payload."""
+        per_item = self._item_seconds.get(block)
+        if per_item is None:
+            return 1
+        return max(1, min(self.max_batch, int(self.batch_seconds / max(per_item, 1e-7))))
+
+    async def run_batch(
+        self, block: BlockPlan, parent: Instance, children: list[Instance]
+    ) -> list[dict[str, Any]]:
+        """Run the block instances ``children`` in one worker; their values, in order."""
+        import threading
+
+        import cloudpickle
+
         from asyncdag.execution import _serialize, _worker
+        from asyncdag.execution._procpool import TaskCancelled
 
         key, plan = _serialize.plan_payload(block)
-        data = _serialize.item_payload(block, values, parent, index)
-        loop = asyncio.get_running_loop()
+        data = _serialize.batch_payload(block, parent, [(c.values, c.index) for c in children])
+        payload = cloudpickle.dumps((key, plan, data))
+        first, last = children[0].index, children[-1].index
+        what = (
+            f"item {first} of {block.expander!r}"
+            if first == last
+            else (f"items {first}..{last} of {block.expander!r}")
+        )
+        cancelled = threading.Event()
+        future = asyncio.wrap_future(self.pool().submit(payload, what, cancelled))
         try:
-            raw = await loop.run_in_executor(self._executor(), _worker.run_payload, key, plan, data)
-        except Exception as exc:
-            from concurrent.futures.process import BrokenProcessPool
-
-            if isinstance(exc, BrokenProcessPool):
-                self._pool = None  # the next task starts a fresh pool
-                from asyncdag.errors import WorkerDiedError
-
-                raise WorkerDiedError(
-                    f"a worker process died while running the block of {block.expander!r} for"
-                    f" item {index}; the pool is restarted for the next task"
-                ) from exc
+            raw = await future
+        except asyncio.CancelledError:
+            cancelled.set()  # the courier drops the task, or replaces the busy worker
             raise
-        return _worker.decode_result(raw)
+        except TaskCancelled:
+            raise asyncio.CancelledError() from None
+        outs, elapsed = _worker.decode_batch(raw)
+        seen = elapsed / len(children)
+        previous = self._item_seconds.get(block)
+        self._item_seconds[block] = seen if previous is None else 0.7 * previous + 0.3 * seen
+        return outs
 
     def close(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.close()
         super().close()

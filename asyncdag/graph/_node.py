@@ -119,6 +119,18 @@ def dependency_kind(annotation: Any) -> DepKind:
     return DepKind.VALUE
 
 
+def _yielded_type(annotation: Any) -> Any:
+    """``T`` for a factory annotated ``Iterator[T]``, ``Generator[T, ...]`` and async kin."""
+    import collections.abc as cabc
+
+    origin = typing.get_origin(annotation)
+    wrappers = (cabc.Iterator, cabc.Generator, cabc.AsyncIterator, cabc.AsyncGenerator)
+    if origin in wrappers:
+        args = typing.get_args(annotation)
+        return args[0] if args else Any
+    return annotation
+
+
 def node_from_function(
     fn: Callable[..., Any], name: str | None = None, tags: Mapping[str, Any] | None = None
 ) -> Node:
@@ -153,6 +165,12 @@ def node_from_function(
             )
         )
     returns = hints.get("return", Any)
+    node_tags = dict(tags or {})
+    if getattr(fn, "__asyncdag_per_worker__", False):
+        from asyncdag.resources import PER_WORKER_TAG
+
+        node_tags[PER_WORKER_TAG] = True
+        returns = _yielded_type(returns)
     if htypes.is_parallelizable(returns):
         role = Role.EXPAND
         out_type = htypes.item_type(returns)
@@ -166,7 +184,7 @@ def node_from_function(
         dependencies=tuple(deps),
         role=role,
         is_async=_is_async_callable(fn),
-        tags=dict(tags or {}),
+        tags=node_tags,
         doc=inspect.getdoc(fn) or "",
         originating_function=fn,
         module=getattr(fn, "__module__", "") or "",
