@@ -15,6 +15,7 @@ from dags import (
     bad_scope_collect_outside,
     bad_scope_two_expanders,
     bad_type_mismatch,
+    default_from_node,
     dup_first,
     dup_second,
     fan,
@@ -107,6 +108,15 @@ def test_a_parameter_with_a_default_is_an_optional_input() -> None:
     step = variables(dr)["step"]
     assert step.is_external_input
     assert step.type is int
+
+
+def test_a_defaulted_parameter_that_names_a_node_reads_the_node() -> None:
+    dr = build(default_from_node)
+    assert "step" in node_names(dr) and "step" not in input_names(dr)
+    assert dr.execute(["offset"], inputs={"base": 1}) == default_from_node._reference(1)
+    assert dr.execute(["offset"], inputs={"base": 1}, overrides={"step": 7}) == (
+        default_from_node._reference(1, step=7)
+    )
 
 
 def test_config_values_are_usable_as_inputs() -> None:
