@@ -19,15 +19,26 @@ after receiving a value):
 
 from __future__ import annotations
 
+import asyncio
 import types
 
 import anyio
 import pytest
 
 from asyncdag import driver
+from asyncdag.errors import NodeExecutionError
 from asyncdag.execution import executors, grouping
-from tests.dags_stream import bp_async_gen, bp_block, bp_sync_gen, limits, limits_sync, nested3
-from tests.dags_stream.probes import Meter, Tracker
+from tests.dags_stream import (
+    bp_async_gen,
+    bp_block,
+    bp_sync_gen,
+    err_async_gen,
+    err_block,
+    limits,
+    limits_sync,
+    nested3,
+)
+from tests.dags_stream.probes import Failure, Meter, Tracker
 
 pytestmark = pytest.mark.anyio
 
@@ -164,3 +175,24 @@ async def test_nested_blocks_run_inside_their_parents_slot(
         with anyio.fail_after(10):
             result = await dr.aexecute(["total"], inputs=inputs)
     assert result == {"total": nested3._reference(**inputs)["total"]}
+
+
+@pytest.mark.parametrize("end", ["failure", "cancellation"])
+async def test_a_run_that_fails_or_is_cancelled_gives_back_its_max_tasks_slots(end: str) -> None:
+    # Three instances hold the three slots when the run ends; the next runs need slots too.
+    executor = executors.AsyncioExecutor(max_tasks=3)
+    builder = driver.Builder().with_modules(err_async_gen, err_block)
+    async with builder.with_remote_executor(executor).build() as dr:
+        for _ in range(2):
+            probe = Failure(fail_at=1 if end == "failure" else -1, wait_started=3, hold=True)
+            run = asyncio.create_task(dr.aexecute(["total"], inputs={"limit": -1, "probe": probe}))
+            with anyio.fail_after(5):
+                await probe.enough.wait()
+            if end == "cancellation":
+                run.cancel()
+            with anyio.fail_after(2), pytest.raises((NodeExecutionError, asyncio.CancelledError)):
+                await run
+            assert probe.started == 3
+            with anyio.fail_after(2):
+                result = await dr.aexecute(["total"], inputs={"limit": 8, "probe": Failure()})
+            assert result == {"total": sum(range(8))}

@@ -171,3 +171,35 @@ class Tracker:
                 self.full.wait_sync()
         finally:
             self.exit()
+
+
+class Failure:
+    """Drives the failure and cancellation tests.
+
+    Item ``fail_at`` raises once ``wait_started`` items have started (so that others are in
+    flight); with ``hold`` the other items wait until cancelled, counting cancellations. The
+    generators open ``closed`` in their ``finally``.
+    """
+
+    def __init__(self, fail_at: int = -1, *, wait_started: int = 1, hold: bool = False) -> None:
+        self.fail_at = fail_at
+        self.hold = hold
+        self.wait_started = wait_started
+        self._lock = threading.Lock()
+        self.started = 0
+        self.cancelled = 0
+        self.enough = Gate(f"{wait_started} items started")
+        self.never = Gate("never opened")
+        self.closed = Gate("generator closed")
+        self.release = Gate("released by the test")
+        self.calls = Calls()
+
+    def start(self) -> None:
+        with self._lock:
+            self.started += 1
+            if self.started >= self.wait_started:
+                self.enough.set()
+
+    def on_cancel(self) -> None:
+        with self._lock:
+            self.cancelled += 1
