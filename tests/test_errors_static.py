@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 import pytest
-from dags import arithmetic, blocking, cancellable, counted, failing
+from dags import arithmetic, blocking, cancellable, counted, failing, slow_cleanup
 
 from asyncdag import driver
 from asyncdag.errors import (
@@ -335,3 +335,82 @@ async def test_many_runs_some_cancelled_some_failing_the_rest_correct() -> None:
             assert outcome.node == "inverse"
     assert observed == ["waiting cancelled"] * (runs // 3)
     assert asyncio.all_tasks() == before
+
+
+def slow_cleanup_inputs(observed: list[str]) -> dict[str, Any]:
+    return {
+        "entered": asyncio.Event(),
+        "cleanup_started": asyncio.Event(),
+        "cleanup_release": asyncio.Event(),
+        "observed": observed,
+    }
+
+
+async def _settle(before: set[asyncio.Task[Any]], inputs: dict[str, Any]) -> None:
+    """Let a run that was left behind finish, so that a failing test does not leak tasks."""
+    inputs["cleanup_release"].set()
+    left = asyncio.all_tasks() - before - {asyncio.current_task()}
+    if left:
+        await asyncio.wait(left, timeout=2)
+
+
+@pytest.mark.anyio
+async def test_a_second_cancel_does_not_cut_the_runs_cleanup_short() -> None:
+    dr = build(slow_cleanup)
+    observed: list[str] = []
+    inputs = slow_cleanup_inputs(observed)
+    before = asyncio.all_tasks()
+    run = asyncio.create_task(dr.aexecute(["reluctant"], inputs=inputs))
+    run.add_done_callback(lambda _: observed.append("run finished"))
+    try:
+        with anyio.fail_after(5):
+            await inputs["entered"].wait()
+            run.cancel()
+            await inputs["cleanup_started"].wait()
+            run.cancel()  # the caller is cancelled again while the run is cleaning up
+            for _ in range(20):  # give a drain that gives up on a second cancel time to do so
+                await asyncio.sleep(0)
+            inputs["cleanup_release"].set()
+            with pytest.raises(asyncio.CancelledError):
+                await run
+        # aexecute returned only once its node had finished cleaning up
+        assert observed == ["cleanup started", "cleanup finished", "run finished"]
+        assert asyncio.all_tasks() == before
+    finally:
+        await _settle(before, inputs)
+
+
+@pytest.mark.anyio
+async def test_an_anyio_cancel_scope_does_not_cut_the_runs_cleanup_short() -> None:
+    # anyio (and so Starlette / FastAPI) re-delivers cancellation to a cancelled scope's task
+    # on every await until the scope exits: the run's cleanup must still be waited for.
+    dr = build(slow_cleanup)
+    observed: list[str] = []
+    inputs = slow_cleanup_inputs(observed)
+    before = asyncio.all_tasks()
+
+    async def release_later() -> None:
+        await inputs["cleanup_started"].wait()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        inputs["cleanup_release"].set()
+
+    releaser = asyncio.create_task(release_later())
+    try:
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+
+                async def cancel_when_entered() -> None:
+                    await inputs["entered"].wait()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(cancel_when_entered)
+                try:
+                    await dr.aexecute(["reluctant"], inputs=inputs)
+                finally:
+                    observed.append("run finished")
+            await releaser
+        assert observed == ["cleanup started", "cleanup finished", "run finished"]
+        assert asyncio.all_tasks() == before
+    finally:
+        await _settle(before, inputs)
