@@ -207,7 +207,7 @@ class Expansion:
             self._wake_sender()
             return
         if top and remote.limited:
-            await remote.acquire(run.loop)
+            await run.take_slot()
         if remote.sequential:
             waiter: asyncio.Future[None] = run.loop.create_future()
 
@@ -259,7 +259,7 @@ class Expansion:
             lst[i] = values[key]
         remote = self.run.remote
         if remote.limited and not remote.remote and not self.parent.block.scope:
-            remote.release(self.run.loop)
+            self.run.give_slot()
         self.outstanding -= 1
         if self.streams:
             self.unconsumed[i] = len(self.streams)
@@ -289,7 +289,7 @@ class Expansion:
                     return
                 self._sender_waiter = loop.create_future()
                 await self._sender_waiter
-            await remote.acquire(loop)
+            await run.take_slot()
             await asyncio.sleep(0)  # let items yielded back to back join this batch
             size = remote.batch_size(self.block)
             batch = self._pending[:size]
@@ -301,7 +301,7 @@ class Expansion:
         try:
             outs = await remote.run_batch(self.block, self.parent, batch)
         finally:
-            remote.release(run.loop)
+            run.give_slot()
         emit = [s.name for s in self.block.steps if s.emit] if run.events is not None else []
         for child, out in zip(batch, outs, strict=True):
             child.values.update(out)

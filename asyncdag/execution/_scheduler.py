@@ -25,7 +25,6 @@ interrupted: its result is dropped when it arrives.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
@@ -57,6 +56,7 @@ class Run:
         "loop",
         "remote",
         "resources",
+        "slots",
         "window",
     )
 
@@ -83,6 +83,7 @@ class Run:
         self.window = window
         self.events = events
         self.failure: BaseException | None = None
+        self.slots = 0  # slots of the remote executor's limiter this run holds
         self._tasks: set[asyncio.Future[Any]] = set()
         self._finished: asyncio.Future[None] = self.loop.create_future()
 
@@ -140,15 +141,35 @@ class Run:
         if self._tasks:  # e.g. a generator's close still running
             await self._drain()
 
+    async def take_slot(self) -> None:
+        """Take one of the remote executor's ``max_tasks`` slots for a task of this run."""
+        await self.remote.acquire(self.loop)
+        self.slots += 1
+
+    def give_slot(self) -> None:
+        self.slots -= 1
+        self.remote.release(self.loop)
+
     async def _drain(self) -> None:
         # Shielded: the cleanup must finish even when the caller is being cancelled again.
         for t in list(self._tasks):
             t.cancel()
         pending = [t for t in self._tasks if isinstance(t, asyncio.Task)]
+        cancelled_again = False
         if pending:
             waiter = asyncio.gather(*pending, return_exceptions=True)
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(waiter)
+            # The cleanup must finish even if the caller is cancelled again meanwhile (anyio
+            # scopes re-deliver cancellation on every await): wait it out, then re-raise.
+            while not waiter.done():
+                try:
+                    await asyncio.shield(waiter)
+                except asyncio.CancelledError:
+                    cancelled_again = True
+        # Slots of instances that were cut short: the executor is shared with other runs.
+        while self.slots > 0:
+            self.give_slot()
+        if cancelled_again:
+            raise asyncio.CancelledError()
 
     @property
     def alive(self) -> bool:

@@ -72,22 +72,29 @@ def _gate_callable(
     return gate_async
 
 
+def _unique(name: str, taken: set[str]) -> str:
+    found, count = name, 0
+    while found in taken:
+        count += 1
+        found = f"{name}_{count}"
+    taken.add(found)
+    return found
+
+
 class _DataValidationDecorator(Transformer):
     @abc.abstractmethod
     def validators_for(self, node: Node, ctx: BuildContext) -> list[DataValidator]: ...
 
     def transform_node(self, node: Node, ctx: BuildContext) -> list[Node]:
-        raw = node.copy_with(name=f"{node.name}_raw")
+        # A node checked twice (stacked decorators) already reads a raw node and validators:
+        # pick names that do not collide with them.
+        taken = {node.name, *node.dependency_names}
+        raw = node.copy_with(name=_unique(f"{node.name}_raw", taken))
         validators = self.validators_for(node, ctx)
         checks: list[tuple[str, DataValidator]] = []
         out: list[Node] = []
-        seen: dict[str, int] = {}
         for validator in validators:
-            name = f"{node.name}_{validator.name()}"
-            count = seen.get(name, 0)
-            seen[name] = count + 1
-            if count:
-                name = f"{name}_{count}"
+            name = _unique(f"{node.name}_{validator.name()}", taken)
             is_async = is_async_validator(validator)
             out.append(
                 Node(

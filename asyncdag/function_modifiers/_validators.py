@@ -27,8 +27,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from asyncdag.errors import AsyncDagError
-
 __all__ = [
     "DEFAULT_VALIDATORS",
     "AsyncDataValidator",
@@ -44,10 +42,11 @@ __all__ = [
 logger = logging.getLogger("asyncdag.data_quality")
 
 
-class DataValidationError(AsyncDagError):
+class DataValidationError(Exception):
     """A ``@check_output`` check with importance ``"fail"`` did not pass.
 
-    ``failures`` lists one message per failed check.
+    Raised inside the checked node, so a run reports it as the ``__cause__`` of a
+    ``NodeExecutionError`` naming that node. ``failures`` lists one message per failed check.
     """
 
     def __init__(self, failures: Sequence[str]) -> None:
