@@ -165,14 +165,10 @@ class Driver:
         self.graph = graph
         self._default_local = local is None
         self._default_remote = remote is None
-        self._owned: list[TaskExecutor] = []
         if local is None:
             local = AsyncioExecutor()
-            self._owned.append(local)
         if remote is None:
             remote = local if isinstance(local, AsyncioExecutor) else AsyncioExecutor()
-            if remote is not local:
-                self._owned.append(remote)
         self.local = local
         self.remote = remote
         self.grouping = grouping or _grouping.GroupByRepeatableBlocks()

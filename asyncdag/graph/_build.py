@@ -13,7 +13,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from asyncdag.errors import CycleError, DuplicateNodeError, ScopeError, TypeMismatchError
+from asyncdag.errors import (
+    CycleError,
+    DuplicateNodeError,
+    GraphError,
+    ScopeError,
+    TypeMismatchError,
+)
 from asyncdag.function_modifiers._resolve import nodes_for_functions
 from asyncdag.graph._node import Dependency, Node, Role
 from asyncdag.graph._types import describe, types_compatible
@@ -71,8 +77,16 @@ def build_graph(
 
 def graph_from_nodes(all_nodes: Iterable[Node], config: Mapping[str, Any]) -> Graph:
     nodes = {n.name: n for n in all_nodes}
+    for node in nodes.values():
+        if node.role is not Role.EXPAND and _is_async_generator(node):
+            raise GraphError(
+                f"node {node.name!r} is an async generator but is not annotated as an"
+                " expander; annotate its return as Parallelizable[T] to fan out over what it"
+                " yields, or make it return a value."
+            )
     order = _topological_order(nodes)
     _check_types(nodes)
+    _check_input_types_agree(nodes)
     scopes = scopes_of(nodes, order, provided=frozenset())
     inputs: dict[str, list[tuple[Node, Dependency]]] = {}
     consumers: dict[str, list[str]] = {}
@@ -90,6 +104,31 @@ def graph_from_nodes(all_nodes: Iterable[Node], config: Mapping[str, Any]) -> Gr
         scopes=scopes,
         consumers={k: tuple(v) for k, v in consumers.items()},
     )
+
+
+def _is_async_generator(node: Node) -> bool:
+    return inspect.isasyncgenfunction(inspect.unwrap(node.callable))
+
+
+def _check_input_types_agree(nodes: Mapping[str, Node]) -> None:
+    """An input read as two incompatible types can never be satisfied: say so at build."""
+    seen: dict[str, tuple[str, Any]] = {}
+    for node in nodes.values():
+        for dep in node.dependencies:
+            if dep.name in nodes or dep.kind.collects:
+                continue
+            first = seen.setdefault(dep.name, (node.name, dep.type))
+            other_node, other_type = first
+            if other_node == node.name:
+                continue
+            if not (
+                types_compatible(dep.type, other_type) or types_compatible(other_type, dep.type)
+            ):
+                raise TypeMismatchError(
+                    f"input {dep.name!r} is read as {describe(other_type)} by {other_node!r}"
+                    f" and as {describe(dep.type)} by {node.name!r}; no value can be both."
+                    " Make the two annotations agree."
+                )
 
 
 def _topological_order(nodes: Mapping[str, Node]) -> list[str]:

@@ -39,9 +39,16 @@ def _class_of(tp: Any) -> type | None:
     return None
 
 
+_CONTAINERS = (list, set, frozenset, dict, tuple)
+
+
 def types_compatible(produced: Any, required: Any) -> bool:
     """True when a value declared as ``produced`` may be passed where ``required`` is declared."""
     produced, required = _strip(produced), _strip(required)
+    if produced is None:
+        produced = type(None)
+    if required is None:
+        required = type(None)
     if _is_open(produced) or _is_open(required) or produced == required:
         return True
     if get_origin(required) in _UNION_TYPES:
@@ -63,9 +70,15 @@ def types_compatible(produced: Any, required: Any) -> bool:
     if (r_cls is float and p_cls is int) or (r_cls is complex and p_cls in (int, float)):
         return True
     try:
-        return issubclass(p_cls, r_cls)
+        fits = issubclass(p_cls, r_cls)
     except TypeError:
         return True
+    if fits and r_cls in _CONTAINERS:
+        # list[int] into list[str] is plain wrong; compare item types where both are given
+        p_args, r_args = get_args(produced), get_args(required)
+        if p_args and r_args and len(p_args) == len(r_args) and Ellipsis not in r_args:
+            return all(types_compatible(p, r) for p, r in zip(p_args, r_args, strict=True))
+    return fits
 
 
 def value_fits(value: Any, required: Any) -> bool:
