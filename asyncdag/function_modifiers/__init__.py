@@ -15,6 +15,11 @@ its imports::
 
 A misapplied decorator fails ``build()`` with :class:`InvalidDecoratorError` naming the
 function, the decorator and the problem.
+
+Not provided: Hamilton's materializers (``load_from``, ``save_to``, ``dataloader``,
+``datasaver``), ``with_columns``, ``cache``, ``ray_remote_options``, the pandera ``schema=``
+check, and the deprecated ``parametrized``, ``parameterized_inputs``, ``parametrized_input``,
+``dynamic_transform`` and ``model``.
 """
 
 from __future__ import annotations

@@ -90,8 +90,8 @@ def normalize_tags(tags: Mapping[str, Any]) -> dict[str, Any]:
     """Tags with Hamilton's framework keys renamed to asyncdag's and its module tag dropped."""
     out = {}
     for key, val in tags.items():
-        if key == "module":
-            continue
+        if key in ("module", "hamilton.non_final_node"):
+            continue  # Hamilton's bookkeeping: asyncdag keeps subdag internals out of the tags
         if key.startswith("hamilton."):
             key = "asyncdag." + key[len("hamilton.") :]
         out[key] = val

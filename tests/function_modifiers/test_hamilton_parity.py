@@ -171,11 +171,19 @@ def test_subdag_family() -> None:
         "from_two",
         "from_two.doubled",
         "uses_subdags",
+        "only_doubled",
     ]
     got = assert_same_run(
         "subdag_dag", {"outer_op": "mul"}, inputs={"bonus": 1000}, outputs=outputs
     )
     assert got["uses_subdags"] == [11, 60 + 20 + 1000, 4, 20]
+    assert got["only_doubled"] == 8
+
+
+def test_subdag_tags_match() -> None:
+    h, a = both("subdag_dag", {"outer_op": "mul"}).tags()
+    assert a == h
+    assert a["added"] == {"kind": "subdag"} and a["added.doubled"] == {}
 
 
 @pytest.mark.parametrize("config", [{"mode": "big"}, {}], ids=["big", "default"])

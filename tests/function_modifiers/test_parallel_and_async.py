@@ -73,4 +73,5 @@ def test_per_item_check_fails_naming_node_and_item() -> None:
 def test_tags_on_expanders_and_nested_nodes() -> None:
     tags = {v.name: dict(v.tags) for v in _build(None).list_available_variables()}
     assert tags["evens"] == tags["odds"] == {"kind": "expander"}
-    assert tags["inner_value"] == {"level": "inner"}
+    assert tags["inner_value"] == {"level": "inner"}  # the checked field, inside a nested block
+    assert tags["inner_label"] == {"level": "inner"}

@@ -60,8 +60,10 @@ def repeats(evens: int, times: int) -> Parallelizable[int]:
 
 
 @tag(level="inner")
-def inner_value(repeats: int) -> int:
-    return repeats + 1
+@check_output(range=(0, 1000), importance="fail", target_="inner_value")
+@extract_fields({"inner_value": int, "inner_label": str})
+def inner_parts(repeats: int) -> dict:
+    return {"inner_value": repeats + 1, "inner_label": f"#{repeats}"}
 
 
 def inner_total(inner_value: Collect[int]) -> int:

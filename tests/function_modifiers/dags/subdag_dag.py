@@ -7,6 +7,7 @@ from hamilton.function_modifiers import (
     parameterized_subdag,
     source,
     subdag,
+    tag,
     value,
 )
 
@@ -17,6 +18,7 @@ def base_value() -> int:
     return 5
 
 
+@tag(kind="subdag")
 @subdag(subdag_steps, inputs={"raw": source("base_value"), "delta": value(1)}, config={"op": "add"})
 def added(adjusted: int) -> int:
     return adjusted
@@ -47,3 +49,8 @@ def family(adjusted: int) -> int:
 
 def uses_subdags(added: int, multiplied: int, from_one: int, from_two: int) -> list[int]:
     return [added, multiplied, from_one, from_two]
+
+
+@subdag(subdag_steps.doubled, inputs={"raw": value(4)})
+def only_doubled(doubled: int) -> int:
+    return doubled
