@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_TASKS",
     "AsyncioExecutor",
+    "BatchingExecutor",
     "MultiProcessingExecutor",
     "MultiThreadingExecutor",
     "SynchronousLocalTaskExecutor",
@@ -197,34 +198,78 @@ class MultiThreadingExecutor(_ThreadPoolMixin):
         super().__init__(max_tasks, max_tasks)
 
 
-class MultiProcessingExecutor(TaskExecutor):
-    """Runs block instances in a pool of ``max_tasks`` worker processes.
-
-    Tasks travel as cloudpickle payloads, so functions from ``__main__``, closures and lambdas
-    work. Workers start with ``forkserver`` where available (``spawn`` elsewhere), never by
-    forking a process that runs an event loop, and are reused across runs until ``close()``.
-    Async nodes run on an event loop inside the worker (uvloop when installed).
+class BatchingExecutor(TaskExecutor):
+    """Base class of executors that ship block instances elsewhere, in batches.
 
     Cheap items travel in batches: the executor measures how long an item of each block takes
-    in a worker and sends as many as fill about ``batch_seconds`` per payload (1 while it does
-    not know yet, at most ``max_batch``), so slow items still spread over all workers.
-
-    A worker that dies raises ``WorkerDiedError`` naming the task and is replaced; cancelling
-    a run drops its queued work and replaces any worker still busy with it.
+    where it runs and sends as many as fill about ``batch_seconds`` per payload (1 while it does
+    not know yet, at most ``max_batch``), so slow items still spread over all workers. A
+    subclass implements :meth:`ship`: send ``run_batch(key, plan, data)`` somewhere, return
+    its bytes.
     """
 
     remote = True
 
     def __init__(
-        self, max_tasks: int = 4, *, batch_seconds: float = 0.002, max_batch: int = 256
+        self, max_tasks: int, *, batch_seconds: float = 0.002, max_batch: int = 256
     ) -> None:
         super().__init__(max_tasks)
         self.batch_seconds = batch_seconds
         self.max_batch = max_batch
-        self._pool: ProcessPool | None = None
         self._item_seconds: weakref.WeakKeyDictionary[BlockPlan, float] = (
             weakref.WeakKeyDictionary()
         )
+
+    def batch_size(self, block: BlockPlan) -> int:
+        per_item = self._item_seconds.get(block)
+        if per_item is None:
+            return 1
+        return max(1, min(self.max_batch, int(self.batch_seconds / max(per_item, 1e-7))))
+
+    async def ship(self, key: str, plan: bytes, data: bytes, what: str) -> bytes:
+        """Run ``_worker.run_batch(key, plan, data)`` on a worker; its answer."""
+        raise NotImplementedError
+
+    async def run_batch(
+        self, block: BlockPlan, parent: Instance, children: list[Instance]
+    ) -> list[dict[str, Any]]:
+        """Run the block instances ``children`` on one worker; their values, in order."""
+        from asyncdag.execution import _serialize, _worker
+
+        key, plan = _serialize.plan_payload(block)
+        data = _serialize.batch_payload(block, parent, [(c.values, c.index) for c in children])
+        first, last = children[0].index, children[-1].index
+        what = (
+            f"item {first} of {block.expander!r}"
+            if first == last
+            else f"items {first}..{last} of {block.expander!r}"
+        )
+        raw = await self.ship(key, plan, data, what)
+        outs, elapsed = _worker.decode_batch(raw)
+        seen = elapsed / len(children)
+        previous = self._item_seconds.get(block)
+        self._item_seconds[block] = seen if previous is None else 0.7 * previous + 0.3 * seen
+        return outs
+
+
+class MultiProcessingExecutor(BatchingExecutor):
+    """Runs block instances in a pool of ``max_tasks`` worker processes.
+
+    Tasks travel as cloudpickle payloads, so functions from ``__main__``, closures and lambdas
+    work. Workers start with ``forkserver`` where available (``spawn`` elsewhere), never by
+    forking a process that runs an event loop, and are reused across runs until ``close()``.
+    Async nodes run on an event loop inside the worker (uvloop when installed). Cheap items
+    travel in batches (see :class:`BatchingExecutor`).
+
+    A worker that dies raises ``WorkerDiedError`` naming the task and is replaced; cancelling
+    a run drops its queued work and replaces any worker still busy with it.
+    """
+
+    def __init__(
+        self, max_tasks: int = 4, *, batch_seconds: float = 0.002, max_batch: int = 256
+    ) -> None:
+        super().__init__(max_tasks, batch_seconds=batch_seconds, max_batch=max_batch)
+        self._pool: ProcessPool | None = None
 
     def pool(self) -> ProcessPool:
         """The worker pool, started on first use."""
@@ -237,47 +282,23 @@ class MultiProcessingExecutor(TaskExecutor):
             self._pool = ProcessPool(self.max_tasks, _worker.serve)
         return self._pool
 
-    def batch_size(self, block: BlockPlan) -> int:
-        """How many items of ``block`` to send in one payload."""
-        per_item = self._item_seconds.get(block)
-        if per_item is None:
-            return 1
-        return max(1, min(self.max_batch, int(self.batch_seconds / max(per_item, 1e-7))))
-
-    async def run_batch(
-        self, block: BlockPlan, parent: Instance, children: list[Instance]
-    ) -> list[dict[str, Any]]:
-        """Run the block instances ``children`` in one worker; their values, in order."""
+    async def ship(self, key: str, plan: bytes, data: bytes, what: str) -> bytes:
         import threading
 
         import cloudpickle
 
-        from asyncdag.execution import _serialize, _worker
         from asyncdag.execution._procpool import TaskCancelled
 
-        key, plan = _serialize.plan_payload(block)
-        data = _serialize.batch_payload(block, parent, [(c.values, c.index) for c in children])
         payload = cloudpickle.dumps((key, plan, data))
-        first, last = children[0].index, children[-1].index
-        what = (
-            f"item {first} of {block.expander!r}"
-            if first == last
-            else (f"items {first}..{last} of {block.expander!r}")
-        )
         cancelled = threading.Event()
         future = asyncio.wrap_future(self.pool().submit(payload, what, cancelled))
         try:
-            raw = await future
+            return await future
         except asyncio.CancelledError:
             cancelled.set()  # the courier drops the task, or replaces the busy worker
             raise
         except TaskCancelled:
             raise asyncio.CancelledError() from None
-        outs, elapsed = _worker.decode_batch(raw)
-        seen = elapsed / len(children)
-        previous = self._item_seconds.get(block)
-        self._item_seconds[block] = seen if previous is None else 0.7 * previous + 0.3 * seen
-        return outs
 
     def close(self) -> None:
         pool, self._pool = self._pool, None
