@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 
 import anyio
 import pytest
 
 from asyncdag import driver
 from asyncdag.errors import NodeExecutionError
+from asyncdag.execution import executors
 from tests.dags_stream import astream_dag, err_async_gen, err_block, nested3
 from tests.dags_stream.probes import Failure, Gate
 
@@ -64,6 +66,44 @@ async def test_nested_item_events_carry_index_paths() -> None:
     }
     assert events[-1].kind == "result"
     assert events[-1].value == {k: expected[k] for k in ["leaf", "inner_sum", "total"]}
+
+
+@pytest.fixture(scope="module")
+def process_executor() -> Iterator[executors.MultiProcessingExecutor]:
+    ex = executors.MultiProcessingExecutor(max_tasks=2)
+    yield ex
+    ex.close()
+
+
+@pytest.mark.parametrize("executor", ["inline", "threads", "asyncio", "processes"])
+async def test_nested_item_events_under_every_executor(
+    executor: str, process_executor: executors.MultiProcessingExecutor
+) -> None:
+    # Every in-block output is reported once per item, wherever the block ran.
+    inputs = {"n_outer": 2, "n_middle": 1, "scale": 1}
+    expected = nested3._reference(**inputs)
+    ex: executors.TaskExecutor = {
+        "inline": executors.SynchronousLocalTaskExecutor,
+        "threads": lambda: executors.MultiThreadingExecutor(max_tasks=3),
+        "asyncio": executors.AsyncioExecutor,
+        "processes": lambda: process_executor,
+    }[executor]()
+    dr = driver.Builder().with_modules(nested3).with_remote_executor(ex).build()
+    outputs = ["leaf", "inner_sum", "outer_value"]
+    seen: dict[str, set[tuple[int, ...]]] = {name: set() for name in outputs}
+    with anyio.fail_after(20):
+        async for event in dr.astream(outputs, inputs=inputs):
+            if event.kind == "item":
+                seen[event.node].add(event.index)
+    dr.local.close()
+    if executor != "processes":
+        ex.close()
+    assert seen == {
+        "leaf": {(0, 0, 0), (1, 0, 0), (1, 1, 0), (1, 1, 1)},
+        "inner_sum": {(0, 0), (1, 0), (1, 1)},
+        "outer_value": {(0,), (1,)},
+    }
+    assert expected["leaf"] == [[[0]], [[100], [110, 111]]]
 
 
 async def test_a_failing_node_raises_from_the_async_for() -> None:

@@ -15,6 +15,7 @@ from tests.dags_stream import (
     ordering_items,
     ordering_sync,
     stream_early,
+    stream_partial,
 )
 from tests.dags_stream.probes import Chain, Gate
 
@@ -117,3 +118,22 @@ class _NoChain(Chain):
 
     def finish_sync(self, i: int) -> None:
         pass
+
+
+@pytest.mark.parametrize(
+    ("collector", "with_list"),
+    [("first_three", False), ("first_three_sync", True), ("never_iterates", True)],
+)
+async def test_a_streaming_collector_that_stops_early_does_not_stall_the_run(
+    collector: str, with_list: bool
+) -> None:
+    # "Take the first results and stop" (or ignore the stream): once the collector has
+    # returned, the items it left must not keep the window full, or the generator (100 items
+    # through a window of 4) never finishes and the run never ends.
+    outputs = [collector, "everything"] if with_list else [collector]
+    builder = driver.Builder().with_modules(stream_partial).with_window(4)
+    async with builder.build() as dr:
+        with anyio.fail_after(2):
+            result = await dr.aexecute(outputs, inputs={"n": 100})
+    expected = stream_partial._reference(100)
+    assert result == {k: expected[k] for k in outputs}

@@ -27,6 +27,7 @@ from tests.dags_stream import (
     err_nested,
     err_simple,
     err_sync_gen,
+    stream_partial,
 )
 from tests.dags_stream.probes import Failure
 
@@ -144,6 +145,17 @@ async def test_a_failing_collector_has_an_empty_index() -> None:
         with anyio.fail_after(5), pytest.raises(NodeExecutionError) as info:
             await dr.aexecute(["fails_itself"], inputs={"n": 4, "fail_from": 99})
     _check_error(info.value, "fails_itself", (), err_simple.Boom)
+
+
+@pytest.mark.parametrize("collector", ["fails_at_five", "fails_at_five_sync"])
+async def test_a_streaming_collector_failing_mid_stream(collector: str) -> None:
+    tasks_before = asyncio.all_tasks()
+    builder = driver.Builder().with_modules(stream_partial).with_window(4)
+    async with builder.build() as dr:
+        with anyio.fail_after(5), pytest.raises(NodeExecutionError) as info:
+            await dr.aexecute([collector, "everything"], inputs={"n": 100})
+    _check_error(info.value, collector, (), KeyError)
+    assert asyncio.all_tasks() == tasks_before
 
 
 EXECUTORS = {

@@ -188,3 +188,24 @@ async def test_process_executor_gives_the_same_results(
             assert await dr.aexecute(outputs, inputs=inputs) == _expected(case)
     finally:
         dr.local.close()
+
+
+@pytest.mark.parametrize("executor", ["asyncio", "threads"])
+async def test_concurrent_runs_on_one_driver_keep_their_own_results(executor: str) -> None:
+    module, _, outputs = CASES["nested3"]
+    inputs = [{"n_outer": a % 4, "n_middle": a % 3, "scale": a} for a in range(30)]
+    ex = LOCAL_EXECUTORS[executor]()
+    builder = driver.Builder().with_modules(module).with_remote_executor(ex)
+    results: dict[int, dict[str, object]] = {}
+    async with builder.with_local_executor(ex).build() as dr:
+
+        async def one(k: int) -> None:
+            results[k] = await dr.aexecute(outputs, inputs=inputs[k])
+
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                for k in range(len(inputs)):
+                    tg.start_soon(one, k)
+    for k, given in enumerate(inputs):
+        reference = module._reference(**given)
+        assert results[k] == {name: reference[name] for name in outputs}
