@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import multiprocessing
+import os
 import threading
 import types
 from collections.abc import Iterator
@@ -27,6 +29,7 @@ from tests.dags_stream import (
     err_nested,
     err_simple,
     err_sync_gen,
+    slow_proc,
     stream_partial,
 )
 from tests.dags_stream.probes import Failure
@@ -297,3 +300,37 @@ async def test_cancelling_while_a_sync_generator_blocks_in_next() -> None:
         gate_probe.release.set()
         with anyio.fail_after(2):
             await gate_probe.closed.wait()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_cancelling_a_run_stops_its_process_work(
+    process_executor: executors.MultiProcessingExecutor,
+) -> None:
+    # A block sleeps for a minute in a worker process: cancelling the run must return at once,
+    # stop that worker, and leave the executor able to serve the next run.
+    with multiprocessing.Manager() as manager:
+        started, pids = manager.Event(), manager.dict()
+        dr = driver.Builder().with_modules(slow_proc).with_remote_executor(process_executor)
+        built = dr.build()
+        inputs = {"n": 2, "seconds": 60.0, "started": started, "pids": pids}
+        run = asyncio.create_task(built.aexecute(["total"], inputs=inputs))
+        with anyio.fail_after(20):
+            await anyio.to_thread.run_sync(started.wait, 20)
+        run.cancel()
+        with anyio.fail_after(2), pytest.raises(asyncio.CancelledError):
+            await run
+        pid = next(iter(pids.values()))
+        with anyio.fail_after(5):
+            while _alive(pid):  # process exit has no event to wait on: poll, bounded
+                await anyio.sleep(0.01)
+        inputs = {"n": 3, "seconds": 0.0, "started": started, "pids": pids}
+        with anyio.fail_after(20):
+            assert await built.aexecute(["total"], inputs=inputs) == {"total": 3}
+        built.local.close()
