@@ -20,6 +20,7 @@ after receiving a value):
 from __future__ import annotations
 
 import asyncio
+import threading
 import types
 
 import anyio
@@ -155,6 +156,44 @@ async def test_max_tasks_holds_across_concurrent_runs_sharing_the_driver(
     assert sorted(r["total"] for r in results) == [sum(range(12)), sum(range(15))]
     assert tracker.entered == 27
     assert tracker.max_running == 3
+
+
+async def test_max_tasks_holds_across_drivers_sharing_the_executor() -> None:
+    tracker = Tracker(fill=3)
+    executor = executors.AsyncioExecutor(max_tasks=3)
+    results = []
+    async with _limited(limits, executor) as first, _limited(limits, executor) as second:
+
+        async def one_run(dr: driver.Driver, n: int) -> None:
+            results.append(await dr.aexecute(["total"], inputs={"n": n, "tracker": tracker}))
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(one_run, first, 10)
+                tg.start_soon(one_run, second, 10)
+    assert results == [{"total": 45}, {"total": 45}]
+    assert tracker.max_running == 3
+
+
+def test_max_tasks_holds_across_execute_calls_from_two_threads() -> None:
+    # execute() runs each call on its calling thread's private loop; the executor's bound is
+    # still one bound. The first four instances wait (at most 0.5 s) for a fourth to run at
+    # once: with a bound of 3 none may ever come.
+    tracker = Tracker(fill=4, patience=0.5)
+    executor = executors.AsyncioExecutor(max_tasks=3)
+    results: list[dict[str, object]] = []
+    with _limited(limits_sync, executor) as dr:
+
+        def one_run() -> None:
+            results.append(dr.execute(["total"], inputs={"n": 6, "tracker": tracker}))
+
+        threads = [threading.Thread(target=one_run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+    assert results == [{"total": 15}, {"total": 15}]
+    assert tracker.max_running <= 3
 
 
 @pytest.mark.parametrize(

@@ -133,8 +133,11 @@ class Tracker:
     run hangs and the test's ``fail_after`` fires); ``max_running`` proves it allows no more.
     """
 
-    def __init__(self, fill: int) -> None:
+    def __init__(self, fill: int, patience: float | None = None) -> None:
         self.fill = fill
+        # with patience, the first instances wait at most that long for ``fill`` to run, then
+        # go on: for a limit that must *not* let ``fill`` run at once
+        self.patience = patience
         self._lock = threading.Lock()
         self.running = 0
         self.max_running = 0
@@ -167,7 +170,9 @@ class Tracker:
     def hold_sync(self) -> None:
         n = self.enter()
         try:
-            if n <= self.fill:
+            if n <= self.fill and self.patience is not None:
+                self.full._flag.wait(self.patience)
+            elif n <= self.fill:
                 self.full.wait_sync()
         finally:
             self.exit()
