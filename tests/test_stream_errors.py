@@ -26,13 +26,14 @@ from tests.dags_stream import (
     err_async_gen,
     err_block,
     err_block_sync,
+    err_generators,
     err_nested,
     err_simple,
     err_sync_gen,
     slow_proc,
     stream_partial,
 )
-from tests.dags_stream.probes import Failure
+from tests.dags_stream.probes import Calls, Failure
 
 pytestmark = pytest.mark.anyio
 
@@ -141,6 +142,30 @@ async def test_a_failing_generator_is_named_with_its_own_index() -> None:
         with anyio.fail_after(5), pytest.raises(NodeExecutionError) as info:
             await dr.aexecute(["grand_total"], inputs=inputs)
     _check_error(info.value, "inner", (2,), LookupError)
+
+
+@pytest.mark.parametrize(
+    ("expander", "cause"),
+    [
+        ("sync_gen", RuntimeError),
+        ("async_gen", RuntimeError),
+        ("not_iterable", TypeError),
+        ("async_raises", RuntimeError),
+    ],
+)
+@pytest.mark.parametrize("run", ["aexecute", "execute"])
+async def test_a_failing_expander_is_named(expander: str, cause: type, run: str) -> None:
+    calls = Calls()
+    outputs, inputs = [f"total_{expander}"], {"calls": calls}
+    with driver.Builder().with_modules(err_generators).build() as dr:
+        with pytest.raises(NodeExecutionError) as info:
+            if run == "aexecute":
+                with anyio.fail_after(5):
+                    await dr.aexecute(outputs, inputs=inputs)
+            else:
+                await anyio.to_thread.run_sync(lambda: dr.execute(outputs, inputs=inputs))
+    _check_error(info.value, expander, (), cause)
+    assert calls["total"] == 0
 
 
 async def test_a_failing_collector_has_an_empty_index() -> None:
