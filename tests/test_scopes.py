@@ -178,6 +178,28 @@ async def test_overriding_a_collector_skips_its_whole_block() -> None:
     assert calls["base"] == 0  # only the skipped nodes needed it
 
 
+async def test_overriding_a_nested_expander_fans_out_once_at_the_top() -> None:
+    # The given items no longer depend on any outer item: the block of `inner` runs once per
+    # given item, and what it collects is one value shared by every middle item.
+    given = [(0, 0, 1), (2, 1, 3)]
+    inputs = {"n_outer": 2, "n_middle": 2, "scale": 1}
+    inner_sum = sum(a * 100 + b * 10 + c for a, b, c in given)
+    middle_values = [[inner_sum + j for j in range(2 + a % 2)] for a in range(2)]
+    async with driver.Builder().with_modules(nested3).build() as dr:
+        with anyio.fail_after(10):
+            result = await dr.aexecute(
+                ["leaf", "inner_sum", "middle_values", "total"],
+                inputs=inputs,
+                overrides={"inner": given},
+            )
+    assert result == {
+        "leaf": [1, 213],
+        "inner_sum": inner_sum,
+        "middle_values": middle_values,
+        "total": sum(sum(v) * (a + 1) for a, v in enumerate(middle_values)),
+    }
+
+
 def test_overrides_under_execute() -> None:
     calls = Calls()
     with driver.Builder().with_modules(broadcast).build() as dr:
