@@ -130,8 +130,8 @@ def test_tag_filter_selects_nodes_by_tag() -> None:
     assert names(team=None) == {"raw", "clean", "page"}  # None: has the tag at all
     assert names(team="nobody") == set()
     found = {v.name: v for v in dr.list_available_variables()}
-    assert found["raw"].tags == {"team": "data", "stage": "raw"}
-    assert found["untagged"].tags == {}
+    assert found["raw"].tags == {"team": "data", "stage": "raw", "module": "dags.tagged"}
+    assert found["untagged"].tags == {"module": "dags.tagged"}
 
 
 # -- validate_execution ------------------------------------------------------------------------

@@ -299,14 +299,15 @@ class Expansion:
     async def _run_batch(self, batch: list[Instance]) -> None:
         run, remote = self.run, self.run.remote
         try:
-            outs = await remote.run_batch(self.block, self.parent, batch)
+            outs, events = await remote.run_batch(
+                self.block, self.parent, batch, events=run.events is not None
+            )
         finally:
             run.give_slot()
-        emit = [s.name for s in self.block.steps if s.emit] if run.events is not None else []
+        for name, index, value in events:
+            run.emit(name, index, value)
         for child, out in zip(batch, outs, strict=True):
             child.values.update(out)
-            for name in emit:
-                run.emit(name, child.index, out[name])
             self._child_done(child)
 
     def consumed(self, i: int) -> None:
@@ -450,9 +451,24 @@ class _Stream(htypes.CollectAsCompleted[Any]):
         self.next_index = 0
         self.total: int | None = None
         self.taken = 0
+        self.abandoned = False
         self.waiter: asyncio.Future[None] | None = None
 
+    def abandon(self) -> None:
+        """The consumer has returned: release what it left, and all that comes later."""
+        if self.abandoned:
+            return
+        self.abandoned = True
+        left = [*self.buffer, *(i for i, _ in self.fifo)]
+        self.buffer.clear()
+        self.fifo.clear()
+        for i in left:
+            self.expansion.consumed(i)
+
     def put(self, i: int, value: Any) -> None:
+        if self.abandoned:
+            self.expansion.consumed(i)
+            return
         if self.ordered:
             self.buffer[i] = value
         else:

@@ -56,6 +56,7 @@ class Step:
     emit: bool = False  # astream: report this step's value as it is produced
     # a sync streaming collector blocks on its stream, so it must never run on the loop thread
     needs_thread: bool = False
+    stream_keys: tuple[str, ...] = ()  # the streams this step reads (a streaming collector)
     # sync steps run in one thread hop, this one first: a chain where each step is the only
     # reader of the previous one and waits on nothing else (one hop, not one per node)
     chain: tuple[int, ...] = ()
@@ -238,6 +239,7 @@ def compile_plan(graph: Graph, outputs: Iterable[str], provided: frozenset[str])
                 resource_args=resource_args,
                 emit=name in emit_names,
                 needs_thread=not node.is_async and any("\0" in key for _, _, key in args),
+                stream_keys=tuple(key for _, _, key in args if "\0" in key),
             )
             add_step(scope, step)
             if is_async:

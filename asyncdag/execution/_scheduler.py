@@ -408,6 +408,10 @@ class Instance:
             self.values[step.name] = value
             if step.emit:
                 self.run.emit(step.name, self.index, value)
+            for key in step.stream_keys:
+                # a collector that returned without reading everything: what it left (and
+                # what is still to come) must not hold the expansion's window
+                self.values[key].abandon()
         ready: list[int] = []
         waits = self.waits
         for d in step.dependents:

@@ -60,12 +60,15 @@ def _ship_unimportable_modules_by_value(block: BlockPlan) -> None:
 
 
 def batch_payload(
-    block: BlockPlan, parent: Instance, items: list[tuple[dict[str, Any], tuple[int, ...]]]
+    block: BlockPlan,
+    parent: Instance,
+    items: list[tuple[dict[str, Any], tuple[int, ...]]],
+    events: bool = False,
 ) -> bytes:
     """A batch of items of one expansion, with the outer values their block reads, as bytes."""
     externals = {(lvl, key): parent.lookup(lvl - 1, key) for lvl, key in block.external}
     try:
-        return cloudpickle.dumps((externals, items))  # type: ignore[no-any-return]
+        return cloudpickle.dumps((externals, items, events))  # type: ignore[no-any-return]
     except Exception:
         pass
     candidates: list[tuple[str, str, Any, tuple[int, ...]]] = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -18,7 +19,7 @@ import cloudpickle
 from asyncdag.errors import NodeExecutionError, SerializationError, WorkerDiedError
 from asyncdag.execution._plan import BlockPlan
 from asyncdag.execution._resources import WORKER_RESOURCES
-from asyncdag.execution._scheduler import Instance, Run, run_block_sync
+from asyncdag.execution._scheduler import Event, Instance, Run, run_block_sync
 
 __all__ = ["decode_batch", "run_batch", "serve"]
 
@@ -49,10 +50,11 @@ def run_batch(key: str, plan: bytes, data: bytes) -> bytes:
         block = _PLANS.get(key)
         if block is None:
             block = _PLANS[key] = cloudpickle.loads(plan)
-        externals, items = cloudpickle.loads(data)
+        externals, items, want_events = cloudpickle.loads(data)
     except Exception as exc:
         return cloudpickle.dumps(("load", f"{type(exc).__name__}: {exc}"))  # type: ignore[no-any-return]
     keys = result_keys(block)
+    events: list[tuple[str, tuple[int, ...], Any]] = []
     started = time.perf_counter()
     try:
         if block.all_sync:
@@ -60,15 +62,18 @@ def run_batch(key: str, plan: bytes, data: bytes) -> bytes:
             def lookup(levels: int, key: str) -> Any:
                 return externals[(levels, key)]
 
+            emitted = [s.name for s in block.steps if s.emit] if want_events else []
             for values, index in items:
                 run_block_sync(block, values, lookup, index, WORKER_RESOURCES)
+                events.extend((name, index, values[name]) for name in emitted)
         else:
-            _run_loop(_run_items(block, items, _frames(externals)))
+            sink = events.append if want_events else None
+            _run_loop(_run_items(block, items, _frames(externals), sink))
     except NodeExecutionError as exc:
         return _pickle_error(exc)
     out = [{k: values[k] for k in keys} for values, _ in items]
     elapsed = time.perf_counter() - started
-    return cloudpickle.dumps(("ok", out, elapsed))  # type: ignore[no-any-return]
+    return cloudpickle.dumps(("ok", out, elapsed, events))  # type: ignore[no-any-return]
 
 
 def _frames(externals: dict[tuple[int, str], Any]) -> _Frame | None:
@@ -112,11 +117,14 @@ def _pickle_error(exc: NodeExecutionError) -> bytes:
     return cloudpickle.dumps(("err", (exc.node, exc.index, str(exc), cause_bytes)))  # type: ignore[no-any-return]
 
 
-def decode_batch(data: bytes) -> tuple[list[dict[str, Any]], float]:
-    """In the parent: each item's values and the batch's time in the worker, or the error."""
+def decode_batch(
+    data: bytes,
+) -> tuple[list[dict[str, Any]], float, list[tuple[str, tuple[int, ...], Any]]]:
+    """In the parent: each item's values, the batch's time in the worker and the events;
+    or the error, raised."""
     status, *body = cloudpickle.loads(data)
     if status == "ok":
-        return body[0], body[1]
+        return body[0], body[1], body[2]
     if status == "load":
         raise SerializationError(
             f"a worker process could not load the task: {body[0]}. The modules that define your"
@@ -145,18 +153,27 @@ async def _run_items(
     block: BlockPlan,
     items: list[tuple[dict[str, Any], tuple[int, ...]]],
     frame: _Frame | None,
+    events: Callable[[Event], None] | None,
 ) -> None:
     """The items of a batch, concurrently on this worker's loop; the first failure wins."""
-    await asyncio.gather(*(_run_instance(block, values, frame, index) for values, index in items))
+    await asyncio.gather(
+        *(_run_instance(block, values, frame, index, events) for values, index in items)
+    )
 
 
 async def _run_instance(
-    block: BlockPlan, values: dict[str, Any], frame: _Frame | None, index: tuple[int, ...]
+    block: BlockPlan,
+    values: dict[str, Any],
+    frame: _Frame | None,
+    index: tuple[int, ...],
+    events: Callable[[Event], None] | None,
 ) -> None:
     from asyncdag.execution.executors import SynchronousLocalTaskExecutor
 
     inline = SynchronousLocalTaskExecutor()
-    run = Run(inline, inline, inline_sync=True, window=64, resources=WORKER_RESOURCES)
+    run = Run(
+        inline, inline, inline_sync=True, window=64, resources=WORKER_RESOURCES, events=events
+    )
     inst = Instance(run, block, values, frame, index, lambda _: run.finish())  # type: ignore[arg-type]
     inst.start()
     await run.wait()

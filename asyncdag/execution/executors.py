@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 import weakref
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -48,12 +50,71 @@ __all__ = [
     "BatchingExecutor",
     "MultiProcessingExecutor",
     "MultiThreadingExecutor",
+    "SlotLimiter",
     "SynchronousLocalTaskExecutor",
     "TaskExecutor",
 ]
 
 #: How many block instances the default executor runs at once, across all runs sharing it.
 DEFAULT_MAX_TASKS = 256
+
+
+class SlotLimiter:
+    """``max_tasks`` as one bound across threads and event loops.
+
+    An executor is shared by runs on different loops (``execute()`` runs each thread's calls
+    on that thread's private loop, a web app awaits ``aexecute`` on its own), so its bound
+    cannot be an asyncio primitive, which belongs to one loop. Waiters queue in order; a slot
+    freed on one loop is handed to a waiter on another with ``call_soon_threadsafe``.
+    """
+
+    def __init__(self, slots: int) -> None:
+        self._lock = threading.Lock()
+        self._free = slots
+        self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
+
+    @property
+    def free(self) -> int:
+        return self._free
+
+    async def acquire(self) -> None:
+        with self._lock:
+            if self._free > 0 and not self._waiters:
+                self._free -= 1
+                return
+            loop = asyncio.get_running_loop()
+            fut: asyncio.Future[None] = loop.create_future()
+            self._waiters.append((loop, fut))
+        try:
+            await fut
+        except asyncio.CancelledError:
+            with self._lock:
+                try:
+                    self._waiters.remove((loop, fut))
+                except ValueError:
+                    pass  # already granted: _grant gives the slot back when it sees the cancel
+            if fut.done() and not fut.cancelled():
+                self.release()  # granted, then cancelled before resuming: give it back
+            raise
+
+    def release(self) -> None:
+        with self._lock:
+            while self._waiters:
+                loop, fut = self._waiters.popleft()
+                if fut.cancelled():
+                    continue
+                try:
+                    loop.call_soon_threadsafe(self._grant, fut)
+                except RuntimeError:  # that loop is closed: try the next waiter
+                    continue
+                return
+            self._free += 1
+
+    def _grant(self, fut: asyncio.Future[None]) -> None:
+        if fut.cancelled():
+            self.release()
+        else:
+            fut.set_result(None)
 
 
 class TaskExecutor:
@@ -74,9 +135,7 @@ class TaskExecutor:
         if max_tasks is not None and max_tasks < 1:
             raise ExecutorError(f"max_tasks must be at least 1, got {max_tasks}")
         self.max_tasks = max_tasks
-        self._limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._slots = SlotLimiter(max_tasks) if max_tasks is not None else None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -88,19 +147,13 @@ class TaskExecutor:
     def limited(self) -> bool:
         return self.max_tasks is not None
 
-    def _limiter(self, loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore:
-        # asyncio primitives belong to one loop; execute() runs each call on a fresh loop.
-        limiter = self._limiters.get(loop)
-        if limiter is None:
-            assert self.max_tasks is not None
-            limiter = self._limiters[loop] = asyncio.Semaphore(self.max_tasks)
-        return limiter
-
     async def acquire(self, loop: asyncio.AbstractEventLoop) -> None:
-        await self._limiter(loop).acquire()
+        assert self._slots is not None
+        await self._slots.acquire()
 
     def release(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._limiter(loop).release()
+        assert self._slots is not None
+        self._slots.release()
 
     # -- work ------------------------------------------------------------------------------
 
@@ -120,9 +173,13 @@ class TaskExecutor:
         return 1
 
     async def run_batch(
-        self, block: BlockPlan, parent: Instance, children: list[Instance]
-    ) -> list[dict[str, Any]]:
-        """Run block instances elsewhere; their values, in order (remote executors only)."""
+        self, block: BlockPlan, parent: Instance, children: list[Instance], *, events: bool
+    ) -> tuple[list[dict[str, Any]], list[tuple[str, tuple[int, ...], Any]]]:
+        """Run block instances elsewhere (remote executors only).
+
+        Returns their values, in order, and (with ``events``) the values of requested outputs
+        produced inside, as ``(node, index path, value)``.
+        """
         raise ExecutorError(f"{self!r} does not run block instances remotely")
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -231,13 +288,15 @@ class BatchingExecutor(TaskExecutor):
         raise NotImplementedError
 
     async def run_batch(
-        self, block: BlockPlan, parent: Instance, children: list[Instance]
-    ) -> list[dict[str, Any]]:
-        """Run the block instances ``children`` on one worker; their values, in order."""
+        self, block: BlockPlan, parent: Instance, children: list[Instance], *, events: bool
+    ) -> tuple[list[dict[str, Any]], list[tuple[str, tuple[int, ...], Any]]]:
+        """Run the block instances ``children`` on one worker; see ``TaskExecutor``."""
         from asyncdag.execution import _serialize, _worker
 
         key, plan = _serialize.plan_payload(block)
-        data = _serialize.batch_payload(block, parent, [(c.values, c.index) for c in children])
+        data = _serialize.batch_payload(
+            block, parent, [(c.values, c.index) for c in children], events
+        )
         first, last = children[0].index, children[-1].index
         what = (
             f"item {first} of {block.expander!r}"
@@ -245,11 +304,11 @@ class BatchingExecutor(TaskExecutor):
             else f"items {first}..{last} of {block.expander!r}"
         )
         raw = await self.ship(key, plan, data, what)
-        outs, elapsed = _worker.decode_batch(raw)
+        outs, elapsed, produced = _worker.decode_batch(raw)
         seen = elapsed / len(children)
         previous = self._item_seconds.get(block)
         self._item_seconds[block] = seen if previous is None else 0.7 * previous + 0.3 * seen
-        return outs
+        return outs, produced
 
 
 class MultiProcessingExecutor(BatchingExecutor):

@@ -83,6 +83,9 @@ from asyncdag.function_modifiers._validators import (
 #: Hamilton's name for :class:`asyncdag.errors.InvalidDecoratorError`.
 InvalidDecoratorException = InvalidDecoratorError
 
+#: What a blanket ``hamilton`` -> ``asyncdag`` rename turns ``hamilton_exclude`` into.
+asyncdag_exclude = hamilton_exclude
+
 __all__ = [
     "CONFIG_TAG",
     "DATA_VALIDATOR_ORIGINAL_OUTPUT_TAG",
@@ -107,6 +110,7 @@ __all__ = [
     "UpstreamDependency",
     "ValidationResult",
     "apply_to",
+    "asyncdag_exclude",
     "check_output",
     "check_output_custom",
     "config",

@@ -63,7 +63,9 @@ def build_graph(
     """Build and validate the graph of ``modules`` under ``config``."""
     nodes: dict[str, Node] = {}
     for module in modules:
-        for node in nodes_for_functions(module_functions(module), config):
+        for made in nodes_for_functions(module_functions(module), config):
+            # Hamilton tags every node with its module; tag filters rely on it
+            node = made.copy_with(tags={"module": made.module or module.__name__, **made.tags})
             previous = nodes.get(node.name)
             if previous is not None and not allow_module_overrides:
                 raise DuplicateNodeError(
