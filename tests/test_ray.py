@@ -1,0 +1,117 @@
+"""RayExecutor on a local Ray: same results, errors with their cause, cancellation.
+
+One Ray runtime (two CPUs, no dashboard) serves the module and is shut down at its end. The
+executor does not own Ray, so drivers may be closed freely.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+ray = pytest.importorskip("ray", reason="the ray extra is not installed (import ray failed)")
+
+from asyncdag import driver  # noqa: E402
+from asyncdag.errors import NodeExecutionError  # noqa: E402
+from asyncdag.plugins.ray import RayExecutor  # noqa: E402
+from tests.dags_exec import failures, marks, nested_failure, res_sync, stuck, workload  # noqa: E402
+from tests.dags_exec.pids import wait_gone  # noqa: E402
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_runtime() -> Iterator[None]:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def on_ray(*modules: object) -> driver.Driver:
+    return driver.Builder().with_modules(*modules).with_remote_executor(RayExecutor()).build()
+
+
+async def test_results_equal_the_reference(tmp_path: Path) -> None:
+    outputs = ["total", "combined_list", "loop_infos"]
+    inputs = {"n": 11, "base": 4}
+    with on_ray(workload) as dr:
+        with anyio.fail_after(60):
+            from_async = await dr.aexecute(outputs, inputs=inputs)
+            from_sync = await anyio.to_thread.run_sync(
+                functools.partial(dr.execute, outputs, inputs=inputs), abandon_on_cancel=True
+            )
+    expected = workload._reference(11, 4)
+    for result in (from_async, from_sync):
+        assert {k: result[k] for k in expected} == expected
+    pids = {pid for pid, running, _ in from_async["loop_infos"] if running}
+    assert pids and os.getpid() not in pids
+
+
+async def test_max_tasks_defaults_to_twice_the_cluster_cpus() -> None:
+    assert RayExecutor().max_tasks == 4
+    assert RayExecutor(max_tasks=1).max_tasks == 1
+
+
+async def test_a_failing_node_raises_node_execution_error_with_its_cause(
+    tmp_path: Path,
+) -> None:
+    inputs = {"n": 12, "marks": str(tmp_path), "fail_at": 7, "how": "raise"}
+    with on_ray(failures) as dr:
+        with anyio.fail_after(60), pytest.raises(NodeExecutionError) as info:
+            await dr.aexecute(["total"], inputs=inputs)
+        err = info.value
+        assert (err.node, err.index) == ("checked", (7,))
+        assert type(err.__cause__) is failures.Boom
+        assert str(err.__cause__) == "item 7 is bad"
+        with anyio.fail_after(60):
+            ok = await dr.aexecute(["total"], inputs={**inputs, "fail_at": -1})
+    assert ok == {"total": failures._reference(12)}
+
+
+async def test_a_nested_failure_has_the_full_index_path() -> None:
+    with on_ray(nested_failure) as dr:
+        with anyio.fail_after(60), pytest.raises(NodeExecutionError) as info:
+            await dr.aexecute(["total"], inputs={"n": 5, "fail_at": [3, 1]})
+    assert (info.value.node, info.value.index) == ("leaf", (3, 1))
+    assert type(info.value.__cause__) is nested_failure.NestedBoom
+
+
+async def test_a_per_worker_resource_is_built_once_per_ray_worker(tmp_path: Path) -> None:
+    inputs = {"n": 30, "marks": str(tmp_path)}
+    with on_ray(res_sync) as dr:
+        with anyio.fail_after(60):
+            runs = [await dr.aexecute(["uses"], inputs=inputs) for _ in range(2)]
+    made: dict[int, list[str]] = {}
+    for name in marks.read(tmp_path, "built-"):
+        _, pid, token = name.split("-", 2)
+        made.setdefault(int(pid), []).append(token)
+    assert made and all(len(tokens) == 1 for tokens in made.values()), made
+    assert all(made[pid] == [token] for run in runs for _, pid, token in run["uses"])
+
+
+async def test_cancelling_a_run_kills_the_ray_tasks_it_started(tmp_path: Path) -> None:
+    with on_ray(stuck) as dr:
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(
+                    functools.partial(
+                        dr.aexecute, ["total"], inputs={"n": 20, "marks": str(tmp_path)}
+                    )
+                )
+                while marks.count(tmp_path, "started-") < 2:  # both CPUs are stuck
+                    await anyio.sleep(0.01)
+                tg.cancel_scope.cancel()
+        started = {int(pid) for pid in marks.read(tmp_path, "started-").values()}
+        assert marks.count(tmp_path, "started-") <= 4  # max_tasks: the rest never shipped
+        with anyio.fail_after(30):
+            await wait_gone(started)  # force-cancelled, not left sleeping for 60 s
+    with on_ray(workload) as dr, anyio.fail_after(60):  # Ray still serves the next run
+        again = await dr.aexecute(["total"], inputs={"n": 6, "base": 1})
+    assert again["total"] == workload._reference(6, 1)["total"]
