@@ -21,6 +21,7 @@ import atexit
 import copy as _copy
 import threading
 import types
+import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,8 @@ from asyncdag.execution._scheduler import Event, Instance, Run
 from asyncdag.execution.executors import AsyncioExecutor, TaskExecutor
 from asyncdag.graph._build import Graph, build_graph
 from asyncdag.graph._types import describe, value_fits
+from asyncdag.htypes import ItemFailure
+from asyncdag.lifecycle._hooks import HookSet
 
 __all__ = ["DEFAULT_WINDOW", "Builder", "Driver", "StreamEvent", "Variable"]
 
@@ -57,8 +60,9 @@ class StreamEvent:
     """One value as ``astream`` reports it.
 
     ``kind`` is ``"item"`` for a node's value as soon as it is produced (``index`` is the item
-    path inside Parallelizable blocks, ``()`` outside) and ``"result"`` for the final outputs,
-    sent once at the end in ``value`` as a dict.
+    path inside Parallelizable blocks, ``()`` outside), ``"failure"`` for an item that a
+    ``skip``/``deliver`` error policy ended (``value`` is the :class:`~asyncdag.htypes.ItemFailure`)
+    and ``"result"`` for the final outputs, sent once at the end in ``value`` as a dict.
     """
 
     kind: str
@@ -173,6 +177,7 @@ class Driver:
         self.remote = remote
         self.grouping = grouping or _grouping.GroupByRepeatableBlocks()
         self.adapters = tuple(adapters)
+        self._hooks = HookSet(self.adapters)
         self.window = window
         self._resources = ResourceCache()
         self._plans: dict[tuple[tuple[str, ...], frozenset[str]], Plan] = {}
@@ -278,6 +283,16 @@ class Driver:
         if self._closed:
             raise ExecutorError("this driver is closed; build a new one")
         plan, values = self._prepare(final_vars, overrides, inputs)
+        hooks = self._hooks if self._hooks else None
+        run_id = uuid.uuid4().hex if hooks is not None else ""
+        if hooks is not None:
+            await hooks.acall(
+                "run_before_graph_execution",
+                run_id=run_id,
+                final_vars=list(plan.outputs),
+                inputs=dict(inputs or {}),
+                overrides=dict(overrides or {}),
+            )
         run = Run(
             self.local,
             self.remote,
@@ -287,11 +302,23 @@ class Driver:
             events=events,
             group_blocks=self.grouping.group_blocks,
             resources=self._resources,
+            hooks=hooks,
+            run_id=run_id,
         )
         root = Instance(run, plan.root, values, None, (), _finish)
-        root.start()
-        await run.wait()
-        return {name: values[name] for name in plan.outputs}
+        if hooks is None:
+            root.start()
+            await run.wait()
+            return {name: values[name] for name in plan.outputs}
+        try:
+            root.start()
+            await run.wait()
+        except BaseException as exc:
+            await _after_run(hooks, run_id, exc, None)
+            raise
+        results = {name: values[name] for name in plan.outputs}
+        await _after_run(hooks, run_id, None, results)
+        return results
 
     def execute(
         self,
@@ -345,7 +372,8 @@ class Driver:
         queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
 
         def on_event(event: Event) -> None:
-            queue.put_nowait(StreamEvent("item", event[0], event[1], event[2]))
+            kind = "failure" if isinstance(event[2], ItemFailure) else "item"
+            queue.put_nowait(StreamEvent(kind, event[0], event[1], event[2]))
 
         async def produce() -> dict[str, Any]:
             try:
@@ -424,6 +452,22 @@ class Driver:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+async def _after_run(
+    hooks: HookSet, run_id: str, error: BaseException | None, results: dict[str, Any] | None
+) -> None:
+    try:
+        await hooks.acall(
+            "run_after_graph_execution",
+            run_id=run_id,
+            success=error is None,
+            error=error,
+            results=results,
+        )
+    except asyncio.CancelledError:
+        if error is None:
+            raise
 
 
 def _finish(instance: Instance) -> None:

@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, get_args, get_origin
 
 __all__ = [
     "Collect",
     "CollectAsCompleted",
     "CollectStream",
+    "ItemFailure",
     "Parallelizable",
     "is_collect",
     "is_parallelizable",
@@ -72,6 +74,19 @@ class CollectStream(abc.ABC, Generic[_T]):
 
 class CollectAsCompleted(CollectStream[_T]):
     """Like :class:`CollectStream`, but values arrive in completion order."""
+
+
+@dataclass(frozen=True)
+class ItemFailure:
+    """What a collector receives for an item whose node failed under ``on_error("deliver")``.
+
+    ``node`` is the node that raised, ``index`` the item's index path, ``error`` the exception.
+    """
+
+    node: str
+    index: tuple[int, ...]
+    error: BaseException
+    policy: str = "deliver"
 
 
 def is_parallelizable(annotation: Any) -> bool:

@@ -43,10 +43,14 @@ from asyncdag.execution._scheduler import (
     node_error,
     run_block_sync,
 )
+from asyncdag.policies import DELIVER
 
 __all__ = ["Expansion"]
 
 _MATERIALIZED = (list, tuple, range, dict, set, frozenset, str, bytes)
+_SKIPPED: Any = object()  # a list slot of an item a skip policy left out
+#: the key a worker uses for an item that its error policy ended
+FAILED_KEY = "\0failed"
 
 
 class Expansion:
@@ -65,6 +69,7 @@ class Expansion:
         "outstanding",
         "parent",
         "run",
+        "skipped",
         "step",
         "step_index",
         "streams",
@@ -83,6 +88,7 @@ class Expansion:
         self.unconsumed: dict[int, int] = {}
         self.count = 0
         self.outstanding = 0
+        self.skipped = 0  # items left out by a skip error policy
         self.exhausted = False
         self.done = False
         self._credit = self.run.window
@@ -200,6 +206,16 @@ class Expansion:
         index = (*parent.index, i)
         child = Instance(run, block, values, parent, index, self._child_done)
         self.outstanding += 1
+        if run.hooks is not None:
+            if run.hooks.items:
+                run.hook("run_after_item_yielded", expander=self.step.name, index=index)
+            if run.hooks.tasks:
+                run.hook(
+                    "run_before_task_execution",
+                    task_id="/".join(map(str, index)),
+                    expander=self.step.name,
+                    index=index,
+                )
         remote = run.remote
         top = not parent.block.scope
         if remote.remote and top:
@@ -238,7 +254,9 @@ class Expansion:
             return
         exc = fut.exception()
         if exc is not None:
-            self.run.fail(exc)
+            # an all-sync block run in one hop: the node it names decides (error policy)
+            failed = next((s for s in self.block.steps if s.name == getattr(exc, "node", "")), None)
+            child.node_failed(failed, exc)
             return
         try:
             child.values.update(fut.result())
@@ -251,20 +269,44 @@ class Expansion:
             self.run.fail(err)
 
     def _child_done(self, child: Instance) -> None:
-        if not self.run.alive:
+        run = self.run
+        if not run.alive:
             return
         i = child.index[-1]
-        values = child.values
-        for key, lst in self.lists.items():
-            lst[i] = values[key]
-        remote = self.run.remote
+        failed = child.failed
+        if failed is None:
+            values = child.values
+            for key, lst in self.lists.items():
+                lst[i] = values[key]
+        else:
+            values = {}
+            marker: Any = failed if failed.policy == DELIVER else _SKIPPED
+            if marker is _SKIPPED:
+                self.skipped += 1
+            for lst in self.lists.values():
+                lst[i] = marker
+        remote = run.remote
         if remote.limited and not remote.remote and not self.parent.block.scope:
-            self.run.give_slot()
+            run.give_slot()
         self.outstanding -= 1
+        if run.hooks is not None and run.hooks.tasks:
+            run.hook(
+                "run_after_task_execution",
+                task_id="/".join(map(str, child.index)),
+                expander=self.step.name,
+                index=child.index,
+                success=failed is None,
+                error=failed.error if failed is not None else None,
+            )
         if self.streams:
             self.unconsumed[i] = len(self.streams)
             for key, stream in self.streams:
-                stream.put(i, values[key])
+                if failed is None:
+                    stream.put(i, values[key])
+                elif failed.policy == DELIVER:
+                    stream.put(i, failed)
+                else:
+                    stream.skip(i)
         else:
             self._give_credit()
         self._maybe_done()
@@ -307,6 +349,10 @@ class Expansion:
         for name, index, value in events:
             run.emit(name, index, value)
         for child, out in zip(batch, outs, strict=True):
+            failure = out.get(FAILED_KEY)
+            if failure is not None:  # ended in the worker by its error policy
+                child.fail_item(failure)
+                continue
             child.values.update(out)
             self._child_done(child)
 
@@ -323,7 +369,17 @@ class Expansion:
             return
         self.done = True
         for key, lst in self.lists.items():
+            if self.skipped:
+                lst = [v for v in lst if v is not _SKIPPED]
             self.parent.values[key] = lst
+        run = self.run
+        if run.hooks is not None and run.hooks.items:
+            run.hook(
+                "run_after_expansion",
+                expander=self.step.name,
+                index=self.parent.index,
+                items=self.count,
+            )
         for _, stream in self.streams:
             stream.close(self.count)
         self.parent.complete(self.step.done_step, None)
@@ -465,6 +521,10 @@ class _Stream(htypes.CollectAsCompleted[Any]):
         for i in left:
             self.expansion.consumed(i)
 
+    def skip(self, i: int) -> None:
+        """Item ``i`` was left out by a skip policy: never hand it out, never wait for it."""
+        self.put(i, _SKIPPED)
+
     def put(self, i: int, value: Any) -> None:
         if self.abandoned:
             self.expansion.consumed(i)
@@ -485,14 +545,22 @@ class _Stream(htypes.CollectAsCompleted[Any]):
             waiter.set_result(None)
 
     def _take_ready(self) -> tuple[int, Any] | None:
-        if self.ordered:
-            if self.next_index in self.buffer:
+        while True:
+            if self.ordered:
+                if self.next_index not in self.buffer:
+                    return None
                 i = self.next_index
                 self.next_index += 1
-                return i, self.buffer.pop(i)
-        elif self.fifo:
-            return self.fifo.popleft()
-        return None
+                got = (i, self.buffer.pop(i))
+            elif self.fifo:
+                got = self.fifo.popleft()
+            else:
+                return None
+            if got[1] is not _SKIPPED:
+                return got
+            # a skipped item: released at once, and counted as taken
+            self.taken += 1
+            self.expansion.consumed(got[0])
 
     async def _next(self) -> tuple[bool, Any]:
         while True:

@@ -29,6 +29,7 @@ from asyncdag.errors import MissingInputError, ScopeError, UnknownOutputError
 from asyncdag.execution._resources import make_ref
 from asyncdag.graph._build import Graph, Scope, scopes_of
 from asyncdag.graph._node import DepKind, Node, Role
+from asyncdag.policies import FAIL, ON_ERROR_TAG
 from asyncdag.resources import PER_WORKER_TAG
 
 __all__ = ["BlockPlan", "Plan", "Step", "StepKind", "compile_plan"]
@@ -57,6 +58,7 @@ class Step:
     # a sync streaming collector blocks on its stream, so it must never run on the loop thread
     needs_thread: bool = False
     stream_keys: tuple[str, ...] = ()  # the streams this step reads (a streaming collector)
+    on_error: str = FAIL  # what a failure of this node does to its item (asyncdag.policies)
     # sync steps run in one thread hop, this one first: a chain where each step is the only
     # reader of the previous one and waits on nothing else (one hop, not one per node)
     chain: tuple[int, ...] = ()
@@ -237,6 +239,7 @@ def compile_plan(graph: Graph, outputs: Iterable[str], provided: frozenset[str])
                 is_async=is_async,
                 args=tuple(args),
                 resource_args=resource_args,
+                on_error=node.tags.get(ON_ERROR_TAG, FAIL),
                 emit=name in emit_names,
                 needs_thread=not node.is_async and any("\0" in key for _, _, key in args),
                 stream_keys=tuple(key for _, _, key in args if "\0" in key),

@@ -37,7 +37,7 @@ import queue
 import threading
 import weakref
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -109,6 +109,57 @@ class _Worker:
             self.conn.close()
 
 
+_Job = tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]
+
+
+class _Couriers:
+    """Daemon threads that carry tasks to workers, one per worker at most, started lazily.
+
+    Daemon threads, not a ``ThreadPoolExecutor``: the interpreter joins an executor's threads
+    at exit before ``atexit`` hooks run, so a courier waiting on a busy worker would hold the
+    exit until that task ended; a daemon courier lets the ``atexit`` hook stop the workers.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        with self._lock:
+            if len(self._threads) < self._size:
+                thread = threading.Thread(target=self._serve, name="asyncdag-courier", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+        self._queue.put((future, fn, args))
+        return future
+
+    def _serve(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            future, fn, args = job
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as exc:
+                    future.set_exception(exc)
+
+    def shutdown(self) -> None:
+        while True:  # drop queued work
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                job[0].cancel()
+        for _ in self._threads:
+            self._queue.put(None)
+
+
 class ProcessPool:
     """``size`` worker processes running ``target(conn)``: a loop answering payloads."""
 
@@ -122,7 +173,7 @@ class ProcessPool:
         self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
-        self._couriers = ThreadPoolExecutor(max_workers=size, thread_name_prefix="asyncdag-courier")
+        self._couriers = _Couriers(size)
         self._closed = False
         _open_pools.add(self)
 
@@ -187,6 +238,7 @@ class ProcessPool:
                 try:
                     answer = worker.conn.recv_bytes()
                 except (OSError, EOFError) as exc:
+                    worker.process.join(timeout=1.0)  # reap it, to report its exit code
                     code = worker.process.exitcode
                     self._retire(worker)
                     raise WorkerDiedError(
@@ -196,6 +248,7 @@ class ProcessPool:
                 self._idle.put(worker)
                 return answer
             if not worker.alive():
+                worker.process.join(timeout=1.0)
                 code = worker.process.exitcode
                 self._retire(worker)
                 raise WorkerDiedError(
@@ -211,7 +264,7 @@ class ProcessPool:
             self._closed = True
             workers = list(self._all)
             self._all.clear()
-        self._couriers.shutdown(wait=False, cancel_futures=True)
+        self._couriers.shutdown()
         for worker in workers:
             worker.stop(timeout)
 

@@ -26,12 +26,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from asyncdag.errors import AsyncDagError, NodeExecutionError
 from asyncdag.execution._plan import BlockPlan, Step, StepKind
 from asyncdag.execution._resources import ResourceCache, ResourceRef
+from asyncdag.htypes import ItemFailure
+from asyncdag.lifecycle._hooks import HookSet
+from asyncdag.policies import FAIL, SKIP
 
 if TYPE_CHECKING:
     from asyncdag.execution.executors import TaskExecutor
@@ -39,6 +43,8 @@ if TYPE_CHECKING:
 __all__ = ["Instance", "Run", "call_sync_step"]
 
 Event = tuple[str, tuple[int, ...], Any]
+
+logger = logging.getLogger("asyncdag")
 
 
 class Run:
@@ -50,12 +56,14 @@ class Run:
         "events",
         "failure",
         "group_blocks",
+        "hooks",
         "inline_blocks",
         "inline_sync",
         "local",
         "loop",
         "remote",
         "resources",
+        "run_id",
         "slots",
         "window",
     )
@@ -71,8 +79,12 @@ class Run:
         events: Callable[[Event], None] | None = None,
         group_blocks: bool = True,
         resources: ResourceCache | None = None,
+        hooks: HookSet | None = None,
+        run_id: str = "",
     ) -> None:
         self.group_blocks = group_blocks
+        self.hooks = hooks if hooks else None
+        self.run_id = run_id
         self.resources = resources if resources is not None else ResourceCache()
         self.loop = asyncio.get_running_loop()
         self.local = local
@@ -179,6 +191,54 @@ class Run:
         if self.events is not None:
             self.events((name, index, value))
 
+    def record_failure(self, failure: ItemFailure) -> None:
+        """An item ended under a skip/deliver error policy: log it and report it."""
+        logger.warning(
+            "node %r failed at item %s (%s: %s); the item is %s by its error policy",
+            failure.node,
+            failure.index,
+            type(failure.error).__name__,
+            failure.error,
+            "skipped" if failure.policy == SKIP else "delivered as an ItemFailure",
+        )
+        if self.events is not None:
+            self.events((failure.node, failure.index, failure))
+
+    # -- hooks ---------------------------------------------------------------------------
+
+    def hook(self, name: str, **kwargs: Any) -> None:
+        assert self.hooks is not None
+        self.hooks.call(name, self.spawn, run_id=self.run_id, **kwargs)
+
+    def node_hook_before(self, step: Step, index: tuple[int, ...]) -> None:
+        assert step.node is not None
+        self.hook(
+            "run_before_node_execution",
+            node_name=step.name,
+            node_tags=dict(step.node.tags),
+            index=index,
+            task_id=_task_id(index),
+        )
+
+    def node_hook_after(
+        self, step: Step, index: tuple[int, ...], result: Any, error: BaseException | None
+    ) -> None:
+        assert step.node is not None
+        self.hook(
+            "run_after_node_execution",
+            node_name=step.name,
+            node_tags=dict(step.node.tags),
+            index=index,
+            task_id=_task_id(index),
+            result=result,
+            error=error,
+            success=error is None,
+        )
+
+
+def _task_id(index: tuple[int, ...]) -> str | None:
+    return "/".join(map(str, index)) if index else None
+
 
 def node_error(step: Step, index: tuple[int, ...], exc: BaseException) -> BaseException:
     """Wrap a user exception, naming the node and item; asyncdag's own errors pass through."""
@@ -222,6 +282,7 @@ class Instance:
 
     __slots__ = (
         "block",
+        "failed",
         "index",
         "on_done",
         "parent",
@@ -250,6 +311,7 @@ class Instance:
         self.waits = list(block.initial_waits)
         self.remaining = len(block.steps)
         self.prefilled: dict[int, Any] | None = None
+        self.failed: ItemFailure | None = None  # set when an error policy ended this item
 
     def lookup(self, levels: int, key: str) -> Any:
         inst: Instance | None = self
@@ -292,11 +354,13 @@ class Instance:
     def _launch(self, i: int, step: Step) -> Any:
         kind = step.kind
         if kind is StepKind.CALL:
+            if self.run.hooks is not None and self.run.hooks.nodes and step.node is not None:
+                self.run.node_hook_before(step, self.index)
             if step.is_async:
                 self.run.spawn(self._run_async(i, step))
                 return _PENDING
             prefilled = self.prefilled
-            if prefilled is not None and i in prefilled:
+            if prefilled is not None and i in prefilled and not step.is_async:
                 return prefilled.pop(i)  # already computed in its chain's thread hop
             executor = self._executor()
             if step.needs_thread:
@@ -309,9 +373,9 @@ class Instance:
                 try:
                     return call_detached(step.fn, self.kwargs(step))
                 except Exception as exc:
-                    self.run.fail(node_error(step, self.index, exc))
+                    self.node_failed(step, exc)
                     return _PENDING
-            if step.chain:
+            if step.chain and not executor.remote:
                 fut = executor.submit_sync(self.run.loop, self._run_chain, step.chain)
                 self.run.track(fut)
                 fut.add_done_callback(lambda f: self._chain_done(f, step.chain))
@@ -358,7 +422,8 @@ class Instance:
             return
         exc = fut.exception()
         if exc is not None:
-            self.run.fail(exc)
+            failed = next((s for s in self.block.steps if s.name == getattr(exc, "node", "")), None)
+            self.node_failed(failed, exc)
             return
         try:
             results = fut.result()
@@ -382,7 +447,8 @@ class Instance:
                 await aresolve_resources(step, kwargs, self.run.resources)
             value = await step.fn(**kwargs)  # type: ignore[misc]
         except Exception as exc:
-            raise node_error(step, self.index, exc)  # noqa: B904 - node_error sets __cause__
+            self.node_failed(step, exc)
+            return
         self.complete(i, value)
 
     def _sync_done(self, fut: asyncio.Future[Any], i: int, step: Step) -> None:
@@ -390,7 +456,7 @@ class Instance:
             return
         exc = fut.exception()
         if exc is not None:
-            self.run.fail(node_error(step, self.index, exc))
+            self.node_failed(step, exc)
             return
         try:
             self.complete(i, fut.result())
@@ -399,15 +465,41 @@ class Instance:
 
     def complete(self, i: int, value: Any) -> None:
         """Step ``i`` produced ``value``: store it and launch whatever it unblocked."""
-        if not self.run.alive:
+        if not self.run.alive or self.failed is not None:
             return
         self._launch_all(self._complete(i, self.block.steps[i], value))
+
+    def node_failed(self, step: Step | None, exc: BaseException) -> None:
+        """A node of this instance raised: apply its error policy, or fail the run."""
+        if not self.run.alive or self.failed is not None:
+            return
+        err = node_error(step, self.index, exc) if step is not None else exc
+        hooks = self.run.hooks
+        if hooks is not None and hooks.nodes and step is not None and step.node is not None:
+            self.run.node_hook_after(step, self.index, None, err)
+        policy = step.on_error if step is not None else FAIL
+        if policy == FAIL or self.parent is None or not isinstance(err, NodeExecutionError):
+            self.run.fail(err)
+            return
+        cause = err.__cause__ if err.__cause__ is not None else err
+        assert step is not None
+        self.fail_item(ItemFailure(step.name, self.index, cause, policy))
+
+    def fail_item(self, failure: ItemFailure) -> None:
+        """This block instance ends without values (skip) or with the failure (deliver)."""
+        if self.failed is not None:
+            return
+        self.failed = failure
+        self.run.record_failure(failure)
+        self.on_done(self)
 
     def _complete(self, i: int, step: Step, value: Any) -> list[int]:
         if step.kind is StepKind.CALL:
             self.values[step.name] = value
             if step.emit:
                 self.run.emit(step.name, self.index, value)
+            if self.run.hooks is not None and self.run.hooks.nodes and step.node is not None:
+                self.run.node_hook_after(step, self.index, value, None)
             for key in step.stream_keys:
                 # a collector that returned without reading everything: what it left (and
                 # what is still to come) must not hold the expansion's window

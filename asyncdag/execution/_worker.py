@@ -17,9 +17,12 @@ from typing import Any
 import cloudpickle
 
 from asyncdag.errors import NodeExecutionError, SerializationError, WorkerDiedError
+from asyncdag.execution._fanout import FAILED_KEY
 from asyncdag.execution._plan import BlockPlan
 from asyncdag.execution._resources import WORKER_RESOURCES
 from asyncdag.execution._scheduler import Event, Instance, Run, run_block_sync
+from asyncdag.htypes import ItemFailure
+from asyncdag.policies import FAIL
 
 __all__ = ["decode_batch", "run_batch", "serve"]
 
@@ -55,6 +58,7 @@ def run_batch(key: str, plan: bytes, data: bytes) -> bytes:
         return cloudpickle.dumps(("load", f"{type(exc).__name__}: {exc}"))  # type: ignore[no-any-return]
     keys = result_keys(block)
     events: list[tuple[str, tuple[int, ...], Any]] = []
+    failures: list[ItemFailure | None] = [None] * len(items)
     started = time.perf_counter()
     try:
         if block.all_sync:
@@ -63,17 +67,74 @@ def run_batch(key: str, plan: bytes, data: bytes) -> bytes:
                 return externals[(levels, key)]
 
             emitted = [s.name for s in block.steps if s.emit] if want_events else []
-            for values, index in items:
-                run_block_sync(block, values, lookup, index, WORKER_RESOURCES)
+            policies = {s.name: s.on_error for s in block.steps}
+            for n, (values, index) in enumerate(items):
+                try:
+                    run_block_sync(block, values, lookup, index, WORKER_RESOURCES)
+                except NodeExecutionError as exc:
+                    policy = policies.get(exc.node, FAIL)
+                    if policy == FAIL:
+                        raise
+                    cause = exc.__cause__ if exc.__cause__ is not None else exc
+                    failures[n] = ItemFailure(exc.node, index, cause, policy)
+                    continue
                 events.extend((name, index, values[name]) for name in emitted)
         else:
             sink = events.append if want_events else None
-            _run_loop(_run_items(block, items, _frames(externals), sink))
+            failures = _run_loop(_run_items(block, items, _frames(externals), sink))
     except NodeExecutionError as exc:
         return _pickle_error(exc)
-    out = [{k: values[k] for k in keys} for values, _ in items]
+    out = [
+        {k: values[k] for k in keys} if failure is None else {FAILED_KEY: _portable(failure)}
+        for (values, _), failure in zip(items, failures, strict=True)
+    ]
+    # failures are reported once, by the parent, when it ends those items
+    events = [e for e in events if not isinstance(e[2], ItemFailure)]
     elapsed = time.perf_counter() - started
     return cloudpickle.dumps(("ok", out, elapsed, events))  # type: ignore[no-any-return]
+
+
+#: the payload key of a single sync function call (a node outside blocks on processes)
+CALL = "\0call"
+
+
+def run_call(data: bytes) -> bytes:
+    """Call one sync function with its keyword arguments; the answer as bytes."""
+    try:
+        fn, kwargs = cloudpickle.loads(data)
+    except Exception as exc:
+        return cloudpickle.dumps(("load", f"{type(exc).__name__}: {exc}"))  # type: ignore[no-any-return]
+    try:
+        value = fn(**kwargs)
+    except Exception as exc:
+        try:
+            return cloudpickle.dumps(("raised", exc))  # type: ignore[no-any-return]
+        except Exception:
+            return cloudpickle.dumps(("raised", RuntimeError(f"{type(exc).__name__}: {exc}")))  # type: ignore[no-any-return]
+    return cloudpickle.dumps(("ok", value))  # type: ignore[no-any-return]
+
+
+def decode_call(data: bytes) -> Any:
+    """In the parent: the call's value, or its exception raised as itself."""
+    status, body = cloudpickle.loads(data)
+    if status == "ok":
+        return body
+    if status == "raised":
+        raise body
+    raise SerializationError(
+        f"a worker process could not load the call: {body}. The modules that define your"
+        " nodes must be importable in the worker, or be the main script."
+    )
+
+
+def _portable(failure: ItemFailure) -> ItemFailure:
+    """The failure with an error that is sure to pickle."""
+    try:
+        cloudpickle.dumps(failure.error)
+        return failure
+    except Exception:
+        error = RuntimeError(f"{type(failure.error).__name__}: {failure.error}")
+        return ItemFailure(failure.node, failure.index, error, failure.policy)
 
 
 def _frames(externals: dict[tuple[int, str], Any]) -> _Frame | None:
@@ -96,7 +157,7 @@ def serve(conn: Connection) -> None:
                 break
             key, plan, data = cloudpickle.loads(message)
             try:
-                answer = run_batch(key, plan, data)
+                answer = run_call(data) if key == CALL else run_batch(key, plan, data)
             except BaseException as exc:  # never die silently: report what went wrong
                 answer = cloudpickle.dumps(("crash", f"{type(exc).__name__}: {exc}"))
             conn.send_bytes(answer)
@@ -140,13 +201,12 @@ def decode_batch(
     raise err
 
 
-def _run_loop(coro: Any) -> None:
+def _run_loop(coro: Any) -> Any:
     try:
         import uvloop
-
-        uvloop.run(coro)
     except ImportError:  # pragma: no cover - uvloop is a dependency where it installs
-        asyncio.run(coro)
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 async def _run_items(
@@ -154,10 +214,13 @@ async def _run_items(
     items: list[tuple[dict[str, Any], tuple[int, ...]]],
     frame: _Frame | None,
     events: Callable[[Event], None] | None,
-) -> None:
-    """The items of a batch, concurrently on this worker's loop; the first failure wins."""
-    await asyncio.gather(
-        *(_run_instance(block, values, frame, index, events) for values, index in items)
+) -> list[ItemFailure | None]:
+    """The items of a batch, concurrently on this worker's loop; the first failure wins,
+    except items that their error policy ends (reported per item)."""
+    return list(
+        await asyncio.gather(
+            *(_run_instance(block, values, frame, index, events) for values, index in items)
+        )
     )
 
 
@@ -167,7 +230,7 @@ async def _run_instance(
     frame: _Frame | None,
     index: tuple[int, ...],
     events: Callable[[Event], None] | None,
-) -> None:
+) -> ItemFailure | None:
     from asyncdag.execution.executors import SynchronousLocalTaskExecutor
 
     inline = SynchronousLocalTaskExecutor()
@@ -177,3 +240,4 @@ async def _run_instance(
     inst = Instance(run, block, values, frame, index, lambda _: run.finish())  # type: ignore[arg-type]
     inst.start()
     await run.wait()
+    return inst.failed

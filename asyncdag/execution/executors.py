@@ -341,6 +341,45 @@ class MultiProcessingExecutor(BatchingExecutor):
             self._pool = ProcessPool(self.max_tasks, _worker.serve)
         return self._pool
 
+    def submit_sync(
+        self, loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> asyncio.Future[Any]:
+        """Run a sync node function in a worker process (used for nodes outside blocks when
+        this executor is the local one)."""
+        import cloudpickle
+
+        from asyncdag.execution import _worker
+
+        if args:
+            raise ExecutorError("processes run node functions with keyword arguments only")
+        name = getattr(fn, "__name__", repr(fn))
+        try:
+            data = cloudpickle.dumps((fn, kwargs))
+        except Exception as exc:
+            from asyncdag.errors import SerializationError
+
+            raise SerializationError(
+                f"the arguments of node {name!r} cannot be pickled to reach a worker process:"
+                f" {exc}. Use a thread executor as the local executor, or a per-worker resource.",
+                node=name,
+            ) from exc
+        result: asyncio.Future[Any] = loop.create_future()
+
+        async def call() -> None:
+            try:
+                raw = await self.ship(_worker.CALL, b"", data, f"node {name!r}")
+                result.set_result(_worker.decode_call(raw))
+            except BaseException as exc:
+                if not result.done():
+                    if isinstance(exc, asyncio.CancelledError):
+                        result.cancel()
+                    else:
+                        result.set_exception(exc)
+
+        task = loop.create_task(call())
+        result.add_done_callback(lambda f: task.cancel() if f.cancelled() else None)
+        return result
+
     async def ship(self, key: str, plan: bytes, data: bytes, what: str) -> bytes:
         import threading
 
@@ -350,11 +389,18 @@ class MultiProcessingExecutor(BatchingExecutor):
 
         payload = cloudpickle.dumps((key, plan, data))
         cancelled = threading.Event()
-        future = asyncio.wrap_future(self.pool().submit(payload, what, cancelled))
+        carried = self.pool().submit(payload, what, cancelled)
         try:
-            return await future
+            return await asyncio.wrap_future(carried)
         except asyncio.CancelledError:
-            cancelled.set()  # the courier drops the task, or replaces the busy worker
+            # The courier drops the task, or kills the busy worker; wait for that, so that
+            # nothing of a cancelled run is still running when the run returns.
+            cancelled.set()
+            while not carried.done():
+                try:
+                    await asyncio.shield(asyncio.wrap_future(carried))
+                except BaseException:
+                    pass
             raise
         except TaskCancelled:
             raise asyncio.CancelledError() from None

@@ -165,7 +165,7 @@ def node_from_function(
             )
         )
     returns = hints.get("return", Any)
-    node_tags = dict(tags or {})
+    node_tags = {**getattr(fn, "__asyncdag_tags__", {}), **(tags or {})}
     if getattr(fn, "__asyncdag_per_worker__", False):
         from asyncdag.resources import PER_WORKER_TAG
 
