@@ -29,6 +29,8 @@ from tests.dags_exec.pids import living, wait_gone
 pytestmark = pytest.mark.anyio
 
 REPO = Path(__file__).resolve().parents[1]
+# the scripts import asyncdag (and tests.dags_exec) from this checkout
+SUBPROCESS_ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 
 
 async def _close(dr: driver.Driver, how: str) -> None:
@@ -156,7 +158,9 @@ async def test_an_unclosed_driver_neither_hangs_nor_leaks_workers_at_exit(
     marks_dir.mkdir()
     command = [sys.executable, str(script), str(marks_dir)]
     pids: set[int] = set()
-    async with await anyio.open_process(command, cwd=REPO, stderr=subprocess.PIPE) as proc:
+    async with await anyio.open_process(
+        command, cwd=REPO, env=SUBPROCESS_ENV, stderr=subprocess.PIPE
+    ) as proc:
         try:
             assert proc.stdout is not None and proc.stderr is not None
             with anyio.fail_after(30):

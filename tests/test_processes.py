@@ -43,6 +43,8 @@ from tests.dags_exec.pids import living, wait_gone
 pytestmark = pytest.mark.anyio
 
 REPO = Path(__file__).resolve().parents[1]
+# the scripts import asyncdag (and tests.dags_exec) from this checkout
+SUBPROCESS_ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 
 
 @pytest.fixture(scope="module")
@@ -249,7 +251,9 @@ async def test_functions_of_a_main_script_without_a_guard(tmp_path: Path) -> Non
         )
     )
     with anyio.fail_after(60):
-        done = await anyio.run_process([sys.executable, str(script)], cwd=REPO, check=False)
+        done = await anyio.run_process(
+            [sys.executable, str(script)], cwd=REPO, env=SUBPROCESS_ENV, check=False
+        )
     assert done.returncode == 0, done.stderr.decode()
     out = json.loads(done.stdout.decode().strip().splitlines()[-1])
     assert out["total"] == sum(i * i for i in range(10))
