@@ -177,3 +177,15 @@ async def test_a_sync_node_reading_an_async_resource_gets_a_clear_error(where: s
     text = str(info.value)
     assert "'client'" in text
     assert "async" in text and "async def" in text, text
+
+
+async def test_the_error_names_the_sync_node_that_must_become_async() -> None:
+    # "make the reading node `async def`" helps only if it says which node that is: in a DAG
+    # where many nodes read the resource, the one at fault is the sync reader, at its item.
+    dr = driver.Builder().with_modules(res_sync_reads_async).build()
+    try:
+        with anyio.fail_after(30), pytest.raises(NodeExecutionError) as info:
+            await dr.aexecute(["total"], inputs={"n": 3, "label": "x"})
+    finally:
+        dr.close()
+    assert "'fetched'" in str(info.value), str(info.value)
