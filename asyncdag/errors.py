@@ -120,6 +120,7 @@ class NodeExecutionError(AsyncDagError):
         super().__init__(text)
         self.node = node
         self.index = index
+        self.detail = detail
 
 
 class NodeTimeoutError(NodeExecutionError):

@@ -175,7 +175,8 @@ def _pickle_error(exc: NodeExecutionError) -> bytes:
         cause_bytes = cloudpickle.dumps(cause)
     except Exception:
         cause_bytes = cloudpickle.dumps(RuntimeError(f"{type(cause).__name__}: {cause}"))
-    return cloudpickle.dumps(("err", (exc.node, exc.index, str(exc), cause_bytes)))  # type: ignore[no-any-return]
+    detail = getattr(exc, "detail", "")
+    return cloudpickle.dumps(("err", (exc.node, exc.index, detail, cause_bytes)))  # type: ignore[no-any-return]
 
 
 def decode_batch(
@@ -194,19 +195,32 @@ def decode_batch(
         )
     if status == "crash":
         raise WorkerDiedError(f"the worker failed outside any node: {body[0]}")
-    node, index, _, cause_bytes = body[0]
+    node, index, detail, cause_bytes = body[0]
     cause = cloudpickle.loads(cause_bytes)
-    err = NodeExecutionError(node, tuple(index), f"{type(cause).__name__}: {cause}")
+    err = NodeExecutionError(node, tuple(index), detail)
     err.__cause__ = cause
     raise err
 
 
+_LOOP: asyncio.AbstractEventLoop | None = None
+
+
 def _run_loop(coro: Any) -> Any:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency where it installs
-        return asyncio.run(coro)
-    return uvloop.run(coro)
+    """Run ``coro`` on this worker's one event loop (uvloop when installed).
+
+    One loop for the worker's life, so that an async per-worker resource (bound to a loop) is
+    built once per worker, not once per batch.
+    """
+    global _LOOP
+    if _LOOP is None:
+        try:
+            import uvloop
+
+            _LOOP = uvloop.new_event_loop()
+        except ImportError:  # pragma: no cover - uvloop is a dependency where it installs
+            _LOOP = asyncio.new_event_loop()
+        asyncio.set_event_loop(_LOOP)
+    return _LOOP.run_until_complete(coro)
 
 
 async def _run_items(

@@ -23,6 +23,7 @@ from asyncdag.errors import (
 from asyncdag.function_modifiers._resolve import nodes_for_functions
 from asyncdag.graph._node import Dependency, Node, Role
 from asyncdag.graph._types import describe, types_compatible
+from asyncdag.resources import PER_WORKER_TAG
 
 __all__ = ["Graph", "build_graph", "module_functions", "scopes_of"]
 
@@ -80,7 +81,8 @@ def build_graph(
 def graph_from_nodes(all_nodes: Iterable[Node], config: Mapping[str, Any]) -> Graph:
     nodes = {n.name: n for n in all_nodes}
     for node in nodes.values():
-        if node.role is not Role.EXPAND and _is_async_generator(node):
+        per_worker = node.tags.get(PER_WORKER_TAG)
+        if node.role is not Role.EXPAND and not per_worker and _is_async_generator(node):
             raise GraphError(
                 f"node {node.name!r} is an async generator but is not annotated as an"
                 " expander; annotate its return as Parallelizable[T] to fan out over what it"
