@@ -67,6 +67,14 @@ def median_of(samples: Sequence[float]) -> float:
     return statistics.median(samples)
 
 
+def spread(samples: Sequence[float]) -> str:
+    """How far the samples strayed from their median, e.g. "-8%..+21%" ("" for one sample)."""
+    if len(samples) < 2:
+        return ""
+    m = statistics.median(samples)
+    return f"{(min(samples) / m - 1) * 100:+.0f}%..{(max(samples) / m - 1) * 100:+.0f}%"
+
+
 def time_sync(
     fn: Callable[[], T],
     *,
@@ -124,6 +132,7 @@ class System:
     fn: Callable[[], Any]  # returns the result, or an awaitable of it when ``is_async``
     is_async: bool = False
     check: Callable[[Any], object] | None = None  # asserts on every result, untimed
+    runs: int = 1  # calls per sample: a sample is the mean over this many calls in a row
 
 
 def measure_rounds(
@@ -134,6 +143,9 @@ def measure_rounds(
     warmup: int = 1,
 ) -> dict[str, list[float]]:
     """Wall seconds per call of each system, taken in rounds: one sample of each per round.
+
+    A sample is ``runs`` calls in a row (the result of the last one is checked), divided by
+    ``runs``: short calls are batched so that a sample is long enough to be timed steadily.
 
     This machine's speed drifts by tens of percent over minutes (a shared VM). Taking turns
     makes a slow spell hit every system alike, so ratios between systems stay meaningful even
@@ -147,17 +159,21 @@ def measure_rounds(
 
             async def timed() -> tuple[float, Any]:
                 t0 = time.perf_counter()
+                for _ in range(s.runs - 1):
+                    await s.fn()
                 result = await s.fn()
                 return time.perf_counter() - t0, result
 
             seconds, result = ev.run_until_complete(timed())
         else:
             t0 = time.perf_counter()
+            for _ in range(s.runs - 1):
+                s.fn()
             result = s.fn()
             seconds = time.perf_counter() - t0
         if s.check is not None:
             s.check(result)
-        return seconds
+        return seconds / s.runs
 
     for _ in range(warmup):
         for s in systems:

@@ -17,7 +17,7 @@ rounds of (batch time / runs).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from benchmarks._harness import (
@@ -29,6 +29,7 @@ from benchmarks._harness import (
     median_of,
     new_loop,
     progress,
+    spread,
 )
 from benchmarks.dags import w0_async, w0_sync
 
@@ -50,24 +51,6 @@ def plain(x: int) -> int:
 
 def _calls_for(one: float, target: float) -> int:
     return max(1, min(100_000, int(target / max(one, 1e-7))))
-
-
-def _batch(fn: Callable[[], Any], k: int) -> Callable[[], Any]:
-    def run_k() -> Any:
-        for _ in range(k - 1):
-            fn()
-        return fn()
-
-    return run_k
-
-
-def _abatch(fn: Callable[[], Awaitable[Any]], k: int) -> Callable[[], Awaitable[Any]]:
-    async def run_k() -> Any:
-        for _ in range(k - 1):
-            await fn()
-        return await fn()
-
-    return run_k
 
 
 def _check(result: Any) -> None:
@@ -115,11 +98,10 @@ def bench(repeats: int = 5, target: float = 0.2, loop: str = "uvloop") -> list[R
     calls: dict[str, int] = {}
     for name, _, fn, is_async in contenders:
         progress(f"W0 warm-up {name}")
-        batch = _abatch if is_async else _batch
         # Warm caches, plans and loops, then size the batch from the time of a few runs.
-        probe = measure_rounds(ev, [System(name, batch(fn, 20), is_async, _check)], repeats=1)
-        calls[name] = _calls_for(probe[name][0] / 20, target)
-        systems.append(System(name, batch(fn, calls[name]), is_async, _check))
+        probe = measure_rounds(ev, [System(name, fn, is_async, _check, runs=20)], repeats=1)
+        calls[name] = _calls_for(probe[name][0], target)
+        systems.append(System(name, fn, is_async, _check, runs=calls[name]))
     progress(f"W0 {repeats} rounds of {len(systems)} systems")
     samples = measure_rounds(ev, systems, repeats=repeats, warmup=0)
     ev.run_until_complete(a_async.aclose())
@@ -130,9 +112,9 @@ def bench(repeats: int = 5, target: float = 0.2, loop: str = "uvloop") -> list[R
             WORKLOAD,
             CASE,
             name,
-            median_of([t / calls[name] for t in samples[name]]) * 1e6,
+            median_of(samples[name]) * 1e6,
             "us/run",
-            note,
+            "; ".join(x for x in (note, spread(samples[name])) if x),
         )
         for name, note, *_ in contenders
     ]
