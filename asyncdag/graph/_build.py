@@ -88,6 +88,7 @@ def graph_from_nodes(all_nodes: Iterable[Node], config: Mapping[str, Any]) -> Gr
                 " expander; annotate its return as Parallelizable[T] to fan out over what it"
                 " yields, or make it return a value."
             )
+    _check_async_resources_have_async_readers(nodes)
     order = _topological_order(nodes)
     _check_types(nodes)
     _check_input_types_agree(nodes)
@@ -108,6 +109,20 @@ def graph_from_nodes(all_nodes: Iterable[Node], config: Mapping[str, Any]) -> Gr
         scopes=scopes,
         consumers={k: tuple(v) for k, v in consumers.items()},
     )
+
+
+def _check_async_resources_have_async_readers(nodes: Mapping[str, Node]) -> None:
+    for node in nodes.values():
+        if node.is_async:
+            continue
+        for dep in node.dependencies:
+            resource = nodes.get(dep.name)
+            if resource is not None and resource.tags.get(PER_WORKER_TAG) and resource.is_async:
+                raise GraphError(
+                    f"node {node.name!r} is sync but reads {dep.name!r}, an async per-worker"
+                    f" resource (built on an event loop). Make {node.name!r} `async def`, or"
+                    f" make the resource's function sync."
+                )
 
 
 def _is_async_generator(node: Node) -> bool:
