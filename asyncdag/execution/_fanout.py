@@ -5,10 +5,10 @@ Who owns what
 - One ``Expansion`` per expander step of an instance; it owns one task of the run (``_drive``),
   which owns the generator: it advances it, dispatches each item's block instance the moment
   the item arrives, and closes the generator in ``finally`` (``aclose()`` for async ones).
-- A sync generator (or any blocking iterator) is advanced by a ``ThreadPump`` (``_streams``): one daemon
-  thread per expansion, which hands items to the loop through a deque; a wake-up is scheduled
-  only when the loop is not already due to drain it, so a fast generator is batched for free and
-  a slow one is delivered item by item, with no timer.
+- A sync generator (or any blocking iterator) is advanced by a ``ThreadPump`` (``_streams``):
+  one daemon thread per expansion, which hands items to the loop through a deque; a wake-up is
+  scheduled only when the loop is not already due to drain it, so a fast generator is batched
+  for free and a slow one is delivered item by item, with no timer.
 
 Bounds
 ------
