@@ -143,6 +143,9 @@ class Builder:
         graph = build_graph(
             self._modules, self._config, allow_module_overrides=self._allow_overrides
         )
+        # Plan every node once, as if every input were given: what only shows in a plan (a
+        # streaming collector that would deadlock) is then reported here, at build().
+        compile_plan(graph, graph.order, frozenset(graph.inputs) | frozenset(graph.config))
         return Driver(
             graph,
             local=self._local,
