@@ -10,6 +10,7 @@ measured on the reference machine and what they mean.
 - ``w3``: streaming: items run while an async generator is still producing.
 - ``w4``: memory: 1,000,000 items through a streaming collector, in a fresh process.
 
-Each workload module has a ``run(opts) -> list[Row]`` used by ``__main__`` and small
-``bench_*`` functions that the smoke test calls at tiny sizes.
+Each workload module has ``run(opts) -> (rows, verdicts)``, used by ``__main__``, and a
+``bench(...)`` with size parameters, which ``tests/test_benchmarks_smoke.py`` calls at tiny
+sizes. ``python -m benchmarks.profile`` profiles asyncdag's hot paths.
 """

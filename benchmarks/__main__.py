@@ -2,8 +2,8 @@
 
 Runs the chosen workloads (all by default) one after another in this process (W4 starts its
 own subprocesses), prints one table per workload on stdout and, at the end, the targets each
-run met or missed. Progress goes to stderr. The default run takes about three minutes on a
-2-core machine; ``--slow`` adds Hamilton V2 at 10,000 items (about 1.5 minutes more).
+run met or missed. Progress goes to stderr. The default run takes about two and a half minutes
+on a 2-core machine; ``--slow`` adds Hamilton V2 at 10,000 items (about 2 minutes more).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"any of {', '.join(WORKLOADS)} (default: all)",
     )
     parser.add_argument(
-        "--slow", action="store_true", help="include Hamilton V2 at 10,000 items in W1 (~90 s)"
+        "--slow", action="store_true", help="include Hamilton V2 at 10,000 items in W1 (~2 min)"
     )
     parser.add_argument(
         "--loop",

@@ -13,7 +13,7 @@ An expander yields ``range(N)`` (a sync generator), each item runs ``f(item) = i
   is one ``run_in_executor`` call; run up to N = 100,000;
 - Hamilton V2 dynamic execution, sync ``f``, its default executors (local synchronous, remote
   ``MultiThreadingExecutor(max_tasks=10)``). Its scheduler is quadratic in N, so it runs only
-  at N = 1,000 by default, and also at 10,000 with ``--slow`` (about 1.5 minutes).
+  at N = 1,000 by default, and also at 10,000 with ``--slow`` (about 2 minutes more).
 
 The figure is µs per item: the median over samples of (wall time of a run / N), where below
 N = 20,000 a sample is several runs in a row (about 20,000 items in all). The systems take
@@ -93,9 +93,9 @@ async def plain_bounded(n: int, limit: int = WINDOW) -> int:
     return total
 
 
-def _runs_per_sample(n: int) -> int:
-    """Runs in a row per sample: about 20,000 items, so a small-N sample is not a blip."""
-    return max(1, 20_000 // n)
+def _runs_per_sample(n: int, items_per_sample: int) -> int:
+    """Runs in a row per sample, so that a small-N sample is not a blip."""
+    return max(1, items_per_sample // n)
 
 
 def _schedule(n: int, repeats: int) -> tuple[int, int]:
@@ -125,6 +125,7 @@ def bench(
     loop: str = "uvloop",
     hamilton_sizes: tuple[int, ...] = (1_000,),
     sync_max_n: int = SYNC_MAX_N,
+    items_per_sample: int = 20_000,
 ) -> list[Row]:
     """All W1 systems at each size; at each size the systems take turns, one run per round."""
     from hamilton import driver as h_driver
@@ -166,7 +167,7 @@ def bench(
         systems.append(System(PLAIN, lambda: plain_asyncio(n), True, _checker(n, None)))
         for system in systems:
             if system.name != HAMILTON:
-                system.runs = _runs_per_sample(n)
+                system.runs = _runs_per_sample(n, items_per_sample)
         reps, warm = _schedule(n, repeats)
         progress(f"W1 N={n:,}: {reps} round(s) of {len(systems)} systems")
         samples = measure_rounds(ev, systems, repeats=reps, warmup=warm)

@@ -28,7 +28,7 @@ def test_w0_runs_every_system() -> None:
 
 
 def test_w1_runs_every_system() -> None:
-    rows = w1.bench(sizes=(50,), repeats=1, hamilton_sizes=(50,))
+    rows = w1.bench(sizes=(50,), repeats=1, hamilton_sizes=(50,), items_per_sample=50)
     assert _systems(rows) == set(w1.ORDER)
     assert w1.targets(rows)
 
