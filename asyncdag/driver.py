@@ -425,6 +425,69 @@ class Driver:
             found = [v for v in found if _tags_match(v.tags, tag_filter)]
         return found
 
+    def display_all_functions(
+        self,
+        output_file_path: str | None = None,
+        *,
+        format: str | None = None,
+        orient: str = "LR",
+        hide_inputs: bool = False,
+        show_legend: bool = True,
+        graphviz_kwargs: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> str | bytes:
+        """Draw every node, each Parallelizable block as a cluster; see :mod:`asyncdag.viz`.
+
+        ``format`` is ``"dot"``, ``"mermaid"``, ``"svg"`` or ``"png"`` (default: from the
+        file's suffix, else DOT). Returns the text (bytes for PNG) and writes it to
+        ``output_file_path`` when given. SVG and PNG need graphviz's ``dot`` program.
+        """
+        from asyncdag import viz
+
+        return viz.draw(
+            self.graph,
+            output_file_path,
+            format=format,
+            orient=orient,
+            hide_inputs=hide_inputs,
+            show_legend=show_legend,
+            graphviz_kwargs=graphviz_kwargs,
+        )
+
+    def visualize_execution(
+        self,
+        final_vars: Iterable[str],
+        output_file_path: str | None = None,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        format: str | None = None,
+        orient: str = "LR",
+        hide_inputs: bool = False,
+        show_legend: bool = True,
+        graphviz_kwargs: Mapping[str, Mapping[str, str]] | None = None,
+        bypass_validation: bool = False,
+    ) -> str | bytes:
+        """Draw only the nodes a run of ``final_vars`` would execute; overrides are marked.
+
+        Raises what the run would raise for missing inputs or unknown outputs, unless
+        ``bypass_validation``. Other parameters as for :meth:`display_all_functions`.
+        """
+        from asyncdag import viz
+
+        return viz.draw(
+            self.graph,
+            output_file_path,
+            final_vars=list(final_vars),
+            format=format,
+            inputs=inputs,
+            overrides=overrides,
+            orient=orient,
+            hide_inputs=hide_inputs,
+            show_legend=show_legend,
+            graphviz_kwargs=graphviz_kwargs,
+            bypass_validation=bypass_validation,
+        )
+
     # -- lifecycle -----------------------------------------------------------------------
 
     def close(self) -> None:
