@@ -2,7 +2,7 @@
 
 - ``file_path`` is an async expander: it walks the tree one directory at a time and yields
   each file as soon as its directory is listed, so reading starts before the walk ends;
-- ``text`` reads one file with aiofiles, on the event loop, many files at once;
+- ``text`` reads one file with aiofiles, without blocking the event loop, many files at once;
 - ``word_counts`` counts one file's words;
 - ``word_totals`` and ``files_read`` are streaming collectors (``CollectStream``): they take
   the per-file counts one by one, so memory holds the expansion's window, not every file.
@@ -16,6 +16,7 @@ against a plain Python computation (exit status 1 if they differ). From the comm
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import os
 import random
@@ -24,7 +25,6 @@ import tempfile
 from collections import Counter
 
 import aiofiles
-import aiofiles.os
 
 from asyncdag.htypes import CollectStream, Parallelizable
 
@@ -35,12 +35,23 @@ async def file_path(root: str) -> Parallelizable[str]:
     """Every file under ``root``, yielded as each directory is listed (not all first)."""
     pending = collections.deque([root])
     while pending:
-        directory = pending.popleft()
-        for entry in sorted(await aiofiles.os.scandir(directory), key=lambda e: e.name):
+        # listing a directory blocks, so it runs on a thread: one hop per directory
+        subdirectories, files = await asyncio.to_thread(_list_directory, pending.popleft())
+        pending.extend(subdirectories)
+        for path in files:
+            yield path
+
+
+def _list_directory(directory: str) -> tuple[list[str], list[str]]:
+    """One directory's subdirectories and files, by name."""
+    subdirectories, files = [], []
+    with os.scandir(directory) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
             if entry.is_dir(follow_symlinks=False):
-                pending.append(entry.path)
+                subdirectories.append(entry.path)
             elif entry.is_file():
-                yield entry.path
+                files.append(entry.path)
+    return subdirectories, files
 
 
 async def text(file_path: str) -> str:
