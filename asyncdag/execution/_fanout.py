@@ -186,7 +186,7 @@ class Expansion:
 
     def _give_credit(self) -> None:
         if self._pump is not None:
-            self._pump.credit.release()
+            self._pump.give_credit()
             return
         self._credit += 1
         waiter = self._credit_waiter

@@ -150,8 +150,29 @@ class Run:
         if self.failure is not None:
             await self._drain()
             raise self.failure
-        if self._tasks:  # e.g. a generator's close still running
+        if self._tasks:
+            await self._settle()
+
+    async def _settle(self) -> None:
+        """After success: let the tasks still listed end on their own (not cancelled).
+
+        Usually it is only the task that completed the root, returning, or an expansion
+        closing its generator; a few loop turns see them out, without gather and shield.
+        """
+        try:
+            for _ in range(3):
+                await asyncio.sleep(0)
+                if not self._tasks:
+                    return
+            while self._tasks:
+                await asyncio.wait(list(self._tasks))
+        except BaseException:
+            if self.failure is None:
+                self.failure = asyncio.CancelledError()
             await self._drain()
+            raise
+        if self.failure is not None:  # a task failed while closing
+            raise self.failure
 
     async def take_slot(self) -> None:
         """Take one of the remote executor's ``max_tasks`` slots for a task of this run."""
