@@ -71,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(detail, 1)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
+    except BrokenPipeError:  # `asyncdag run ... | head`: the reader left, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 0
 
 
 def _fail(message: str, status: int) -> int:
