@@ -129,7 +129,7 @@ async def stream_quote(request: Request) -> Response:
 
 
 async def stats(request: Request) -> Response:
-    """The loop's lag since the last reset, and the backend's counters."""
+    """The loop's lag since the last reset, the backend's counters, the process's CPU time."""
     monitor: LoopLagMonitor = request.state.monitor
     backend: Backend = request.state.backend
     reset = request.query_params.get("reset", "") not in ("", "0", "false")
@@ -141,6 +141,7 @@ async def stats(request: Request) -> Response:
                 "in_flight": len(backend.in_flight),
                 "cancelled": backend.cancelled,
             },
+            "cpu_seconds": time.process_time(),
         }
     )
 
