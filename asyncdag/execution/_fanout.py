@@ -222,7 +222,10 @@ class Expansion:
             self._wake_sender()
             return
         if top and remote.limited:
-            await run.take_slot()
+            if remote.try_acquire():
+                run.slots += 1
+            else:
+                await run.take_slot()
         if remote.sequential:
             waiter: asyncio.Future[None] = run.loop.create_future()
 

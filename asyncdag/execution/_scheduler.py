@@ -176,7 +176,8 @@ class Run:
 
     async def take_slot(self) -> None:
         """Take one of the remote executor's ``max_tasks`` slots for a task of this run."""
-        await self.remote.acquire(self.loop)
+        if not self.remote.try_acquire():  # the common case costs no await
+            await self.remote.acquire(self.loop)
         self.slots += 1
 
     def give_slot(self) -> None:

@@ -85,6 +85,7 @@ class ThreadPump:
         self.loop = expansion.run.loop
         self.it = it
         self.credits = expansion.run.window
+        self.wake_at = max(1, expansion.run.window // 8)
         self.items: deque[Any] = deque()
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
@@ -99,7 +100,9 @@ class ThreadPump:
     def give_credit(self) -> None:
         with self.lock:
             self.credits += 1
-            if self.starved:
+            # Wake a starved thread only once a slice of the window is free: it then yields a
+            # burst instead of paying a wake-up (a Condition notify, ~3 us) per item.
+            if self.starved and self.credits >= self.wake_at:
                 self.cond.notify()
 
     def _produce(self) -> None:

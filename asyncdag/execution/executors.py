@@ -77,6 +77,14 @@ class SlotLimiter:
     def free(self) -> int:
         return self._free
 
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free right now, without waiting."""
+        with self._lock:
+            if self._free > 0 and not self._waiters:
+                self._free -= 1
+                return True
+            return False
+
     async def acquire(self) -> None:
         with self._lock:
             if self._free > 0 and not self._waiters:
@@ -146,6 +154,10 @@ class TaskExecutor:
     @property
     def limited(self) -> bool:
         return self.max_tasks is not None
+
+    def try_acquire(self) -> bool:
+        assert self._slots is not None
+        return self._slots.try_acquire()
 
     async def acquire(self, loop: asyncio.AbstractEventLoop) -> None:
         assert self._slots is not None
