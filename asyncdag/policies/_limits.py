@@ -339,6 +339,7 @@ def rate_limit(
     ``time.sleep`` on their thread) and are admitted in arrival order; a waiting async caller
     that is cancelled gives its turn back. The limit holds across every run, thread and event
     loop of the process; under ``MultiProcessingExecutor`` each worker process keeps its own.
+    Async turns are as exact as the event loop's timers (uvloop's tick is a millisecond).
 
     ``key`` splits the limit into one window per key. It is called with the node's arguments
     that it names (or all of them, if it takes ``**kwargs``) and returns a hashable, e.g.
