@@ -1,4 +1,4 @@
-"""``python -m benchmarks [w0 w1 w2 w3 w4 web_load] [--slow] [--loop asyncio] [--repeats N]``.
+"""``python -m benchmarks [w0 w1 w2 w3 w4 w5 web_load] [--slow] [--loop asyncio] [--repeats N]``.
 
 Runs the chosen workloads (all by default) one after another in this process (W4 starts its
 own subprocesses), prints one table per workload on stdout and, at the end, the targets each
@@ -24,6 +24,7 @@ WORKLOADS = {
     "w2": "W2 I/O latency hiding, 1,000 x 20 ms at concurrency 50",
     "w3": "W3 streaming, items run while the generator produces",
     "w4": "W4 memory, 1,000,000 items through a collector (fresh processes)",
+    "w5": "W5 executors: CPU-bound items on processes, per-item overhead everywhere",
     "web_load": "WEB the example web app under uvicorn, 2,000 requests at concurrency 100",
 }
 
