@@ -37,6 +37,7 @@ from benchmarks._harness import Options, Row, arun, format_table, progress
 WORKLOAD = "WEB"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAG_TARGET_MS = 10.0
+OPEN_LOOP_RATE = 1000.0  # requests/s for the open-loop case of ``python -m benchmarks``
 
 
 @contextmanager
@@ -199,13 +200,24 @@ def bench(
 
 
 def targets(rows: list[Row]) -> list[str]:
-    worst = next(r.value for r in rows if r.system == "server loop lag worst")
-    verdict = "MET   " if worst < LAG_TARGET_MS else "MISSED"
-    return [f"{verdict}  WEB worst server loop lag < {LAG_TARGET_MS:g} ms (is {worst:.1f} ms)"]
+    """One verdict per case: worst server loop lag < 10 ms."""
+    out = []
+    for r in rows:
+        if r.system == "server loop lag worst":
+            verdict = "MET   " if r.value < LAG_TARGET_MS else "MISSED"
+            out.append(
+                f"{verdict}  WEB worst server loop lag < {LAG_TARGET_MS:g} ms"
+                f" (is {r.value:.1f} ms; {r.case})"
+            )
+    return out
 
 
 def run(opts: Options) -> tuple[list[Row], list[str]]:
+    """The closed loop (the server runs flat out), then an open loop at about two thirds of
+    what this 2-core machine serves flat out, where lag can only come from a blocked loop."""
     rows, _ = bench(loop=opts.loop)
+    paced, _ = bench(rate=OPEN_LOOP_RATE, loop=opts.loop)
+    rows += paced
     return rows, targets(rows)
 
 
