@@ -29,6 +29,7 @@ closes its generator in its own thread after the current ``next()`` returns.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
@@ -43,6 +44,7 @@ from asyncdag.execution._scheduler import (
 from asyncdag.execution._streams import SKIPPED as _SKIPPED
 from asyncdag.execution._streams import Stream as _Stream
 from asyncdag.execution._streams import ThreadPump as _ThreadPump
+from asyncdag.execution._threadbatch import ThreadHops
 from asyncdag.policies import DELIVER
 
 __all__ = ["Expansion"]
@@ -56,10 +58,12 @@ class Expansion:
     __slots__ = (
         "_credit",
         "_credit_waiter",
+        "_hops",
         "_pending",
         "_pump",
         "_sender",
         "_sender_waiter",
+        "batched",
         "block",
         "count",
         "done",
@@ -93,7 +97,22 @@ class Expansion:
         self._credit = self.run.window
         self._credit_waiter: asyncio.Future[None] | None = None
         self._pump: _ThreadPump | None = None
-        self._pending: list[Instance] = []
+        run, block = self.run, self.block
+        top = not parent.block.scope
+        # Top-level instances go out in batches when they leave the loop anyway: to another
+        # process, or (all-sync blocks) to a thread, where a hop costs more than cheap work.
+        self.batched = top and (
+            run.remote.remote
+            or (
+                run.remote.threaded
+                and block.all_sync
+                and bool(block.steps)
+                and run.group_blocks
+                and not run.inline_blocks
+            )
+        )
+        self._pending: deque[Instance] = deque()  # threads pop from it: deque is thread-safe
+        self._hops = ThreadHops(run, block) if self.batched and not run.remote.remote else None
         self._sender: asyncio.Task[None] | None = None
         self._sender_waiter: asyncio.Future[None] | None = None
 
@@ -217,7 +236,7 @@ class Expansion:
                 )
         remote = run.remote
         top = not parent.block.scope
-        if remote.remote and top:
+        if self.batched:
             self._pending.append(child)  # the sender takes a slot and ships it in a batch
             self._wake_sender()
             return
@@ -288,7 +307,7 @@ class Expansion:
             for lst in self.lists.values():
                 lst[i] = marker
         remote = run.remote
-        if remote.limited and not remote.remote and not self.parent.block.scope:
+        if remote.limited and not self.batched and not self.parent.block.scope:
             run.give_slot()
         self.outstanding -= 1
         if run.hooks is not None and run.hooks.tasks:
@@ -324,21 +343,38 @@ class Expansion:
             waiter.set_result(None)
 
     async def _send_batches(self) -> None:
-        # Owns the shipping of this expansion's items to a remote executor: one slot of its
-        # limiter per batch; items that arrive while all slots are taken form the next batch.
+        # Owns the shipping of this expansion's items off the loop: one slot of the executor's
+        # limiter per batch (processes) or per thread hop; items that arrive while all slots
+        # are taken form the next batch.
         run, remote, loop = self.run, self.run.remote, self.run.loop
+        hops = self._hops
         while run.alive:
-            while not self._pending:
-                if self.exhausted:
+            # a hop that has not started yet will take at least one pending item
+            while len(self._pending) <= (hops.waiting if hops is not None else 0):
+                if self.exhausted and not self._pending:
                     return
                 self._sender_waiter = loop.create_future()
                 await self._sender_waiter
             await run.take_slot()
             await asyncio.sleep(0)  # let items yielded back to back join this batch
-            size = remote.batch_size(self.block)
-            batch = self._pending[:size]
-            del self._pending[:size]
+            if hops is not None:
+                hops.started()
+                run.spawn(self._run_hop(hops))
+                continue
+            size = min(remote.batch_size(self.block), len(self._pending))
+            batch = [self._pending.popleft() for _ in range(size)]
             run.spawn(self._run_batch(batch))
+
+    async def _run_hop(self, hops: ThreadHops) -> None:
+        run = self.run
+        try:
+            done, events = await hops.hop(self._pending)
+        finally:
+            run.give_slot()
+            self._wake_sender()  # items may be left for a new hop
+        for name, index, value in events:
+            run.emit(name, index, value)
+        self._deliver(done)
 
     async def _run_batch(self, batch: list[Instance]) -> None:
         run, remote = self.run, self.run.remote
@@ -350,12 +386,16 @@ class Expansion:
             run.give_slot()
         for name, index, value in events:
             run.emit(name, index, value)
-        for child, out in zip(batch, outs, strict=True):
+        self._deliver(zip(batch, outs, strict=True))
+
+    def _deliver(self, done: Iterable[tuple[Instance, dict[str, Any]]]) -> None:
+        for child, out in done:
             failure = out.get(FAILED_KEY)
-            if failure is not None:  # ended in the worker by its error policy
+            if failure is not None:  # ended off the loop by its error policy
                 child.fail_item(failure)
                 continue
-            child.values.update(out)
+            if out is not child.values:
+                child.values.update(out)
             self._child_done(child)
 
     def consumed(self, i: int) -> None:

@@ -144,6 +144,9 @@ class TaskExecutor:
             raise ExecutorError(f"max_tasks must be at least 1, got {max_tasks}")
         self.max_tasks = max_tasks
         self._slots = SlotLimiter(max_tasks) if max_tasks is not None else None
+        self._item_seconds: weakref.WeakKeyDictionary[BlockPlan, float] = (
+            weakref.WeakKeyDictionary()
+        )
         self._closed = False
 
     def __repr__(self) -> str:
@@ -180,9 +183,23 @@ class TaskExecutor:
             fut.set_exception(exc)
         return fut
 
+    #: about how long the work of one batch of items should take
+    batch_seconds: float = 0.002
+    #: the most items in one batch
+    max_batch: int = 256
+
     def batch_size(self, block: BlockPlan) -> int:
-        """How many items of ``block`` to send in one payload (remote executors)."""
-        return 1
+        """How many items of ``block`` go in one batch: enough for about ``batch_seconds``
+        of measured work (1 while nothing is measured yet, at most ``max_batch``)."""
+        per_item = self._item_seconds.get(block)
+        if per_item is None:
+            return 1
+        return max(1, min(self.max_batch, int(self.batch_seconds / max(per_item, 1e-7))))
+
+    def _record(self, block: BlockPlan, items: int, seconds: float) -> None:
+        seen = seconds / max(items, 1)
+        previous = self._item_seconds.get(block)
+        self._item_seconds[block] = seen if previous is None else 0.7 * previous + 0.3 * seen
 
     async def run_batch(
         self, block: BlockPlan, parent: Instance, children: list[Instance], *, events: bool
@@ -285,15 +302,6 @@ class BatchingExecutor(TaskExecutor):
         super().__init__(max_tasks)
         self.batch_seconds = batch_seconds
         self.max_batch = max_batch
-        self._item_seconds: weakref.WeakKeyDictionary[BlockPlan, float] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def batch_size(self, block: BlockPlan) -> int:
-        per_item = self._item_seconds.get(block)
-        if per_item is None:
-            return 1
-        return max(1, min(self.max_batch, int(self.batch_seconds / max(per_item, 1e-7))))
 
     async def ship(self, key: str, plan: bytes, data: bytes, what: str) -> bytes:
         """Run ``_worker.run_batch(key, plan, data)`` on a worker; its answer."""
@@ -317,9 +325,7 @@ class BatchingExecutor(TaskExecutor):
         )
         raw = await self.ship(key, plan, data, what)
         outs, elapsed, produced = _worker.decode_batch(raw)
-        seen = elapsed / len(children)
-        previous = self._item_seconds.get(block)
-        self._item_seconds[block] = seen if previous is None else 0.7 * previous + 0.3 * seen
+        self._record(block, len(children), elapsed)
         return outs, produced
 
 
