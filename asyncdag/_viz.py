@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from asyncdag.errors import AsyncDagError
+from asyncdag.errors import VisualizationError
 from asyncdag.execution._plan import compile_plan
 from asyncdag.graph._build import Graph, Scope, scopes_of
 from asyncdag.graph._node import DepKind, Node, Role
@@ -368,7 +368,7 @@ def render(dot_source: str, format: str) -> bytes:
         raise ValueError(f"render() draws svg or png, not {format!r}")
     dot = shutil.which("dot")
     if dot is None:
-        raise AsyncDagError(
+        raise VisualizationError(
             f"drawing {format.upper()} needs graphviz's `dot` program, which is not on PATH."
             " Install graphviz (`apt-get install graphviz`, `brew install graphviz`, or"
             " https://graphviz.org/download/), or ask for format='dot' or 'mermaid' text."
@@ -378,7 +378,7 @@ def render(dot_source: str, format: str) -> bytes:
     )
     if done.returncode != 0:
         detail = done.stderr.decode(errors="replace").strip().splitlines()
-        raise AsyncDagError(
+        raise VisualizationError(
             f"graphviz `dot -T{format}` failed (exit {done.returncode}): "
             + (detail[0] if detail else "no message")
         )

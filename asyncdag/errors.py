@@ -15,10 +15,11 @@
     │   ├── InputTypeError          an input's value does not fit the parameters that read it
     │   └── RunningLoopError        execute() called inside a running event loop
     ├── NodeExecutionError          a node's function raised; ``__cause__`` is the user's exception
-    │   └── NodeTimeoutError        a node ran past its timeout policy
+    │   └── NodeTimeoutError        a node timed out (its timeout policy, or its own I/O)
     ├── SerializationError          a value cannot travel to a process or cluster worker
     ├── WorkerDiedError             a worker process died while running a task
-    └── ExecutorError               an executor is unusable (closed, misconfigured)
+    ├── ExecutorError               an executor is unusable (closed, misconfigured)
+    └── VisualizationError          a picture cannot be made (graphviz's ``dot`` is missing)
 
 Cancellation is never wrapped: cancelling a run re-raises the event loop's own cancellation.
 """
@@ -44,6 +45,7 @@ __all__ = [
     "SerializationError",
     "TypeMismatchError",
     "UnknownOutputError",
+    "VisualizationError",
     "WorkerDiedError",
 ]
 
@@ -124,7 +126,7 @@ class NodeExecutionError(AsyncDagError):
 
 
 class NodeTimeoutError(NodeExecutionError):
-    """A node ran longer than its timeout policy allows."""
+    """A node raised ``TimeoutError``: its ``timeout`` policy ran out, or its own I/O timed out."""
 
 
 class SerializationError(AsyncDagError):
@@ -141,3 +143,7 @@ class WorkerDiedError(AsyncDagError):
 
 class ExecutorError(AsyncDagError):
     """An executor cannot take work (closed, or configured wrongly)."""
+
+
+class VisualizationError(AsyncDagError):
+    """A picture cannot be made: SVG/PNG need graphviz's ``dot`` program installed."""

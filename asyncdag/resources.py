@@ -35,10 +35,10 @@ __all__ = ["PER_WORKER_TAG", "per_worker"]
 #: The tag a per-worker node carries (``list_available_variables`` shows it).
 PER_WORKER_TAG = "asyncdag.per_worker"
 
-F = TypeVar("F", bound=Callable[..., Any])
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def per_worker(fn: F) -> F:
+def per_worker(fn: _F) -> _F:
     """Mark ``fn`` as a node whose value is built once per worker and never pickled."""
     fn.__asyncdag_per_worker__ = True  # type: ignore[attr-defined]
     return fn

@@ -15,6 +15,19 @@ PUBLIC = [
     "asyncdag.execution",
     "asyncdag.execution.executors",
     "asyncdag.execution.grouping",
+    "asyncdag.function_modifiers",
+    "asyncdag.settings",
+    "asyncdag.lifecycle",
+    "asyncdag.policies",
+    "asyncdag.resources",
+    "asyncdag.plugins",
+    "asyncdag.plugins.dask",
+    "asyncdag.plugins.ray",
+    "asyncdag.viz",
+    "asyncdag.log_setup",
+    "asyncdag.cli",
+    "asyncdag.data_quality",
+    "asyncdag.data_quality.base",
 ]
 
 

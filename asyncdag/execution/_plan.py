@@ -30,6 +30,7 @@ from asyncdag.execution._resources import make_ref
 from asyncdag.graph._build import Graph, Scope, scopes_of
 from asyncdag.graph._node import DepKind, Node, Role
 from asyncdag.policies import FAIL, ON_ERROR_TAG
+from asyncdag.policies._wrapping import WAITS_TAG
 from asyncdag.resources import PER_WORKER_TAG
 
 __all__ = ["BlockPlan", "Plan", "Step", "StepKind", "compile_plan"]
@@ -241,7 +242,8 @@ def compile_plan(graph: Graph, outputs: Iterable[str], provided: frozenset[str])
                 resource_args=resource_args,
                 on_error=node.tags.get(ON_ERROR_TAG, FAIL),
                 emit=name in emit_names,
-                needs_thread=not node.is_async and any("\0" in key for _, _, key in args),
+                needs_thread=not node.is_async
+                and (any("\0" in key for _, _, key in args) or bool(node.tags.get(WAITS_TAG))),
                 stream_keys=tuple(key for _, _, key in args if "\0" in key),
             )
             add_step(scope, step)

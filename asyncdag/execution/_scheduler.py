@@ -30,7 +30,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from asyncdag.errors import AsyncDagError, NodeExecutionError
+from asyncdag.errors import AsyncDagError, NodeExecutionError, NodeTimeoutError
 from asyncdag.execution._plan import BlockPlan, Step, StepKind
 from asyncdag.execution._resources import ResourceCache, ResourceRef
 from asyncdag.htypes import ItemFailure
@@ -266,7 +266,8 @@ def node_error(step: Step, index: tuple[int, ...], exc: BaseException) -> BaseEx
     """Wrap a user exception, naming the node and item; asyncdag's own errors pass through."""
     if isinstance(exc, AsyncDagError | asyncio.CancelledError):
         return exc
-    err = NodeExecutionError(step.name, index, f"{type(exc).__name__}: {exc}")
+    kind = NodeTimeoutError if isinstance(exc, TimeoutError) else NodeExecutionError
+    err = kind(step.name, index, f"{type(exc).__name__}: {exc}")
     err.__cause__ = exc
     return err
 

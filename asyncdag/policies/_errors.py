@@ -13,10 +13,10 @@ DELIVER = "deliver"
 #: The node tag that carries the policy (``list_available_variables`` shows it).
 ON_ERROR_TAG = "asyncdag.on_error"
 
-F = TypeVar("F", bound=Callable[..., Any])
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def on_error(policy: Literal["fail", "skip", "deliver"]) -> Callable[[F], F]:
+def on_error(policy: Literal["fail", "skip", "deliver"]) -> Callable[[_F], _F]:
     """What a failure of the decorated node does to its item.
 
     - ``"fail"`` (default): the run fails with ``NodeExecutionError``.
@@ -27,7 +27,7 @@ def on_error(policy: Literal["fail", "skip", "deliver"]) -> Callable[[F], F]:
     if policy not in (FAIL, SKIP, DELIVER):
         raise ValueError(f"on_error takes 'fail', 'skip' or 'deliver', not {policy!r}")
 
-    def mark(fn: F) -> F:
+    def mark(fn: _F) -> _F:
         tags = dict(getattr(fn, "__asyncdag_tags__", {}))
         tags[ON_ERROR_TAG] = policy
         fn.__asyncdag_tags__ = tags  # type: ignore[attr-defined]

@@ -41,7 +41,14 @@ import weakref
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from asyncdag.policies._wrapping import F, check_bare_use, check_target, is_async, label
+from asyncdag.policies._wrapping import (
+    F,
+    check_bare_use,
+    check_target,
+    is_async,
+    label,
+    waits_off_the_loop,
+)
 
 if TYPE_CHECKING:
     from asyncdag.execution.executors import SlotLimiter
@@ -194,7 +201,7 @@ def concurrency(limit: int) -> Callable[[F], F]:
         def call(*args: Any, **kwargs: Any) -> Any:
             return _call_bounded(state, fn, args, kwargs)
 
-        return cast(F, call)
+        return cast(F, waits_off_the_loop(call))
 
     return decorate
 
@@ -379,7 +386,7 @@ def rate_limit(
         def call(*args: Any, **kwargs: Any) -> Any:
             return _call_paced(state, key_of, fn, args, kwargs)
 
-        return cast(F, call)
+        return cast(F, waits_off_the_loop(call))
 
     return decorate
 

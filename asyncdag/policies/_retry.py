@@ -26,7 +26,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from asyncdag.policies._wrapping import F, check_bare_use, check_target, is_async, label
+from asyncdag.policies._wrapping import (
+    F,
+    check_bare_use,
+    check_target,
+    is_async,
+    label,
+    waits_off_the_loop,
+)
 
 __all__ = ["retry"]
 
@@ -131,7 +138,7 @@ def retry(
         def call(*args: Any, **kwargs: Any) -> Any:
             return _call(policy, fn, args, kwargs)
 
-        return cast(F, call)
+        return cast(F, waits_off_the_loop(call))
 
     return decorate
 

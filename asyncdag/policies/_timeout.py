@@ -29,7 +29,13 @@ from typing import Any, cast
 
 import anyio
 
-from asyncdag.policies._wrapping import F, check_bare_use, check_target, is_async
+from asyncdag.policies._wrapping import (
+    F,
+    check_bare_use,
+    check_target,
+    is_async,
+    waits_off_the_loop,
+)
 
 __all__ = ["timeout"]
 
@@ -74,7 +80,7 @@ def timeout(seconds: float) -> Callable[[F], F]:
         def call(*args: Any, **kwargs: Any) -> Any:
             return _call(limit, fn, args, kwargs)
 
-        return cast(F, call)
+        return cast(F, waits_off_the_loop(call))
 
     return decorate
 

@@ -16,7 +16,15 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["F", "check_bare_use", "check_target", "is_async", "label"]
+__all__ = [
+    "WAITS_TAG",
+    "F",
+    "check_bare_use",
+    "check_target",
+    "is_async",
+    "label",
+    "waits_off_the_loop",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,3 +60,16 @@ def check_bare_use(arg: object, decorator: str) -> None:
     """``@retry`` written without parentheses passes the function as the first argument."""
     if callable(arg):
         raise TypeError(f"write @{decorator}(...) with its arguments, not bare @{decorator}")
+
+
+#: set on sync nodes whose policy may wait (sleep between retries, wait for a slot or a rate
+#: window): the engine never runs them inline on an event loop's thread, even in ``execute()``
+WAITS_TAG = "asyncdag.waits"
+
+
+def waits_off_the_loop(wrapper: Callable[..., Any]) -> Callable[..., Any]:
+    """Tag a sync policy wrapper so that the engine runs it on a thread."""
+    tags = dict(getattr(wrapper, "__asyncdag_tags__", {}))
+    tags[WAITS_TAG] = True
+    wrapper.__asyncdag_tags__ = tags  # type: ignore[attr-defined]
+    return wrapper
