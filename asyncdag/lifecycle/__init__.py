@@ -23,5 +23,7 @@ cluster task) are reported when the block's values come back.
 """
 
 from asyncdag.lifecycle._hooks import LifecycleHooks as LifecycleHooks
+from asyncdag.lifecycle.progress import ProgressBar as ProgressBar
+from asyncdag.lifecycle.progress import ProgressState as ProgressState
 
-__all__ = ["LifecycleHooks"]
+__all__ = ["LifecycleHooks", "ProgressBar", "ProgressState"]
