@@ -1,0 +1,160 @@
+"""The crawl as a dataflow: every public function here is a node, wired by parameter names.
+
+::
+
+    source, limits ─► session (per worker: one aiohttp session per event loop)
+                  └─► url ═══ Parallelizable: URLs streamed out of the sitemap(s) ═══╗
+                                                                                   ║ per URL
+                      page  (fetch: redirects, size bound, retried)  ◄─────────────╝
+                        └─► page_stats (parse: words, links)
+                              ├─► totals        (CollectAsCompleted: counts, top words)
+                              └─► results_file  (CollectAsCompleted: one JSON line a page)
+
+Failure policy: ``page`` and ``page_stats`` are ``on_error("deliver")``. A page that fails
+(404, 500 after retries, too large, off-host, ...) does not stop the crawl; its item reaches
+the collectors as an ``ItemFailure`` carrying the :class:`~.pages.FetchError`, so the
+summary counts it by reason and the results file has its line. ``"skip"`` would drop it from
+both, leaving only a log line: a crawl report must say which URLs failed and why.
+
+Call policies: ``retry`` (``asyncdag.policies``) tries a page again after a 5xx, a timeout
+or a lost connection, with exponential backoff and full jitter; ``giveup`` stops it at once
+for failures another attempt cannot fix (404, too large, off-host). A 429 is waited out
+inside the node for the server's ``Retry-After``, which ``retry`` does not read. With config
+``polite=True`` (the command line's default for sites other than the embedded one)
+``rate_limit`` spaces requests to each host. There is no ``timeout`` policy: aiohttp's own
+per-request timeout (``limits.timeout``) fails an attempt as a retryable ``FetchError`` that
+keeps the URL, where the policy's ``TimeoutError`` would not say which URL it was.
+
+Both collectors are streaming (``CollectAsCompleted``): results are folded in as they
+finish, so memory holds the window of in-flight items, not the whole crawl.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import aiofiles
+import aiohttp
+
+from asyncdag.function_modifiers import config
+from asyncdag.htypes import CollectAsCompleted, Parallelizable
+from asyncdag.policies import on_error, rate_limit, retry
+from asyncdag.resources import per_worker
+
+from .pages import (
+    ATTEMPTS,
+    BACKOFF,
+    MAX_BACKOFF,
+    USER_AGENT,
+    CrawlLimits,
+    Fetched,
+    FetchError,
+    PageStats,
+    fetch,
+    file_urls,
+    parse_page,
+    sitemap_file_urls,
+    sitemap_urls,
+)
+from .report import CrawlTotals, json_record
+
+#: Requests a second to one host when the crawl is polite (config ``polite=True``).
+POLITE_RATE = 10
+
+
+@per_worker
+async def session(limits: CrawlLimits) -> AsyncIterator[aiohttp.ClientSession]:
+    """One HTTP session (connection pool) per event loop, closed when the driver closes."""
+    connector = aiohttp.TCPConnector(limit=limits.concurrency, ttl_dns_cache=300)
+    async with aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=limits.timeout),
+        headers={"User-Agent": USER_AGENT},
+    ) as client:
+        yield client
+
+
+async def url(
+    source: str, session: aiohttp.ClientSession, limits: CrawlLimits
+) -> Parallelizable[str]:
+    """The URLs to crawl, yielded while ``source`` is read: a sitemap's URL, a sitemap saved
+    as a ``.xml`` file, or a text file of URLs, one a line. Each URL is yielded once
+    (fragments dropped), at most ``limits.max_pages`` of them."""
+    if source.startswith(("http://", "https://")):
+        found = sitemap_urls(session, source, limits)
+    elif source.endswith(".xml"):
+        found = sitemap_file_urls(session, source, limits)
+    else:
+        found = file_urls(source)
+    seen: set[str] = set()
+    try:
+        async for raw in found:
+            u = raw.partition("#")[0]
+            if u in seen:
+                continue
+            seen.add(u)
+            yield u
+            if limits.max_pages is not None and len(seen) >= limits.max_pages:
+                return
+    finally:
+        await found.aclose()  # stop reading the sitemap now, not when it is collected
+
+
+def _permanent(error: Exception) -> bool:
+    """A failure that another attempt will not fix (404, too large, off-host...)."""
+    return not (isinstance(error, FetchError) and error.retryable)
+
+
+def _host(url: str) -> str | None:
+    return urlsplit(url).hostname
+
+
+@config.when_not(polite=True)
+@on_error("deliver")
+@retry(ATTEMPTS, backoff=BACKOFF, max_backoff=MAX_BACKOFF, on=FetchError, giveup=_permanent)
+async def page__fast(url: str, session: aiohttp.ClientSession, limits: CrawlLimits) -> Fetched:
+    """The page at ``url``: redirects on allowed hosts, bounded size, 429s waited out; a 5xx,
+    a timeout or a lost connection is tried again (``retry``) with backoff."""
+    return await fetch(session, url, limits)
+
+
+@config.when(polite=True)
+@on_error("deliver")
+@retry(ATTEMPTS, backoff=BACKOFF, max_backoff=MAX_BACKOFF, on=FetchError, giveup=_permanent)
+@rate_limit(POLITE_RATE, per=1.0, key=_host)
+async def page__polite(url: str, session: aiohttp.ClientSession, limits: CrawlLimits) -> Fetched:
+    """Like ``page__fast``, at most ``POLITE_RATE`` requests a second to any one host (every
+    attempt waits its turn): the default for sites that are not ours."""
+    return await fetch(session, url, limits)
+
+
+@on_error("deliver")
+async def page_stats(page: Fetched) -> PageStats:
+    """Words and links of the page.
+
+    ``async def`` with no await, so it runs inline on the loop: the parse takes ~0.2 ms, and
+    as a sync node it would take a thread hop per page, which measured 80 us more CPU per
+    page and a slower crawl (``benchmarks/crawl.py``); under the GIL the thread would not
+    parse in parallel anyway.
+    """
+    return parse_page(page)
+
+
+async def totals(page_stats: CollectAsCompleted[PageStats]) -> CrawlTotals:
+    """Pages ok, failed and skipped by reason, words, links and the word counts."""
+    found = CrawlTotals()
+    async for result in page_stats:
+        found.add(result)
+    return found
+
+
+async def results_file(page_stats: CollectAsCompleted[PageStats], output_path: str) -> int:
+    """Writes one JSON line per URL to ``output_path`` as results arrive; returns the lines."""
+    lines = 0
+    async with aiofiles.open(output_path, "w", encoding="utf-8") as out:
+        async for result in page_stats:
+            await out.write(json.dumps(json_record(result)) + "\n")
+            lines += 1
+    return lines

@@ -1,0 +1,119 @@
+"""What a crawl found, and how it is shown: running totals, JSON lines, the summary."""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from asyncdag.htypes import ItemFailure
+
+from .pages import FetchError, PageStats
+
+__all__ = ["CrawlTotals", "failure_reason", "json_record", "summary", "top_words"]
+
+
+def top_words(counts: Counter[str], n: int = 10) -> list[tuple[str, int]]:
+    """The ``n`` most common words, ties broken alphabetically (so results are stable)."""
+    return heapq.nsmallest(n, counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def failure_reason(failure: ItemFailure) -> str:
+    error = failure.error
+    if isinstance(error, FetchError):
+        return error.reason
+    return f"{failure.node} raised {type(error).__name__}"
+
+
+@dataclass
+class CrawlTotals:
+    """Running totals of a crawl, folded one page result (or failure) at a time."""
+
+    ok: int = 0
+    failed: Counter[str] = field(default_factory=Counter)  # reason -> pages
+    skipped: Counter[str] = field(default_factory=Counter)  # reason -> pages
+    words: int = 0
+    links: int = 0
+    bytes: int = 0
+    word_counts: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def urls(self) -> int:
+        return self.ok + sum(self.failed.values()) + sum(self.skipped.values())
+
+    def add(self, result: PageStats | ItemFailure) -> None:
+        if isinstance(result, ItemFailure):
+            reason = failure_reason(result)
+            error = result.error
+            if isinstance(error, FetchError) and error.skipped:
+                self.skipped[reason] += 1
+                return
+            self.failed[reason] += 1
+            return
+        self.ok += 1
+        self.words += result.words
+        self.links += result.links
+        self.bytes += result.bytes
+        self.word_counts.update(result.word_counts)
+
+    def top_words(self, n: int = 10) -> list[tuple[str, int]]:
+        return top_words(self.word_counts, n)
+
+
+def json_record(result: PageStats | ItemFailure) -> dict[str, Any]:
+    """The results file's line for one URL."""
+    if isinstance(result, ItemFailure):
+        error = result.error
+        if isinstance(error, FetchError):
+            return {
+                "url": error.url,
+                "ok": False,
+                "skipped": error.skipped,
+                "reason": error.reason,
+                "status": error.status,
+            }
+        return {
+            "url": None,
+            "index": list(result.index),
+            "ok": False,
+            "skipped": False,
+            "reason": failure_reason(result),
+            "error": str(error),
+        }
+    return {
+        "url": result.url,
+        "ok": True,
+        "final_url": result.final_url,
+        "status": result.status,
+        "bytes": result.bytes,
+        "words": result.words,
+        "links": result.links,
+    }
+
+
+def _by_reason(counts: Counter[str]) -> str:
+    return ", ".join(
+        f"{reason}: {n:,}" for reason, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
+
+
+def summary(totals: CrawlTotals, *, source: str, elapsed: float, follow_external: bool) -> str:
+    """A short, readable report of a finished crawl."""
+    rate = totals.urls / elapsed if elapsed > 0 else 0.0
+    lines = [
+        f"crawled {source}",
+        f"  {totals.urls:,} URLs in {elapsed:.2f} s ({rate:,.0f} pages/s)",
+        f"  ok       {totals.ok:>7,}  pages: {totals.words:,} words, {totals.links:,} links,"
+        f" {totals.bytes / 1e6:.1f} MB",
+    ]
+    failed = sum(totals.failed.values())
+    lines.append(f"  failed   {failed:>7,}" + (f"  {_by_reason(totals.failed)}" if failed else ""))
+    skipped = sum(totals.skipped.values())
+    if skipped:
+        hint = "" if follow_external else " (--follow-external to fetch them)"
+        lines.append(f"  skipped  {skipped:>7,}  {_by_reason(totals.skipped)}{hint}")
+    top = totals.top_words(10)
+    if top:
+        lines.append("top words: " + ", ".join(f"{w} {n:,}" for w, n in top))
+    return "\n".join(lines)

@@ -1,0 +1,230 @@
+"""The crawler example against its embedded site: exact totals, failures with reasons, 429s
+waited out, streaming, bounds, and the command line's clear errors (exit code 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from examples.crawler.pages import CrawlLimits, SitemapError
+from examples.crawler.report import CrawlTotals
+from examples.crawler.runner import crawl
+from examples.crawler.site import EmbeddedSite, Expected, SiteConfig
+
+pytestmark = pytest.mark.anyio
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+SMALL = SiteConfig(pages=200, latency=0.002, slow_latency=0.02)
+LOCAL = CrawlLimits(hosts=frozenset({"127.0.0.1"}), concurrency=32)
+
+
+def assert_matches(found: CrawlTotals, want: Expected) -> None:
+    assert found.urls == want.listed
+    assert found.ok == want.ok
+    assert dict(found.failed) == want.failed
+    assert dict(found.skipped) == want.skipped
+    assert found.words == want.words
+    assert found.links == want.links
+    assert found.bytes == want.bytes
+    assert found.top_words() == want.top_words
+
+
+async def test_the_crawl_finds_exactly_what_the_site_holds(tmp_path: Path) -> None:
+    out = tmp_path / "pages.jsonl"
+    async with EmbeddedSite(SMALL) as site:
+        with anyio.fail_after(30):
+            result = await crawl(site.sitemap_url, LOCAL, output_path=str(out))
+        want = site.expected()
+        assert site.stats.by_host["localhost"] == 0, "off-host URLs must not be fetched"
+        listed = set(site.listed_urls())
+    assert_matches(result.totals, want)
+    # every kind of failure is there, by reason
+    assert set(want.failed) == {"HTTP 404", "HTTP 500", "too many redirects", "too large"}
+    assert want.skipped == {"off-host": 3}
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert result.lines == len(lines) == SMALL.pages
+    assert {line["url"] for line in lines} == listed
+    assert sum(line["ok"] for line in lines) == want.ok
+    reasons: dict[str, int] = {}
+    for line in lines:
+        if not line["ok"]:
+            reasons[line["reason"]] = reasons.get(line["reason"], 0) + 1
+            assert line["status"] in (None, 302, 404, 500) or line["reason"] == "too large"
+    assert reasons == {**want.failed, **want.skipped}
+
+
+async def test_429s_are_waited_out_and_every_page_arrives() -> None:
+    config = SiteConfig(pages=80, latency=0.002, rate_limit=40, per_mille=())
+    async with EmbeddedSite(config) as site:
+        with anyio.fail_after(30):
+            result = await crawl(site.sitemap_url, LOCAL)
+        assert site.stats.rate_limited > 0, "the crawl should have gone over the rate limit"
+        assert_matches(result.totals, site.expected())
+    assert result.totals.ok == 80 and not result.totals.failed
+
+
+async def test_flaky_pages_are_retried() -> None:
+    config = SiteConfig(pages=100, latency=0.001, per_mille=(("flaky", 200),))
+    async with EmbeddedSite(config) as site:
+        with anyio.fail_after(30):
+            result = await crawl(site.sitemap_url, LOCAL)
+        assert site.stats.by_status[503] >= 20
+        assert_matches(result.totals, site.expected())
+    assert result.totals.ok == 100
+
+
+async def test_follow_external_fetches_the_other_host() -> None:
+    limits = CrawlLimits(hosts=frozenset({"127.0.0.1"}), follow_external=True, concurrency=32)
+    async with EmbeddedSite(SMALL) as site:
+        with anyio.fail_after(30):
+            result = await crawl(site.sitemap_url, limits)
+        assert site.stats.by_host["localhost"] > 0
+        assert_matches(result.totals, site.expected(follow_external=True))
+    assert not result.totals.skipped
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [{"max_pages": 25}, {"max_bytes": 1500}, {"max_redirects": 0}],
+    ids=lambda b: next(iter(b)),
+)
+async def test_bounds_hold(bounds: dict[str, int]) -> None:
+    limits = CrawlLimits(hosts=frozenset({"127.0.0.1"}), concurrency=16, **bounds)
+    async with EmbeddedSite(SMALL) as site:
+        with anyio.fail_after(30):
+            result = await crawl(site.sitemap_url, limits)
+        assert_matches(result.totals, site.expected(**bounds))
+        if "max_pages" in bounds:
+            assert result.totals.urls == 25
+            assert site.stats.by_status[200] <= 25 + 2  # pages, plus sitemap index and child
+
+
+async def test_the_sitemap_is_read_as_a_stream() -> None:
+    # the child sitemap pauses between chunks of 50 URLs: the first page is requested long
+    # before its last chunk is sent
+    config = SiteConfig(pages=200, latency=0.001, sitemap_pause=0.05, per_mille=())
+    async with EmbeddedSite(config) as site:
+        with anyio.fail_after(30):
+            result = await crawl(site.sitemap_url, LOCAL)
+        first, sent = site.stats.first_page_at, site.stats.sitemap_sent_at
+    assert result.totals.ok == 200
+    assert first is not None and sent is not None and first < sent
+
+
+async def test_a_file_of_urls(tmp_path: Path) -> None:
+    async with EmbeddedSite(SMALL) as site:
+        urls = site.listed_urls()[:30]
+        path = tmp_path / "urls.txt"
+        path.write_text("# some pages\n\n" + "\n".join(urls) + "\n" + urls[0] + "#again\n")
+        with anyio.fail_after(30):
+            result = await crawl(str(path), LOCAL)
+        assert_matches(result.totals, site.expected(max_pages=30))
+
+
+async def test_polite_crawls_keep_to_the_rate() -> None:
+    limits = CrawlLimits(hosts=frozenset({"127.0.0.1"}), max_pages=12, concurrency=16)
+    config = SiteConfig(pages=12, latency=0.001, per_mille=())
+    async with EmbeddedSite(config) as site:
+        with anyio.fail_after(30):
+            result = await crawl(site.sitemap_url, limits, polite=True)
+    assert result.totals.ok == 12
+    # 10 requests a second per host: the 11th and 12th wait for the next second
+    assert result.elapsed >= 0.9
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/malformed.xml", "malformed sitemap http://127.0.0.1:"),
+        ("/page/0", "not a sitemap: http://127.0.0.1:"),
+        ("/nothing.xml", "HTTP 404"),
+    ],
+)
+async def test_a_bad_sitemap_is_one_clear_error(path: str, message: str) -> None:
+    async with EmbeddedSite(SiteConfig(pages=10, latency=0.001, per_mille=())) as site:
+        with anyio.fail_after(30), pytest.raises(SitemapError, match=message) as caught:
+            await crawl(site.base_url + path, LOCAL)
+    assert "\n" not in str(caught.value)
+
+
+# -- the command line, in a subprocess ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def site_process() -> Iterator[str]:
+    """The embedded site served by ``python -m examples.crawler.site``: its base URL."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "examples.crawler.site", "--pages=200", "--latency=0.002"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        cwd=REPO,
+    )
+    assert child.stdout is not None and child.stdin is not None
+    try:
+        yield child.stdout.readline().strip().removesuffix("/sitemap.xml")
+    finally:
+        child.stdin.close()
+        child.wait(timeout=10)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "examples.crawler", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=ENV,
+        cwd=REPO,
+    )
+
+
+def test_cli_crawls_a_sitemap_url(site_process: str, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    done = run_cli(f"{site_process}/sitemap.xml", "--no-polite", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    want = EmbeddedSite(SiteConfig(pages=200, latency=0.002)).expected()
+    assert f"ok       {want.ok:>7,}  pages: {want.words:,} words" in done.stdout
+    assert "HTTP 404: " in done.stdout and "top words: stream " in done.stdout
+    assert "pages/s" in done.stdout
+    assert len(out.read_text().splitlines()) == 200
+    # not a terminal: the progress bar is one plain line at the end
+    assert "pages: " in done.stderr and "\r" not in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["{site}/malformed.xml"], "error: malformed sitemap http://127.0.0.1:"),
+        (["htp://example.com/sitemap.xml"], "error: bad sitemap URL: not an http(s) URL"),
+        (["http://"], "error: bad sitemap URL: no host in URL"),
+        (["no/such/file.txt"], "error: no such file: no/such/file.txt"),
+        (["--concurrency", "0"], "error: --concurrency must be at least 1"),
+    ],
+    ids=["malformed-sitemap", "bad-scheme", "no-host", "no-file", "bad-option"],
+)
+def test_cli_errors_are_one_line_and_exit_2(
+    site_process: str, args: list[str], message: str
+) -> None:
+    done = run_cli(*(a.format(site=site_process) for a in args), "--no-progress")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(message), done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_cli_malformed_sitemap_file(tmp_path: Path) -> None:
+    bad = tmp_path / "sitemap.xml"
+    bad.write_text("<?xml version='1.0'?><urlset><url><loc>http://127.0.0.1/x</loc></urll>")
+    done = run_cli(str(bad), "--no-progress")
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: malformed sitemap {bad}: mismatched tag: line 1")
