@@ -22,7 +22,7 @@ import copy as _copy
 import threading
 import types
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -359,12 +359,14 @@ class Driver:
         final_vars: Iterable[str],
         overrides: Mapping[str, Any] | None = None,
         inputs: Mapping[str, Any] | None = None,
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         """Run the graph and yield each requested output's values as they are produced.
 
         In-block outputs arrive once per item (``kind="item"``, with the item's index path);
-        the last event has ``kind="result"`` and the final outputs dict as ``value``. Leaving
-        the ``async for`` early cancels the run.
+        the last event has ``kind="result"`` and the final outputs dict as ``value``. Errors
+        about the request (missing inputs, unknown outputs) are raised before the first event.
+        Leaving the ``async for`` early (or ``aclose()``) cancels the run and waits for it to
+        end. Events are buffered for a slow reader: the run does not wait for the reader.
 
         Example::
 
@@ -372,6 +374,7 @@ class Driver:
                 if event.kind == "item":
                     print(event.index, event.value)
         """
+        self._prepare(final_vars, overrides, inputs)  # request errors before the first event
         queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
 
         def on_event(event: Event) -> None:
@@ -398,10 +401,18 @@ class Driver:
         finally:
             if not task.done():
                 task.cancel()
+            # Wait for the run to end (it cleans up after itself); a cancellation of the
+            # reader that arrives meanwhile is re-raised once it has, never swallowed.
+            cancelled = False
+            while not task.done():
                 try:
-                    await task
-                except BaseException:
-                    pass
+                    await asyncio.wait({task})
+                except asyncio.CancelledError:
+                    cancelled = True
+            if not task.cancelled():
+                task.exception()  # retrieved: raised above when it mattered
+            if cancelled:
+                raise asyncio.CancelledError()
 
     # -- introspection -------------------------------------------------------------------
 

@@ -68,6 +68,7 @@ class Expansion:
         "count",
         "done",
         "exhausted",
+        "gated",
         "lists",
         "outstanding",
         "parent",
@@ -111,6 +112,7 @@ class Expansion:
                 and not run.inline_blocks
             )
         )
+        self.gated = bool(step.gate_keys)
         self._pending: deque[Instance] = deque()  # threads pop from it: deque is thread-safe
         self._hops = ThreadHops(run, block) if self.batched and not run.remote.remote else None
         self._sender: asyncio.Task[None] | None = None
@@ -216,6 +218,9 @@ class Expansion:
 
     async def _dispatch(self, item: Any) -> None:
         run, parent, block = self.run, self.parent, self.block
+        if self.gated:  # the first item waits for the outer values its block reads
+            await parent.wait_for_values(self.step.gate_keys)
+            self.gated = False
         i = self.count
         self.count = i + 1
         for lst in self.lists.values():
@@ -414,6 +419,8 @@ class Expansion:
             if self.skipped:
                 lst = [v for v in lst if v is not _SKIPPED]
             self.parent.values[key] = lst
+        if self.parent.gates is not None:
+            self.parent.open_gates()
         run = self.run
         if run.hooks is not None and run.hooks.items:
             run.hook(

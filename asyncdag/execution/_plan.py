@@ -14,7 +14,8 @@ Values live in *instances* (one per block instance, the root is one too) under s
 
 Each argument of a step is resolved as ``(kwarg, levels up, key)``. Inside an instance a step
 waits only on steps of the same instance; what a block needs from outside is awaited by the
-expander step that opens it, before the first item is dispatched.
+expansion that opens it, before its first item is dispatched (the generator itself may start
+earlier: its ``gate_keys``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class Step:
     needs_thread: bool = False
     stream_keys: tuple[str, ...] = ()  # the streams this step reads (a streaming collector)
     on_error: str = FAIL  # what a failure of this node does to its item (asyncdag.policies)
+    gate_keys: tuple[str, ...] = ()  # EXPAND: values of this instance the block reads
     # sync steps run in one thread hop, this one first: a chain where each step is the only
     # reader of the previous one and waits on nothing else (one hop, not one per node)
     chain: tuple[int, ...] = ()
@@ -294,7 +296,18 @@ def compile_plan(graph: Graph, outputs: Iterable[str], provided: frozenset[str])
         for i, step in enumerate(b.steps):
             needs: list[tuple[int, str]] = [(lvl, key) for _, lvl, key in step.args]
             if step.kind is StepKind.EXPAND and step.child is not None:
-                needs += [(lvl - 1, key) for lvl, key in step.child.external]
+                # What the block reads from this instance does not hold the expander back:
+                # the generator starts as soon as its own arguments are ready, and its items
+                # wait at the gate for these values (see Expansion._gate).
+                gate = []
+                for lvl, key in step.child.external:
+                    if lvl > 1:
+                        b.external.add((lvl - 1, key))
+                        continue
+                    producer = local_producer(scope, key)
+                    if producer is not None and producer != i:
+                        gate.append(key)
+                step.gate_keys = tuple(gate)
             for lvl, key in needs:
                 if lvl > 0:
                     b.external.add((lvl, key))

@@ -306,6 +306,7 @@ class Instance:
     __slots__ = (
         "block",
         "failed",
+        "gates",
         "index",
         "on_done",
         "parent",
@@ -335,6 +336,7 @@ class Instance:
         self.remaining = len(block.steps)
         self.prefilled: dict[int, Any] | None = None
         self.failed: ItemFailure | None = None  # set when an error policy ended this item
+        self.gates: list[asyncio.Future[None]] | None = None  # expansions waiting for values
 
     def lookup(self, levels: int, key: str) -> Any:
         inst: Instance | None = self
@@ -516,9 +518,27 @@ class Instance:
         self.run.record_failure(failure)
         self.on_done(self)
 
+    async def wait_for_values(self, keys: tuple[str, ...]) -> None:
+        """Until every key has a value here (an expansion's gate: what its block reads)."""
+        values = self.values
+        while any(k not in values for k in keys):
+            fut = self.run.loop.create_future()
+            if self.gates is None:
+                self.gates = []
+            self.gates.append(fut)
+            await fut
+
+    def open_gates(self) -> None:
+        gates, self.gates = self.gates, None
+        for fut in gates or ():
+            if not fut.done():
+                fut.set_result(None)
+
     def _complete(self, i: int, step: Step, value: Any) -> list[int]:
         if step.kind is StepKind.CALL:
             self.values[step.name] = value
+            if self.gates is not None:
+                self.open_gates()
             if step.emit:
                 self.run.emit(step.name, self.index, value)
             if self.run.hooks is not None and self.run.hooks.nodes and step.node is not None:
