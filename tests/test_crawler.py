@@ -228,3 +228,17 @@ def test_cli_malformed_sitemap_file(tmp_path: Path) -> None:
     done = run_cli(str(bad), "--no-progress")
     assert done.returncode == 2
     assert done.stderr.startswith(f"error: malformed sitemap {bad}: mismatched tag: line 1")
+
+
+def test_the_benchmark_runs_at_a_tiny_size() -> None:
+    from benchmarks import crawl as bench_crawl
+
+    rows = bench_crawl.bench(pages=40, latency=0.001, concurrency=8, repeats=1)
+    assert {r.system for r in rows} == {
+        "ideal",
+        bench_crawl.HAND,
+        bench_crawl.ASYNC,
+        bench_crawl.BAR,
+    }
+    assert all(r.value > 0 for r in rows)
+    assert len(bench_crawl.targets(rows)) == 2

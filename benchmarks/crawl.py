@@ -1,0 +1,233 @@
+"""CRAWL: the crawler example against a hand-written aiohttp crawler, same site, same code.
+
+The embedded site of ``examples/crawler`` (2,000 pages, 20 ms per page, the usual 404s,
+500s, flaky 503s, redirects and one huge page; no rate limit) runs in a child process, so
+that the server's work lands on the other core and is billed to neither crawler. Both
+crawlers run in this process, taking turns (``measure_rounds``), at concurrency 64:
+
+- hand-written: one ``aiohttp.ClientSession``, an ``asyncio.Semaphore(64)`` taken before
+  each page's task is created while the sitemap streams in, the totals folded as tasks end;
+- asyncdag: ``examples.crawler.runner.crawl`` (the ``dataflow.py`` nodes on
+  ``AsyncioExecutor(max_tasks=64)``: a streaming sitemap expander, a per-worker session,
+  ``retry`` and ``on_error("deliver")`` policies, the parse as a sync node on the executor's
+  threads, a ``CollectAsCompleted`` collector).
+
+- the same with ``asyncdag.lifecycle.ProgressBar`` drawing with rich (to a stream that says it
+  is a terminal and drops the text), to show what the live bar costs.
+
+They share the fetch, parse and totals functions and the retry constants
+(``examples/crawler/pages.py``, ``report.py``), so the difference is the scheduling. Every
+crawl's totals are checked against what the site says a correct crawl finds. Figures: pages/s
+(median), and the crawler's own CPU time per page (this process only; steadier than wall time
+on a busy machine).
+Ideal: 2,000 / 64 x 20 ms = 0.63 s, i.e. about 3,200 pages/s, if CPU were free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+import aiohttp
+
+from asyncdag.lifecycle import ProgressBar
+from benchmarks._harness import Options, Row, System, add_ratios, measure_rounds, new_loop, progress
+from examples.crawler.pages import (
+    ATTEMPTS,
+    USER_AGENT,
+    CrawlLimits,
+    FetchError,
+    backoff_delay,
+    fetch,
+    parse_page,
+    sitemap_urls,
+)
+from examples.crawler.report import CrawlTotals
+from examples.crawler.runner import crawl
+from examples.crawler.site import EmbeddedSite, Expected, SiteConfig
+
+WORKLOAD = "CRAWL"
+HAND = "hand-written aiohttp"
+ASYNC = "asyncdag crawler"
+BAR = "asyncdag + ProgressBar"
+TARGET = 0.9  # asyncdag pages/s at least this times the hand-written crawler's
+
+
+async def fetch_with_retries(session: aiohttp.ClientSession, url: str, limits: CrawlLimits) -> Any:
+    """``fetch`` retried as the dataflow's ``retry`` policy does (attempts, backoff, jitter)."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return await fetch(session, url, limits)
+        except FetchError as err:
+            if not err.retryable or attempt == ATTEMPTS:
+                raise
+        await asyncio.sleep(backoff_delay(attempt, None))
+    raise AssertionError("unreachable")
+
+
+async def hand_written(source: str, limits: CrawlLimits) -> CrawlTotals:
+    """The crawl as one would write it without a framework."""
+    from asyncdag.htypes import ItemFailure
+
+    totals = CrawlTotals()
+    connector = aiohttp.TCPConnector(limit=limits.concurrency, ttl_dns_cache=300)
+    async with aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=limits.timeout),
+        headers={"User-Agent": USER_AGENT},
+    ) as session:
+        slots = asyncio.Semaphore(limits.concurrency)
+        running: set[asyncio.Task[None]] = set()
+
+        async def one(url: str, i: int) -> None:
+            try:
+                totals.add(parse_page(await fetch_with_retries(session, url, limits)))
+            except FetchError as err:
+                totals.add(ItemFailure("page", (i,), err))
+            finally:
+                slots.release()
+
+        seen: set[str] = set()
+        async for raw in sitemap_urls(session, source, limits):
+            url = raw.partition("#")[0]
+            if url in seen:
+                continue
+            seen.add(url)
+            await slots.acquire()
+            task = asyncio.create_task(one(url, len(seen) - 1))
+            running.add(task)
+            task.add_done_callback(running.discard)
+        while running:
+            await asyncio.gather(*running)
+    return totals
+
+
+async def asyncdag_crawl(source: str, limits: CrawlLimits) -> CrawlTotals:
+    return (await crawl(source, limits)).totals
+
+
+class _Terminal(io.StringIO):
+    """Says it is a terminal, so that the progress bar draws with rich; keeps nothing."""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        return len(s)
+
+
+async def asyncdag_with_bar(source: str, limits: CrawlLimits) -> CrawlTotals:
+    bar = ProgressBar("pages", stream=_Terminal())
+    return (await crawl(source, limits, hooks=[bar])).totals
+
+
+def start_site(config: SiteConfig) -> tuple[subprocess.Popen[str], str]:
+    """The embedded site in a child process; returns it and its sitemap URL."""
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "examples.crawler.site",
+            f"--pages={config.pages}",
+            f"--seed={config.seed}",
+            f"--latency={config.latency}",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    return child, child.stdout.readline().strip()
+
+
+def _checker(want: Expected) -> Any:
+    def check(found: CrawlTotals) -> None:
+        assert found.ok == want.ok, (found.ok, want.ok)
+        assert dict(found.failed) == want.failed, (found.failed, want.failed)
+        assert found.words == want.words, (found.words, want.words)
+        assert found.top_words() == want.top_words
+
+    return check
+
+
+def bench(
+    pages: int = 2000,
+    latency: float = 0.020,
+    concurrency: int = 64,
+    repeats: int = 5,
+    loop: str = "uvloop",
+) -> list[Row]:
+    config = SiteConfig(pages=pages, latency=latency)
+    want = EmbeddedSite(config).expected()
+    child, sitemap = start_site(config)
+    limits = CrawlLimits(hosts=frozenset({"127.0.0.1"}), concurrency=concurrency)
+    logging.getLogger("asyncdag").setLevel(logging.ERROR)  # one warning per failed page
+    cpu: dict[str, list[float]] = {HAND: [], ASYNC: [], BAR: []}
+
+    def timed(name: str, fn: Any) -> Any:
+        async def call() -> CrawlTotals:
+            t0 = time.process_time()
+            found = await fn(sitemap, limits)
+            cpu[name].append(time.process_time() - t0)
+            return found
+
+        return call
+
+    ev = new_loop(loop)
+    try:
+        progress(f"CRAWL {pages} pages x {latency * 1e3:g} ms @ {concurrency}, {repeats} rounds")
+        samples = measure_rounds(
+            ev,
+            [
+                System(HAND, timed(HAND, hand_written), is_async=True, check=_checker(want)),
+                System(ASYNC, timed(ASYNC, asyncdag_crawl), is_async=True, check=_checker(want)),
+                System(BAR, timed(BAR, asyncdag_with_bar), is_async=True, check=_checker(want)),
+            ],
+            repeats=repeats,
+        )
+    finally:
+        ev.close()
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait(timeout=10)
+    case = f"{pages} pages x {latency * 1e3:g} ms @ {concurrency}"
+    ideal = -(-pages // concurrency) * latency
+    rows = [Row(WORKLOAD, case, "ideal", pages / ideal, "pages/s")]
+    for name in (HAND, ASYNC, BAR):
+        wall = statistics.median(samples[name])
+        cpu_us = statistics.median(cpu[name][1:]) / pages * 1e6  # [0] is the warm-up
+        note = f"{wall:.2f} s; {cpu_us:.0f} us CPU/page in the crawler"
+        rows.append(Row(WORKLOAD, case, name, pages / wall, "pages/s", note))
+    add_ratios(rows, [HAND])
+    return rows
+
+
+def targets(rows: list[Row]) -> list[str]:
+    out = []
+    for r in rows:
+        if r.system in (ASYNC, BAR) and HAND in r.ratios:
+            ok = r.ratios[HAND] >= TARGET
+            out.append(
+                f"{'MET   ' if ok else 'MISSED'}  CRAWL {r.system} >= {TARGET}x the hand-written"
+                f" aiohttp crawler's pages/s at {r.case} (is {r.ratios[HAND]:.2f}x)"
+            )
+    return out
+
+
+def run(opts: Options) -> tuple[list[Row], list[str]]:
+    rows = bench(repeats=opts.repeats, loop=opts.loop)
+    return rows, targets(rows)
+
+
+if __name__ == "__main__":
+    from benchmarks._harness import print_rows
+
+    found = bench()
+    print_rows("CRAWL", found)
+    print("\n".join(targets(found)))
