@@ -150,6 +150,10 @@ class Expansion:
 
     async def _drive(self) -> None:
         source: Any = None
+        run, step = self.run, self.step
+        hooked = run.hooks is not None and run.hooks.nodes and step.node is not None
+        if hooked:  # an expander's call lasts until its generator is exhausted
+            run.node_hook_before(step, self.parent.index)
         try:
             try:
                 source = await self._open()
@@ -168,11 +172,16 @@ class Expansion:
                     " iterable; yield the items, or return a list or an async iterable"
                 )
             self.exhausted = True
+            if hooked:
+                run.node_hook_after(step, self.parent.index, self.count, None)
             if self._sender is not None:
                 self._wake_sender()
             self._maybe_done()
         except Exception as exc:
-            raise node_error(self.step, self.parent.index, exc)  # noqa: B904
+            err = node_error(self.step, self.parent.index, exc)
+            if hooked and not self.exhausted:
+                run.node_hook_after(step, self.parent.index, None, err)
+            raise err  # noqa: B904
         finally:
             if self._pump is not None:
                 self._pump.stop()

@@ -25,5 +25,6 @@ cluster task) are reported when the block's values come back.
 from asyncdag.lifecycle._hooks import LifecycleHooks as LifecycleHooks
 from asyncdag.lifecycle.progress import ProgressBar as ProgressBar
 from asyncdag.lifecycle.progress import ProgressState as ProgressState
+from asyncdag.lifecycle.trace import ChromeTrace as ChromeTrace
 
-__all__ = ["LifecycleHooks", "ProgressBar", "ProgressState"]
+__all__ = ["ChromeTrace", "LifecycleHooks", "ProgressBar", "ProgressState"]
