@@ -31,3 +31,14 @@ def test_readme_snippet_runs(tmp_path: pathlib.Path) -> None:
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "total_words" in done.stdout
+
+
+def test_every_readme_python_block_compiles() -> None:
+    """Snippets that are not run (they need a network or a cluster) at least parse."""
+    import ast
+
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+    blocks = [part.split("```", 1)[0] for part in readme.split("```python\n")[1:]]
+    assert len(blocks) >= 3
+    for block in blocks:
+        compile(block, "README.md", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
