@@ -23,8 +23,10 @@ import asyncio
 from asyncdag.htypes import CollectAsCompleted, Parallelizable
 from asyncdag.policies import on_error
 
-async def item(n: int) -> Parallelizable[int]:
+async def item(n: int, fail_after: int = -1) -> Parallelizable[int]:
     for i in range(n):
+        if i == fail_after:
+            raise RuntimeError("the source broke")
         yield i
 
 @on_error("deliver")
@@ -119,6 +121,25 @@ async def test_a_real_run_on_a_plain_stream() -> None:
     with anyio.fail_after(20):
         await dr.aexecute(["total"], inputs={"n": 5})
     assert bar.state().yielded == 5
+
+
+@pytest.mark.parametrize("rich", [False, True])
+async def test_a_failed_run_ends_the_display_as_stopped(rich: bool) -> None:
+    from asyncdag.errors import NodeExecutionError
+
+    term = FakeTerminal()
+    bar = ProgressBar("items", stream=term, rich=rich)
+    dr = driver.Builder().with_modules(_module()).with_adapters(bar).build()
+    with anyio.fail_after(20), pytest.raises(NodeExecutionError):
+        await dr.aexecute(["total"], inputs={"n": 50, "fail_after": 7})
+    assert bar.state().yielded == 7
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", term.getvalue())
+    final = re.split(r"[\r\n]", text.strip())[-1]
+    assert ("stopped" in final) if rich else final.startswith("✗ items")
+    assert type(sys.stdout).__name__ != "FileProxy"
+    writes = term.writes
+    await asyncio.sleep(0.25)
+    assert term.writes == writes, "no timer left behind"
 
 
 async def test_concurrent_runs_add_up_in_one_display() -> None:

@@ -105,6 +105,7 @@ class ProgressBar(LifecycleHooks):
         self.done = 0
         self.failed = 0
         self._runs = 0
+        self._all_ok = True  # no run of this display failed or was cancelled
         self._started = 0.0
         self._ended: float | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -122,6 +123,7 @@ class ProgressBar(LifecycleHooks):
         self.yielded = self.done = self.failed = 0
         self._started = self._last_tick = time.monotonic()
         self._ended = None
+        self._all_ok = True
         self._rate = 0.0
         self._last_finished = 0
         self._view = self._open_view()
@@ -142,8 +144,9 @@ class ProgressBar(LifecycleHooks):
             else:
                 self.failed += 1
 
-    def run_after_graph_execution(self, **_: Any) -> None:
+    def run_after_graph_execution(self, *, success: bool = True, **_: Any) -> None:
         self._runs -= 1
+        self._all_ok = self._all_ok and success
         if self._runs > 0:
             return
         if self._timer is not None:
@@ -151,7 +154,7 @@ class ProgressBar(LifecycleHooks):
             self._timer = None
         self._ended = time.monotonic()
         if self._view is not None:
-            self._view.close(self.state())
+            self._view.close(self.state(), self._all_ok)
             self._view = None
 
     # -- reading -------------------------------------------------------------------------
@@ -218,7 +221,8 @@ class _View:
     def draw(self, state: ProgressState) -> None:
         raise NotImplementedError
 
-    def close(self, state: ProgressState) -> None:
+    def close(self, state: ProgressState, ok: bool) -> None:
+        """The last draw; ``ok`` is false when a run failed or was cancelled."""
         raise NotImplementedError
 
 
@@ -229,8 +233,7 @@ class _PlainView(_View):
         self.bar, self.stream = bar, stream
         self.every = bar.plain_every if bar.plain_every is not None else 3600.0
 
-    def _line(self, state: ProgressState, final: bool) -> None:
-        word = "finished" if final else "running"
+    def _line(self, state: ProgressState, word: str) -> None:
         self.stream.write(
             f"{self.bar.description}: {_counts(state)}, {state.elapsed:.1f} s {word}\n"
         )
@@ -238,10 +241,10 @@ class _PlainView(_View):
 
     def draw(self, state: ProgressState) -> None:
         if self.bar.plain_every is not None:
-            self._line(state, final=False)
+            self._line(state, "running")
 
-    def close(self, state: ProgressState) -> None:
-        self._line(state, final=True)
+    def close(self, state: ProgressState, ok: bool) -> None:
+        self._line(state, "finished" if ok else "stopped")
 
 
 class _LineView(_View):
@@ -263,8 +266,8 @@ class _LineView(_View):
         self.stream.write(f"\r{spin} {self._text(state)}\x1b[K")
         self.stream.flush()
 
-    def close(self, state: ProgressState) -> None:
-        self.stream.write(f"\r✓ {self._text(state)}\x1b[K\n")
+    def close(self, state: ProgressState, ok: bool) -> None:
+        self.stream.write(f"\r{'✓' if ok else '✗'} {self._text(state)}\x1b[K\n")
         self.stream.flush()
 
 
@@ -306,9 +309,11 @@ class _RichView(_View):
         self._update(state)
         self.progress.refresh()
 
-    def close(self, state: ProgressState) -> None:
+    def close(self, state: ProgressState, ok: bool) -> None:
         # the bar ends full: the run is over, whatever total was guessed
         self.progress.update(self.task, total=max(state.finished, 1))
+        if not ok:
+            self.progress.update(self.task, description=f"{self.bar.description} [red](stopped)")
         self._update(state)
         self.progress.stop()
 
