@@ -32,6 +32,7 @@ finish, so memory holds the window of in-flight items, not the whole crawl.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -81,7 +82,8 @@ async def url(
 ) -> Parallelizable[str]:
     """The URLs to crawl, yielded while ``source`` is read: a sitemap's URL, a sitemap saved
     as a ``.xml`` file, or a text file of URLs, one a line. Each URL is yielded once
-    (fragments dropped), at most ``limits.max_pages`` of them."""
+    (fragments dropped), at most ``limits.max_pages`` of them. The set of URLs seen, kept
+    for that, is the one thing in the crawl that grows with the number of pages."""
     if source.startswith(("http://", "https://")):
         found = sitemap_urls(session, source, limits)
     elif source.endswith(".xml"):
@@ -151,10 +153,21 @@ async def totals(page_stats: CollectAsCompleted[PageStats]) -> CrawlTotals:
 
 
 async def results_file(page_stats: CollectAsCompleted[PageStats], output_path: str) -> int:
-    """Writes one JSON line per URL to ``output_path`` as results arrive; returns the lines."""
+    """Writes one JSON line per URL to ``output_path`` as results arrive; returns the lines.
+
+    Lines go out in batches (64 lines, or what arrived in the last 0.2 s): each aiofiles
+    write is a thread hop, ~50 us, which one write per page would pay 2,000 times a crawl.
+    """
     lines = 0
+    batch: list[str] = []
+    last_write = time.monotonic()
     async with aiofiles.open(output_path, "w", encoding="utf-8") as out:
         async for result in page_stats:
-            await out.write(json.dumps(json_record(result)) + "\n")
+            batch.append(json.dumps(json_record(result)) + "\n")
             lines += 1
+            if len(batch) >= 64 or time.monotonic() - last_write > 0.2:
+                await out.write("".join(batch))
+                batch.clear()
+                last_write = time.monotonic()
+        await out.write("".join(batch))
     return lines
