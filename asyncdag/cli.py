@@ -294,29 +294,10 @@ def _jsonable(value: Any) -> Any:
 
 
 def _progress_hooks() -> Any:
-    """A progress-bar hook from ``asyncdag.lifecycle.progress``, or None (with a note)."""
-    try:
-        from asyncdag.lifecycle import LifecycleHooks
+    """The progress bar, drawn on stderr (results go to stdout)."""
+    from asyncdag.lifecycle import ProgressBar
 
-        # written alongside this command; absent from older installations
-        progress = importlib.import_module("asyncdag.lifecycle.progress")
-
-        candidates = [
-            obj
-            for name in getattr(progress, "__all__", dir(progress))
-            if isinstance(obj := getattr(progress, name, None), type)
-            and issubclass(obj, LifecycleHooks)
-        ]
-        if candidates:
-            return candidates[0]()
-    except Exception:
-        pass
-    print(
-        "asyncdag: note: --progress needs asyncdag.lifecycle.progress, which this installation"
-        " does not provide; running without a progress bar",
-        file=sys.stderr,
-    )
-    return None
+    return ProgressBar("tasks")
 
 
 # -- the parser ------------------------------------------------------------------------------

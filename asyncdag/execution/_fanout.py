@@ -239,9 +239,9 @@ class Expansion:
         child = Instance(run, block, values, parent, index, self._child_done)
         self.outstanding += 1
         if run.hooks is not None:
-            if run.hooks.items:
+            if run.hooks.item_yielded:
                 run.hook("run_after_item_yielded", expander=self.step.name, index=index)
-            if run.hooks.tasks:
+            if run.hooks.before_task:
                 run.hook(
                     "run_before_task_execution",
                     task_id="/".join(map(str, index)),
@@ -324,7 +324,7 @@ class Expansion:
         if remote.limited and not self.batched and not self.parent.block.scope:
             run.give_slot()
         self.outstanding -= 1
-        if run.hooks is not None and run.hooks.tasks:
+        if run.hooks is not None and run.hooks.after_task:
             run.hook(
                 "run_after_task_execution",
                 task_id="/".join(map(str, child.index)),
@@ -431,7 +431,7 @@ class Expansion:
         if self.parent.gates is not None:
             self.parent.open_gates()
         run = self.run
-        if run.hooks is not None and run.hooks.items:
+        if run.hooks is not None and run.hooks.expansion:
             run.hook(
                 "run_after_expansion",
                 expander=self.step.name,

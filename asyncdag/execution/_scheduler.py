@@ -233,7 +233,9 @@ class Run:
         self.hooks.call(name, self.spawn, run_id=self.run_id, **kwargs)
 
     def node_hook_before(self, step: Step, index: tuple[int, ...]) -> None:
-        assert step.node is not None
+        assert step.node is not None and self.hooks is not None
+        if not self.hooks.before_node:
+            return
         self.hook(
             "run_before_node_execution",
             node_name=step.name,
@@ -245,7 +247,9 @@ class Run:
     def node_hook_after(
         self, step: Step, index: tuple[int, ...], result: Any, error: BaseException | None
     ) -> None:
-        assert step.node is not None
+        assert step.node is not None and self.hooks is not None
+        if not self.hooks.after_node:
+            return
         self.hook(
             "run_after_node_execution",
             node_name=step.name,

@@ -119,17 +119,15 @@ class HookSet:
                 if getattr(type(adapter), name, None) is base:
                     continue  # not overridden
                 self.by_name.setdefault(name, []).append(method)
-        self.nodes = bool(
-            self.by_name.get("run_before_node_execution")
-            or self.by_name.get("run_after_node_execution")
-        )
-        self.tasks = bool(
-            self.by_name.get("run_before_task_execution")
-            or self.by_name.get("run_after_task_execution")
-        )
-        self.items = bool(
-            self.by_name.get("run_after_item_yielded") or self.by_name.get("run_after_expansion")
-        )
+        has = self.by_name.__contains__
+        # one flag per hot event, so that an event nobody listens to costs one test
+        self.before_node = has("run_before_node_execution")
+        self.after_node = has("run_after_node_execution")
+        self.before_task = has("run_before_task_execution")
+        self.after_task = has("run_after_task_execution")
+        self.item_yielded = has("run_after_item_yielded")
+        self.expansion = has("run_after_expansion")
+        self.nodes = self.before_node or self.after_node
 
     def __bool__(self) -> bool:
         return bool(self.by_name)
