@@ -69,10 +69,13 @@ class Expansion:
         "done",
         "exhausted",
         "gated",
+        "hop_each",
         "lists",
+        "needs_slot",
         "outstanding",
         "parent",
         "run",
+        "sequential",
         "skipped",
         "step",
         "step_index",
@@ -113,6 +116,19 @@ class Expansion:
             )
         )
         self.gated = bool(step.gate_keys)
+        remote = run.remote
+        self.sequential = remote.sequential
+        # a top-level instance holds a max_tasks slot while it runs (batches hold their own)
+        self.needs_slot = top and remote.limited and not self.batched
+        # an all-sync instance nested in a block goes to a thread in one hop of its own
+        self.hop_each = (
+            not self.batched
+            and block.all_sync
+            and bool(block.steps)
+            and remote.threaded
+            and run.group_blocks
+            and not run.inline_blocks
+        )
         self._pending: deque[Instance] = deque()  # threads pop from it: deque is thread-safe
         self._hops = ThreadHops(run, block) if self.batched and not run.remote.remote else None
         self._sender: asyncio.Task[None] | None = None
@@ -190,23 +206,31 @@ class Expansion:
 
     async def _drive_async(self, it: AsyncIterator[Any]) -> None:
         while self.run.alive:
-            await self._take_credit()
+            if self._credit > 0:
+                self._credit -= 1
+            else:
+                await self._take_credit()
             try:
                 item = await it.__anext__()
             except StopAsyncIteration:
                 self._credit += 1
                 return
-            await self._dispatch(item)
+            if not self._dispatch_now(item):
+                await self._dispatch(item)
 
     async def _drive_inline(self, it: Iterator[Any]) -> None:
         sentinel = object()
         while self.run.alive:
-            await self._take_credit()
+            if self._credit > 0:
+                self._credit -= 1
+            else:
+                await self._take_credit()
             item = next(it, sentinel)
             if item is sentinel:
                 self._credit += 1
                 return
-            await self._dispatch(item)
+            if not self._dispatch_now(item):
+                await self._dispatch(item)
 
     async def _take_credit(self) -> None:
         while self._credit <= 0:
@@ -225,41 +249,27 @@ class Expansion:
 
     # -- items ---------------------------------------------------------------------------
 
+    def _dispatch_now(self, item: Any) -> bool:
+        """Dispatch ``item`` if nothing has to be awaited first (the common case, and no
+        coroutine per item); ``False``: the caller awaits :meth:`_dispatch` instead."""
+        if self.gated or self.sequential:
+            return False
+        if self.needs_slot:
+            if not self.run.remote.try_acquire():
+                return False
+            self.run.slots += 1
+        self._start_child(self._new_child(item))
+        return True
+
     async def _dispatch(self, item: Any) -> None:
-        run, parent, block = self.run, self.parent, self.block
+        run, parent = self.run, self.parent
         if self.gated:  # the first item waits for the outer values its block reads
             await parent.wait_for_values(self.step.gate_keys)
             self.gated = False
-        i = self.count
-        self.count = i + 1
-        for lst in self.lists.values():
-            lst.append(None)
-        values = {self.step.name: item}
-        index = (*parent.index, i)
-        child = Instance(run, block, values, parent, index, self._child_done)
-        self.outstanding += 1
-        if run.hooks is not None:
-            if run.hooks.item_yielded:
-                run.hook("run_after_item_yielded", expander=self.step.name, index=index)
-            if run.hooks.before_task:
-                run.hook(
-                    "run_before_task_execution",
-                    task_id="/".join(map(str, index)),
-                    expander=self.step.name,
-                    index=index,
-                )
-        remote = run.remote
-        top = not parent.block.scope
-        if self.batched:
-            self._pending.append(child)  # the sender takes a slot and ships it in a batch
-            self._wake_sender()
-            return
-        if top and remote.limited:
-            if remote.try_acquire():
-                run.slots += 1
-            else:
-                await run.take_slot()
-        if remote.sequential:
+        if self.needs_slot:
+            await run.take_slot()
+        child = self._new_child(item)
+        if self.sequential:
             waiter: asyncio.Future[None] = run.loop.create_future()
 
             def done(c: Instance) -> None:
@@ -269,15 +279,45 @@ class Expansion:
             child.on_done = done
             child.start()
             await waiter
-        elif (
-            block.all_sync
-            and block.steps
-            and remote.threaded
-            and run.group_blocks
-            and not run.inline_blocks
-        ):
-            fut = remote.submit_sync(
-                run.loop, run_block_sync, block, values, child.lookup, index, run.resources
+        else:
+            self._start_child(child)
+
+    def _new_child(self, item: Any) -> Instance:
+        run, parent = self.run, self.parent
+        i = self.count
+        self.count = i + 1
+        for lst in self.lists.values():
+            lst.append(None)
+        index = (*parent.index, i)
+        child = Instance(run, self.block, {self.step.name: item}, parent, index, self._child_done)
+        self.outstanding += 1
+        hooks = run.hooks
+        if hooks is not None:
+            if hooks.item_yielded:
+                run.hook("run_after_item_yielded", expander=self.step.name, index=index)
+            if hooks.before_task:
+                run.hook(
+                    "run_before_task_execution",
+                    task_id="/".join(map(str, index)),
+                    expander=self.step.name,
+                    index=index,
+                )
+        return child
+
+    def _start_child(self, child: Instance) -> None:
+        if self.batched:
+            self._pending.append(child)  # the sender takes a slot and ships it in a batch
+            self._wake_sender()
+        elif self.hop_each:
+            run = self.run
+            fut = run.remote.submit_sync(
+                run.loop,
+                run_block_sync,
+                self.block,
+                child.values,
+                child.lookup,
+                child.index,
+                run.resources,
             )
             run.track(fut)
             fut.add_done_callback(lambda f: self._remote_done(f, child))
@@ -320,8 +360,7 @@ class Expansion:
                 self.skipped += 1
             for lst in self.lists.values():
                 lst[i] = marker
-        remote = run.remote
-        if remote.limited and not self.batched and not self.parent.block.scope:
+        if self.needs_slot:
             run.give_slot()
         self.outstanding -= 1
         if run.hooks is not None and run.hooks.after_task:

@@ -160,7 +160,8 @@ class ThreadPump:
                 self.scheduled = False
                 finished = self.finished
             for item in batch:
-                await expansion._dispatch(item)
+                if not expansion._dispatch_now(item):
+                    await expansion._dispatch(item)
             if finished and not batch:
                 break
             if not batch:
