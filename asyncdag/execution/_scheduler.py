@@ -53,6 +53,7 @@ class Run:
     __slots__ = (
         "_finished",
         "_tasks",
+        "alive",
         "events",
         "failure",
         "group_blocks",
@@ -95,6 +96,7 @@ class Run:
         self.window = window
         self.events = events
         self.failure: BaseException | None = None
+        self.alive = True  # no failure, no cancellation: read on every step, so a plain field
         self.slots = 0  # slots of the remote executor's limiter this run holds
         self._tasks: set[asyncio.Future[Any]] = set()
         self._finished: asyncio.Future[None] = self.loop.create_future()
@@ -129,6 +131,7 @@ class Run:
         if self.failure is not None:
             return
         self.failure = exc
+        self.alive = False
         for t in list(self._tasks):
             t.cancel()
         if not self._finished.done():
@@ -145,6 +148,7 @@ class Run:
         except BaseException:
             if self.failure is None:
                 self.failure = asyncio.CancelledError()
+                self.alive = False
             await self._drain()
             raise
         if self.failure is not None:
@@ -169,6 +173,7 @@ class Run:
         except BaseException:
             if self.failure is None:
                 self.failure = asyncio.CancelledError()
+                self.alive = False
             await self._drain()
             raise
         if self.failure is not None:  # a task failed while closing
@@ -205,9 +210,6 @@ class Run:
         if cancelled_again:
             raise asyncio.CancelledError()
 
-    @property
-    def alive(self) -> bool:
-        return self.failure is None
 
     def emit(self, name: str, index: tuple[int, ...], value: Any) -> None:
         if self.events is not None:
