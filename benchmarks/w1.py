@@ -9,8 +9,9 @@ An expander yields ``range(N)`` (a sync generator), each item runs ``f(item) = i
   window), summing as tasks end. It never holds N tasks, so it escapes the garbage collector
   passes that make ``gather`` superlinear; the stricter floor;
 - asyncdag ``aexecute`` with the async ``f`` (``dags/w1_asyncdag.py``), default executor;
-- asyncdag ``execute`` with a sync ``f`` (``dags/w1_asyncdag_sync.py``): each item's block
-  is one ``run_in_executor`` call; run up to N = 100,000;
+- asyncdag ``execute`` with a sync ``f`` (``dags/w1_asyncdag_sync.py``): with the default
+  executors ``execute()`` runs sync blocks inline on its private loop (the generator is still
+  advanced on its own thread); run up to N = 100,000;
 - Hamilton V2 dynamic execution, sync ``f``, its default executors (local synchronous, remote
   ``MultiThreadingExecutor(max_tasks=10)``). Its scheduler is quadratic in N, so it runs only
   at N = 1,000 by default, and also at 10,000 with ``--slow`` (about 2 minutes more).
@@ -147,7 +148,7 @@ def bench(
     # allocates, as in a fresh process. Every system benefits alike.
     gc.collect()
     gc.freeze()
-    notes = {SYNC: "one run_in_executor per item", HAMILTON: "default executors; quadratic"}
+    notes = {SYNC: "sync blocks inline in execute()", HAMILTON: "default executors; quadratic"}
     for n in sizes:
         inputs = {"n": n}
         # gather runs last in each round: the heap it leaves behind (N live tasks) slows

@@ -55,3 +55,18 @@ def test_main_rejects_an_unknown_workload() -> None:
 
     with pytest.raises(SystemExit):
         main(["w9"])
+
+
+def test_w5_runs_the_local_executors() -> None:
+    from benchmarks import w5
+
+    cpu = w5.cpu_rows(n=4, cost=0.001, repeats=1)
+    assert _systems(cpu) == {"asyncdag inline", "asyncdag processes(2)", "Hamilton processes(2)"}
+    overhead = w5.overhead_rows(n=20, hamilton_n=5, repeats=1, clusters=False)
+    assert _systems(overhead) == {
+        "asyncdag threads(4)",
+        "asyncdag processes(2)",
+        "Hamilton threads(4)",
+        "Hamilton processes(2)",
+    }
+    assert len(w5.targets(cpu + overhead)) == 2
