@@ -210,7 +210,6 @@ class Run:
         if cancelled_again:
             raise asyncio.CancelledError()
 
-
     def emit(self, name: str, index: tuple[int, ...], value: Any) -> None:
         if self.events is not None:
             self.events((name, index, value))
