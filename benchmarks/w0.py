@@ -123,7 +123,7 @@ def bench(repeats: int = 5, target: float = 0.2, loop: str = "uvloop") -> list[R
 
 
 def targets(rows: list[Row]) -> list[str]:
-    """The issue's targets for W0, each with met / missed."""
+    """The targets for W0, each with met / missed."""
     v = {r.system: r.value for r in rows}
     out = []
     if "asyncdag aexecute" in v and "Hamilton AsyncDriver" in v:

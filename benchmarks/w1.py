@@ -4,7 +4,7 @@ An expander yields ``range(N)`` (a sync generator), each item runs ``f(item) = i
 ``Collect`` sums the results. Systems, per N:
 
 - plain asyncio gather: ``asyncio.gather`` over the same coroutine, each guarded by
-  ``asyncio.Semaphore(256)`` (256 = asyncdag's default ``max_tasks``): the issue's baseline;
+  ``asyncio.Semaphore(256)`` (256 = asyncdag's default ``max_tasks``): the baseline of the targets;
 - plain asyncio bounded: a ``TaskGroup`` fed under ``Semaphore(1024)`` (asyncdag's default
   window), summing as tasks end. It never holds N tasks, so it escapes the garbage collector
   passes that make ``gather`` superlinear; the stricter floor;
