@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
-from asyncdag.execution._plan import Step
+from asyncdag.execution._plan import Step, StepKind
 from asyncdag.execution._scheduler import (
     Instance,
     aresolve_resources,
@@ -76,6 +76,7 @@ class Expansion:
         "parent",
         "run",
         "sequential",
+        "single_async",
         "skipped",
         "step",
         "step_index",
@@ -128,6 +129,13 @@ class Expansion:
             and remote.threaded
             and run.group_blocks
             and not run.inline_blocks
+        )
+        steps = block.steps
+        self.single_async = (
+            len(steps) == 1
+            and steps[0].kind is StepKind.CALL
+            and steps[0].is_async
+            and not steps[0].stream_keys
         )
         self._pending: deque[Instance] = deque()  # threads pop from it: deque is thread-safe
         self._hops = ThreadHops(run, block) if self.batched and not run.remote.remote else None
@@ -308,6 +316,8 @@ class Expansion:
         if self.batched:
             self._pending.append(child)  # the sender takes a slot and ships it in a batch
             self._wake_sender()
+        elif self.single_async and self.run.hooks is None:
+            self.run.spawn(child.run_single_async())
         elif self.hop_each:
             run = self.run
             fut = run.remote.submit_sync(

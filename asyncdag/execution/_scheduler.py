@@ -497,7 +497,29 @@ class Instance:
         """Step ``i`` produced ``value``: store it and launch whatever it unblocked."""
         if not self.run.alive or self.failed is not None:
             return
-        self._launch_all(self._complete(i, self.block.steps[i], value))
+        ready = self._complete(i, self.block.steps[i], value)
+        if ready:
+            self._launch_all(ready)
+
+    async def run_single_async(self) -> None:
+        """The whole instance when its block is one async node (the common per-item shape):
+        the same as ``start()``, without the step bookkeeping around a lone step."""
+        step = self.block.steps[0]
+        try:
+            kwargs = self.kwargs(step)
+            if step.resource_args:
+                await aresolve_resources(step, kwargs, self.run.resources)
+            value = await step.fn(**kwargs)  # type: ignore[misc]
+        except Exception as exc:
+            self.node_failed(step, exc)
+            return
+        if not self.run.alive or self.failed is not None:
+            return
+        self.values[step.name] = value
+        if step.emit:
+            self.run.emit(step.name, self.index, value)
+        self.remaining = 0
+        self.on_done(self)
 
     def node_failed(self, step: Step | None, exc: BaseException) -> None:
         """A node of this instance raised: apply its error policy, or fail the run."""
