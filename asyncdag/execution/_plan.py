@@ -406,13 +406,3 @@ def _check_streams_can_flow(
                         " for one of them, or make the two collectors independent."
                     )
                 todo.extend(waits_on.get((block.scope, p), ()))
-
-
-def input_readers(graph: Graph, names: Iterable[str]) -> Mapping[str, list[tuple[str, Any]]]:
-    """For each input name, the (node, declared type) pairs that read it."""
-    found: dict[str, list[tuple[str, Any]]] = {}
-    for name in names:
-        for node, dep in graph.inputs.get(name, ()):
-            if dep.kind is DepKind.VALUE:
-                found.setdefault(name, []).append((node.name, dep.type))
-    return found
