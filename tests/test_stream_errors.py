@@ -344,7 +344,7 @@ async def test_cancelling_a_run_stops_its_process_work(
 ) -> None:
     # A block sleeps for a minute in a worker process: cancelling the run must return at once,
     # stop that worker, and leave the executor able to serve the next run.
-    with multiprocessing.Manager() as manager:
+    with multiprocessing.get_context("spawn").Manager() as manager:
         started, pids = manager.Event(), manager.dict()
         dr = driver.Builder().with_modules(slow_proc).with_remote_executor(process_executor)
         built = dr.build()
