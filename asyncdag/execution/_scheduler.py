@@ -182,12 +182,12 @@ class Run:
     async def take_slot(self) -> None:
         """Take one of the remote executor's ``max_tasks`` slots for a task of this run."""
         if not self.remote.try_acquire():  # the common case costs no await
-            await self.remote.acquire(self.loop)
+            await self.remote.acquire()
         self.slots += 1
 
     def give_slot(self) -> None:
         self.slots -= 1
-        self.remote.release(self.loop)
+        self.remote.release()
 
     async def _drain(self) -> None:
         # Shielded: the cleanup must finish even when the caller is being cancelled again.
@@ -628,3 +628,25 @@ def run_block_sync(
         except Exception as exc:
             raise node_error(step, index, exc)  # noqa: B904 - node_error sets __cause__
     return values
+
+
+def run_item_sync(
+    block: BlockPlan,
+    values: dict[str, Any],
+    lookup: Callable[[int, str], Any],
+    index: tuple[int, ...],
+    resources: ResourceCache,
+) -> ItemFailure | None:
+    """:func:`run_block_sync` for one item off the loop, with error policies applied: the
+    :class:`ItemFailure` when the failing node's policy ends only this item; a failure under
+    the ``fail`` policy propagates."""
+    try:
+        run_block_sync(block, values, lookup, index, resources)
+    except NodeExecutionError as exc:
+        step = next((s for s in block.steps if s.name == exc.node), None)
+        policy = step.on_error if step is not None else FAIL
+        if policy == FAIL:
+            raise
+        cause = exc.__cause__ if exc.__cause__ is not None else exc
+        return ItemFailure(exc.node, index, cause, policy)
+    return None

@@ -8,10 +8,6 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from asyncdag.errors import NodeExecutionError
-from asyncdag.htypes import ItemFailure
-from asyncdag.policies import FAIL
-
 if TYPE_CHECKING:
     from asyncdag.execution._plan import BlockPlan
     from asyncdag.execution._scheduler import Instance, Run
@@ -37,7 +33,6 @@ class ThreadHops:
         self.waiting = 0  # hops sent to the pool that have not taken an item yet
         self._lock = threading.Lock()
         self._emitted = [s.name for s in block.steps if s.emit]
-        self._policies = {s.name: s.on_error for s in block.steps}
 
     def started(self) -> None:
         with self._lock:
@@ -56,7 +51,7 @@ class ThreadHops:
         self, pending: deque[Instance]
     ) -> tuple[list[tuple[Instance, dict[str, Any]]], list[tuple[str, tuple[int, ...], Any]]]:
         from asyncdag.execution._fanout import FAILED_KEY
-        from asyncdag.execution._scheduler import run_block_sync
+        from asyncdag.execution._scheduler import run_item_sync
 
         with self._lock:
             self.waiting -= 1
@@ -71,16 +66,9 @@ class ThreadHops:
                 child = pending.popleft()
             except IndexError:
                 break
-            try:
-                run_block_sync(block, child.values, child.lookup, child.index, resources)
-            except NodeExecutionError as exc:
-                policy = self._policies.get(exc.node, FAIL)
-                if policy == FAIL:
-                    raise
-                cause = exc.__cause__ if exc.__cause__ is not None else exc
-                done.append(
-                    (child, {FAILED_KEY: ItemFailure(exc.node, child.index, cause, policy)})
-                )
+            failure = run_item_sync(block, child.values, child.lookup, child.index, resources)
+            if failure is not None:
+                done.append((child, {FAILED_KEY: failure}))
             else:
                 done.append((child, child.values))
                 if events:

@@ -20,9 +20,8 @@ from asyncdag.errors import NodeExecutionError, SerializationError, WorkerDiedEr
 from asyncdag.execution._fanout import FAILED_KEY
 from asyncdag.execution._plan import BlockPlan
 from asyncdag.execution._resources import WORKER_RESOURCES
-from asyncdag.execution._scheduler import Event, Instance, Run, run_block_sync
+from asyncdag.execution._scheduler import Event, Instance, Run, run_item_sync
 from asyncdag.htypes import ItemFailure
-from asyncdag.policies import FAIL
 
 __all__ = ["decode_batch", "run_batch", "serve"]
 
@@ -67,18 +66,10 @@ def run_batch(key: str, plan: bytes, data: bytes) -> bytes:
                 return externals[(levels, key)]
 
             emitted = [s.name for s in block.steps if s.emit] if want_events else []
-            policies = {s.name: s.on_error for s in block.steps}
             for n, (values, index) in enumerate(items):
-                try:
-                    run_block_sync(block, values, lookup, index, WORKER_RESOURCES)
-                except NodeExecutionError as exc:
-                    policy = policies.get(exc.node, FAIL)
-                    if policy == FAIL:
-                        raise
-                    cause = exc.__cause__ if exc.__cause__ is not None else exc
-                    failures[n] = ItemFailure(exc.node, index, cause, policy)
-                    continue
-                events.extend((name, index, values[name]) for name in emitted)
+                failures[n] = run_item_sync(block, values, lookup, index, WORKER_RESOURCES)
+                if failures[n] is None:
+                    events.extend((name, index, values[name]) for name in emitted)
         else:
             sink = events.append if want_events else None
             failures = _run_loop(_run_items(block, items, _frames(externals), sink))

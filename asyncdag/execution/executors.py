@@ -73,10 +73,6 @@ class SlotLimiter:
         self._free = slots
         self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
 
-    @property
-    def free(self) -> int:
-        return self._free
-
     def try_acquire(self) -> bool:
         """Take a slot if one is free right now, without waiting."""
         with self._lock:
@@ -162,11 +158,12 @@ class TaskExecutor:
         assert self._slots is not None
         return self._slots.try_acquire()
 
-    async def acquire(self, loop: asyncio.AbstractEventLoop) -> None:
+    async def acquire(self) -> None:
+        """Wait for one of the ``max_tasks`` slots (any thread, any event loop)."""
         assert self._slots is not None
         await self._slots.acquire()
 
-    def release(self, loop: asyncio.AbstractEventLoop) -> None:
+    def release(self) -> None:
         assert self._slots is not None
         self._slots.release()
 
