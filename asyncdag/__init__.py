@@ -3,6 +3,7 @@
 from asyncdag import driver as driver
 from asyncdag import errors as errors
 from asyncdag import htypes as htypes
+from asyncdag._calls import check_cancelled as check_cancelled
 from asyncdag.driver import Builder as Builder
 from asyncdag.driver import Driver as Driver
 from asyncdag.htypes import Collect as Collect
@@ -20,6 +21,7 @@ __all__ = [
     "Driver",
     "Parallelizable",
     "__version__",
+    "check_cancelled",
     "driver",
     "errors",
     "htypes",

@@ -26,9 +26,10 @@ from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from asyncdag import _calls
 from asyncdag.errors import ExecutorError, InputTypeError, RunningLoopError
 from asyncdag.execution import grouping as _grouping
-from asyncdag.execution._plan import Plan, compile_plan
+from asyncdag.execution._plan import Plan, StepKind, compile_plan
 from asyncdag.execution._resources import ResourceCache
 from asyncdag.execution._scheduler import Event, Instance, Run
 from asyncdag.execution.executors import AsyncioExecutor, TaskExecutor
@@ -36,6 +37,7 @@ from asyncdag.graph._build import Graph, build_graph
 from asyncdag.graph._types import describe, value_fits
 from asyncdag.htypes import ItemFailure
 from asyncdag.lifecycle._hooks import HookSet
+from asyncdag.resources import PER_WORKER_TAG
 
 __all__ = ["DEFAULT_WINDOW", "Builder", "Driver", "StreamEvent", "Variable"]
 
@@ -194,6 +196,8 @@ class Driver:
         plan = self._plans.get(key)
         if plan is None:
             plan = compile_plan(self.graph, outputs, provided)
+            if self._hooks.node_wrappers:
+                _wrap_nodes(plan, self._hooks.node_wrappers)
             if len(self._plans) > 512:  # many distinct requests: keep memory bounded
                 self._plans.clear()
                 self._input_checks.clear()
@@ -287,7 +291,7 @@ class Driver:
             raise ExecutorError("this driver is closed; build a new one")
         plan, values = self._prepare(final_vars, overrides, inputs)
         hooks = self._hooks if self._hooks else None
-        run_id = uuid.uuid4().hex if hooks is not None else ""
+        run_id = uuid.uuid4().hex
         if hooks is not None:
             await hooks.acall(
                 "run_before_graph_execution",
@@ -309,16 +313,20 @@ class Driver:
             run_id=run_id,
         )
         root = Instance(run, plan.root, values, None, (), _finish)
-        if hooks is None:
-            root.start()
-            await run.wait()
-            return {name: values[name] for name in plan.outputs}
+        token = _calls.enter_run(run.info)  # every task of the run inherits it
         try:
-            root.start()
-            await run.wait()
-        except BaseException as exc:
-            await _after_run(hooks, run_id, exc, None)
-            raise
+            if hooks is None:
+                root.start()
+                await run.wait()
+                return {name: values[name] for name in plan.outputs}
+            try:
+                root.start()
+                await run.wait()
+            except BaseException as exc:
+                await _after_run(hooks, run_id, exc, None)
+                raise
+        finally:
+            _calls.exit_run(token)
         results = {name: values[name] for name in plan.outputs}
         await _after_run(hooks, run_id, None, results)
         return results
@@ -545,6 +553,39 @@ async def _after_run(
     except asyncio.CancelledError:
         if error is None:
             raise
+
+
+def _wrap_nodes(plan: Plan, wrappers: Sequence[Any]) -> None:
+    """Apply the adapters' ``wrap_node`` to every node call and expander of ``plan``."""
+    todo = [plan.root]
+    while todo:
+        block = todo.pop()
+        for step in block.steps:
+            if step.child is not None:
+                todo.append(step.child)
+            node = step.node
+            if (
+                node is None
+                or step.fn is None
+                or step.overridden_items
+                or node.tags.get(PER_WORKER_TAG)
+                or step.kind not in (StepKind.CALL, StepKind.EXPAND)
+            ):
+                continue
+            fn = step.fn
+            for wrap in wrappers:
+                replaced = wrap(
+                    node_name=node.name,
+                    node_tags=dict(node.tags),
+                    fn=fn,
+                    is_async=step.is_async,
+                    is_expander=step.kind is StepKind.EXPAND,
+                    in_block=bool(block.scope),
+                    node=node,
+                )
+                if replaced is not None:
+                    fn = replaced
+            step.fn = fn
 
 
 def _finish(instance: Instance) -> None:

@@ -25,11 +25,13 @@ interrupted: its result is dropped when it arrives.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from asyncdag._calls import RunInfo
 from asyncdag.errors import AsyncDagError, NodeExecutionError, NodeTimeoutError
 from asyncdag.execution._plan import BlockPlan, Step, StepKind
 from asyncdag.execution._resources import ResourceCache, ResourceRef
@@ -58,6 +60,7 @@ class Run:
         "failure",
         "group_blocks",
         "hooks",
+        "info",
         "inline_blocks",
         "inline_sync",
         "local",
@@ -86,6 +89,7 @@ class Run:
         self.group_blocks = group_blocks
         self.hooks = hooks if hooks else None
         self.run_id = run_id
+        self.info = RunInfo(run_id)
         self.resources = resources if resources is not None else ResourceCache()
         self.loop = asyncio.get_running_loop()
         self.local = local
@@ -132,6 +136,7 @@ class Run:
             return
         self.failure = exc
         self.alive = False
+        self.info.cancelled = True
         for t in list(self._tasks):
             t.cancel()
         if not self._finished.done():
@@ -149,6 +154,7 @@ class Run:
             if self.failure is None:
                 self.failure = asyncio.CancelledError()
                 self.alive = False
+            self.info.cancelled = True
             await self._drain()
             raise
         if self.failure is not None:
@@ -395,7 +401,7 @@ class Instance:
             executor = self._executor()
             if step.needs_thread:
                 call = functools.partial(_call_kwargs, step.fn, self.kwargs(step))
-                fut = self.run.loop.run_in_executor(None, call)
+                fut = self.run.loop.run_in_executor(None, contextvars.copy_context().run, call)
                 self.run.track(fut)
                 fut.add_done_callback(lambda f: self._sync_done(f, i, step))
                 return _PENDING

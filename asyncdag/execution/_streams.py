@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import queue
 import threading
 from collections import deque
@@ -95,7 +96,10 @@ class ThreadPump:
         self.stopping = False
         self.error: BaseException | None = None
         self.waiter: asyncio.Future[None] | None = None
-        _PUMP_THREADS.run(f"asyncdag-expander-{expansion.step.name}", self._produce)
+        context = contextvars.copy_context()  # the run's context follows the generator
+        _PUMP_THREADS.run(
+            f"asyncdag-expander-{expansion.step.name}", lambda: context.run(self._produce)
+        )
 
     def give_credit(self) -> None:
         with self.lock:

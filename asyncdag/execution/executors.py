@@ -29,6 +29,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import threading
 import weakref
@@ -252,8 +253,9 @@ class _ThreadPoolMixin(TaskExecutor):
     def submit_sync(
         self, loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
     ) -> asyncio.Future[Any]:
-        call = functools.partial(fn, *args, **kwargs) if kwargs else fn
-        return loop.run_in_executor(self._executor(), call, *(() if kwargs else args))
+        call = functools.partial(fn, *args, **kwargs)
+        # the run's context (asyncdag._calls) follows the work onto the thread
+        return loop.run_in_executor(self._executor(), contextvars.copy_context().run, call)
 
     def close(self) -> None:
         pool, self._pool = self._pool, None

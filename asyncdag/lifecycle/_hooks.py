@@ -101,6 +101,32 @@ class LifecycleHooks:
     ) -> Any:
         """Every item of an expansion is done (``index`` is the expansion's own path)."""
 
+    def wrap_node(
+        self,
+        *,
+        node_name: str,
+        node_tags: dict[str, Any],
+        fn: Callable[..., Any],
+        is_async: bool,
+        is_expander: bool,
+        in_block: bool,
+        node: Any,
+        **future_kwargs: Any,
+    ) -> Callable[..., Any] | None:
+        """Called once per node when the plan of a request is made, not per call: return a
+        callable to run instead of ``fn``, or ``None`` to leave the node as it is.
+
+        The replacement is called as ``fn`` is (keyword arguments named after the node's
+        parameters) and keeps its call style: an ``async def`` when ``is_async``; for an
+        expander (``is_expander``), a callable returning its items (a generator function stays
+        a generator function). Use ``functools.wraps(fn)``. ``node`` is the graph's node
+        (name, type, dependencies, originating function). The wrapper runs wherever the node
+        runs (the loop, a thread, a worker process), so it must pickle when ``fn`` does.
+        Adapters wrap in the order given to ``with_adapters``: the last one is outermost.
+        Per-worker resource nodes and overridden nodes are not offered.
+        """
+        return None
+
 
 HOOK_NAMES = tuple(n for n in vars(LifecycleHooks) if n.startswith("run_"))
 
@@ -128,8 +154,17 @@ class HookSet:
         self.item_yielded = has("run_after_item_yielded")
         self.expansion = has("run_after_expansion")
         self.nodes = self.before_node or self.after_node
+        #: adapters' ``wrap_node`` methods that are overridden, in the order given
+        self.node_wrappers: list[Callable[..., Any]] = [
+            a.wrap_node
+            for a in adapters
+            if callable(getattr(a, "wrap_node", None))
+            and getattr(type(a), "wrap_node", None) is not LifecycleHooks.wrap_node
+        ]
 
     def __bool__(self) -> bool:
+        """Whether any per-run or per-call hook is overridden (``wrap_node`` acts at plan
+        time and does not count)."""
         return bool(self.by_name)
 
     def call(self, name: str, spawn: Callable[[Any], Any], **kwargs: Any) -> None:

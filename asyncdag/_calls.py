@@ -1,0 +1,105 @@
+"""What running code can know about the run and the node call it belongs to.
+
+The engine sets two context variables: the *run* (for everything a run executes: node calls,
+generators, wrappers made by ``LifecycleHooks.wrap_node``) and, around a node call, the *call*
+(the node, the item's index path and label, the attempt). They follow the work onto the
+threads and event loops the run uses, so a policy or a wrapper reads them wherever the node
+runs. Outside a run both are ``None``.
+
+Example (inside a node)::
+
+    from asyncdag import check_cancelled
+
+    def crunch(rows: list[int]) -> int:
+        total = 0
+        for i, row in enumerate(rows):
+            if i % 10_000 == 0:
+                check_cancelled()      # raises once the run is cancelled or has failed
+            total += row
+        return total
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextvars import ContextVar
+from typing import Any
+
+__all__ = [
+    "CallInfo",
+    "RunInfo",
+    "check_cancelled",
+    "current_call",
+    "current_run",
+]
+
+
+class RunInfo:
+    """One run as running code sees it: its id, and whether it is still wanted."""
+
+    __slots__ = ("cancelled", "run_id")
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        #: set by the engine when the run fails or is cancelled: no new work will start
+        self.cancelled = False
+
+    def __repr__(self) -> str:
+        return f"RunInfo({self.run_id!r}, cancelled={self.cancelled})"
+
+
+class CallInfo:
+    """One node call: which node, which item, which attempt."""
+
+    __slots__ = ("attempt", "index", "label", "node", "run")
+
+    def __init__(
+        self,
+        run: RunInfo,
+        node: str,
+        index: tuple[int, ...] = (),
+        label: str | None = None,
+    ) -> None:
+        self.run = run
+        self.node = node
+        self.index = index
+        self.label = label
+        self.attempt = 1
+
+    def __repr__(self) -> str:
+        return f"CallInfo({self.node!r}, {self.index}, attempt={self.attempt})"
+
+
+_RUN: ContextVar[RunInfo | None] = ContextVar("asyncdag_run", default=None)
+_CALL: ContextVar[CallInfo | None] = ContextVar("asyncdag_call", default=None)
+
+
+def current_run() -> RunInfo | None:
+    """The run the calling code belongs to, or ``None`` outside any run."""
+    return _RUN.get()
+
+
+def current_call() -> CallInfo | None:
+    """The node call the calling code belongs to, or ``None`` outside a node call."""
+    return _CALL.get()
+
+
+def check_cancelled() -> None:
+    """Raise ``asyncio.CancelledError`` if the run of the calling code is over.
+
+    A cheap check for long sync node functions: a sync call already running when its run is
+    cancelled (or fails) is not interrupted, but it can stop early by calling this now and
+    then. Outside a run it does nothing.
+    """
+    run = _RUN.get()
+    if run is not None and run.cancelled:
+        raise asyncio.CancelledError(f"run {run.run_id} was cancelled")
+
+
+def enter_run(run: RunInfo) -> Any:
+    """Make ``run`` the current run of this context; returns the token for :func:`exit_run`."""
+    return _RUN.set(run)
+
+
+def exit_run(token: Any) -> None:
+    _RUN.reset(token)
