@@ -122,7 +122,20 @@ class Instance:
         return block.label_of(self.values[block.expander])
 
     def call_info(self, step: Step) -> _calls.CallInfo:
-        return _calls.CallInfo(self.run.info, step.name, self.index, self.label, self.on_retry)
+        return _calls.CallInfo(
+            self.run.info, step.name, self.index, self.label, self.on_retry, self.held()
+        )
+
+    def held(self) -> Any:
+        """The limiter whose slot this instance runs in (its own, or an outer instance's);
+        for the root of a run, the one its caller ran in."""
+        inst: Any = self
+        while inst is not None:
+            slotted = getattr(inst, "slotted", None)
+            if slotted is not None:
+                return slotted
+            inst = inst.parent
+        return self.run.held
 
     def on_retry(self, call: _calls.CallInfo, error: BaseException, delay: float) -> None:
         """A retry policy reports another attempt (from any thread of the run)."""
