@@ -19,23 +19,32 @@ from __future__ import annotations
 import asyncio
 import atexit
 import copy as _copy
+import os
 import threading
 import types
 import uuid
-from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from asyncdag import _calls
-from asyncdag.errors import ExecutorError, InputTypeError, RunningLoopError
+from asyncdag import _calls, viz
+from asyncdag import _driver_surface as _surface
+from asyncdag.base import PandasDataFrameResult
+from asyncdag.errors import ExecutionRequestError, ExecutorError, InputTypeError, RunningLoopError
 from asyncdag.execution import grouping as _grouping
 from asyncdag.execution._plan import Plan, StepKind, compile_plan
 from asyncdag.execution._resources import ResourceCache
 from asyncdag.execution._scheduler import Event, Instance, Run
 from asyncdag.execution.executors import AsyncioExecutor, TaskExecutor
-from asyncdag.graph._build import Graph, build_graph
+from asyncdag.graph import _query
+from asyncdag.graph._build import Graph
+from asyncdag.graph._cycles import for_request
+from asyncdag.graph._cycles import has_cycles as _has_cycles
 from asyncdag.graph._types import describe, value_fits
+from asyncdag.graph_types import Variable
 from asyncdag.htypes import ItemFailure
+from asyncdag.io._materialize import ExtractorFactory, MaterializerFactory, apply_materializers
+from asyncdag.lifecycle._hamilton import input_checks, notify_graph_built, translate
 from asyncdag.lifecycle._hooks import HookSet
 from asyncdag.resources import PER_WORKER_TAG
 
@@ -44,17 +53,7 @@ __all__ = ["DEFAULT_WINDOW", "Builder", "Driver", "StreamEvent", "Variable"]
 #: Items an expansion may have yielded but not yet delivered to every collector.
 DEFAULT_WINDOW = 1024
 
-
-@dataclass(frozen=True)
-class Variable:
-    """A node or input as ``list_available_variables`` reports it."""
-
-    name: str
-    type: Any
-    tags: Mapping[str, Any] = field(default_factory=dict)
-    is_external_input: bool = False
-    documentation: str = ""
-    role: str = "standard"
+Materializer = MaterializerFactory | ExtractorFactory
 
 
 @dataclass(frozen=True)
@@ -76,6 +75,9 @@ class StreamEvent:
 class Builder:
     """Assembles a :class:`Driver` piece by piece, with Hamilton's method names."""
 
+    #: what ``build()`` makes (``asyncdag.async_driver.Builder`` makes an ``AsyncDriver``)
+    driver_class: type[Driver]
+
     def __init__(self) -> None:
         self._modules: list[types.ModuleType] = []
         self._config: dict[str, Any] = {}
@@ -85,6 +87,7 @@ class Builder:
         self._adapters: list[Any] = []
         self._allow_overrides = False
         self._window = DEFAULT_WINDOW
+        self._materializers: list[Materializer] = []
 
     def with_modules(self, *modules: types.ModuleType) -> Builder:
         """Add modules whose functions become the graph's nodes."""
@@ -116,8 +119,21 @@ class Builder:
         return self
 
     def with_adapters(self, *adapters: Any) -> Builder:
-        """Lifecycle hooks called around runs, tasks and nodes."""
+        """Lifecycle hooks called around runs, tasks and nodes (asyncdag's
+        :class:`~asyncdag.lifecycle.LifecycleHooks` or Hamilton-style adapters), and at most
+        one result builder (``asyncdag.base``), which shapes what ``execute`` returns."""
         self._adapters.extend(adapters)
+        return self
+
+    def with_adapter(self, adapter: Any) -> Builder:
+        """Hamilton's one legacy graph adapter (e.g. ``base.SimplePythonGraphAdapter(...)``)."""
+        self._adapters.append(adapter)
+        return self
+
+    def with_materializers(self, *materializers: Materializer) -> Builder:
+        """Add ``to.<key>(...)`` savers and ``from_.<key>(...)`` loaders to the graph
+        (:mod:`asyncdag.io.materialization`); a saver is run by requesting its ``id``."""
+        self._materializers.extend(materializers)
         return self
 
     def with_window(self, window: int) -> Builder:
@@ -138,17 +154,22 @@ class Builder:
         new._modules = list(self._modules)
         new._config = dict(self._config)
         new._adapters = list(self._adapters)
+        new._materializers = list(self._materializers)
         return new
 
     def build(self) -> Driver:
         """Build and validate the graph; raises a ``GraphError`` naming what is wrong."""
-        graph = build_graph(
-            self._modules, self._config, allow_module_overrides=self._allow_overrides
+        graph = _surface.build_graph_for(
+            self._modules,
+            self._config,
+            self._adapters,
+            allow_module_overrides=self._allow_overrides,
+            materializers=self._materializers,
         )
         # Plan every node once, as if every input were given: what only shows in a plan (a
         # streaming collector that would deadlock) is then reported here, at build().
         compile_plan(graph, graph.order, frozenset(graph.inputs) | frozenset(graph.config))
-        return Driver(
+        return self.driver_class(
             graph,
             local=self._local,
             remote=self._remote,
@@ -159,19 +180,40 @@ class Builder:
 
 
 class Driver:
-    """Runs a built graph. Use :class:`Builder` to make one."""
+    """Runs a built graph. Use :class:`Builder` to make one.
+
+    Hamilton's constructor works too: ``Driver(config, module, ..., adapter=...)`` builds the
+    graph of ``module`` under ``config``; without a result builder among the adapters it
+    returns a pandas DataFrame, as Hamilton's does.
+    """
 
     def __init__(
         self,
-        graph: Graph,
-        *,
+        graph: Graph | Mapping[str, Any],
+        *modules: types.ModuleType,
+        adapter: Any = None,
+        allow_module_overrides: bool = False,
         local: TaskExecutor | None = None,
         remote: TaskExecutor | None = None,
         grouping: _grouping.GroupingStrategy | None = None,
         adapters: Sequence[Any] = (),
         window: int = DEFAULT_WINDOW,
     ) -> None:
+        if not isinstance(graph, Graph):  # Hamilton's Driver(config, *modules, adapter=...)
+            adapters = [*_surface.as_adapter_list(adapter), *adapters]
+            if _surface.result_builder_of(adapters) is None:
+                adapters.append(PandasDataFrameResult())
+            graph = _surface.build_graph_for(
+                modules, graph, adapters, allow_module_overrides=allow_module_overrides
+            )
+        elif modules or adapter is not None:
+            raise TypeError(
+                "Driver(graph, ...) takes no modules or adapter=; use Builder(), or Hamilton's"
+                " Driver(config, *modules, adapter=...)"
+            )
         self.graph = graph
+        if local is None:  # an adapter may bring the executor it needs (h_threadpool)
+            local = _surface.executor_from_adapters(adapters)
         self._default_local = local is None
         self._default_remote = remote is None
         if local is None:
@@ -182,12 +224,39 @@ class Driver:
         self.remote = remote
         self.grouping = grouping or _grouping.GroupByRepeatableBlocks()
         self.adapters = tuple(adapters)
-        self._hooks = HookSet(self.adapters)
+        self._result_builder = _surface.result_builder_of(self.adapters)
+        self._accepts_input = input_checks(self.adapters)
+        self._hooks = HookSet(translate(self.adapters, graph))
         self.window = window
         self._resources = ResourceCache()
         self._plans: dict[tuple[tuple[str, ...], frozenset[str]], Plan] = {}
         self._input_checks: dict[Plan, list[tuple[str, list[tuple[str, Any]]]]] = {}
         self._closed = False
+        notify_graph_built(self.adapters, graph)
+
+    def __reduce__(self) -> tuple[Callable[[bytes], Driver], tuple[bytes]]:
+        """A driver pickles (to ship it to Spark, Ray or another process): its graph, its
+        adapters and the executors it was given travel; default executors are made anew."""
+        state = {
+            "cls": type(self),
+            "graph": self.graph,
+            "local": None if self._default_local else self.local,
+            "remote": None if self._default_remote else self.remote,
+            "grouping": self.grouping,
+            "adapters": self.adapters,
+            "window": self.window,
+        }
+        return (_surface.restore_driver, (_surface.reduce_state(state),))
+
+    def _repr_mimebundle_(
+        self,
+        include: Iterable[str] | None = None,
+        exclude: Iterable[str] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """In Jupyter, a driver shows as the picture of its graph."""
+        drawing: viz.Drawing = self.display_all_functions()
+        return drawing._repr_mimebundle_(include=include, exclude=exclude)
 
     # -- planning ------------------------------------------------------------------------
 
@@ -195,7 +264,7 @@ class Driver:
         key = (outputs, provided)
         plan = self._plans.get(key)
         if plan is None:
-            plan = compile_plan(self.graph, outputs, provided)
+            plan = compile_plan(for_request(self.graph, outputs, provided), outputs, provided)
             if self._hooks.node_wrappers:
                 _wrap_nodes(plan, self._hooks.node_wrappers)
             if len(self._plans) > 512:  # many distinct requests: keep memory bounded
@@ -233,6 +302,8 @@ class Driver:
             for node_name, declared in readers:
                 if declared is seen or value_fits(value, declared):
                     continue
+                if any(accepts(declared, value) for accepts in self._accepts_input):
+                    continue
                 raise InputTypeError(
                     f"input {name!r} is {type(value).__qualname__}, but node {node_name!r}"
                     f" declares parameter {name!r} as {describe(declared)}. Pass a value of"
@@ -258,10 +329,22 @@ class Driver:
         inputs: Mapping[str, Any] | None = None,
     ) -> None:
         """Raise the error a run of ``final_vars`` would raise before running any user code."""
-        self._prepare(final_vars, overrides, inputs)
+        self._prepare(_surface.output_names(self.graph, final_vars), overrides, inputs)
+
+    def validate_inputs(
+        self,
+        final_vars: Iterable[Any],
+        inputs: Mapping[str, Any] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Check that ``inputs`` (with the config and ``overrides``) give a run of
+        ``final_vars`` every input it needs, of the declared types; raise the error the run
+        would raise (``MissingInputError``, ``InputTypeError`` ...) otherwise."""
+        self.validate_execution(final_vars, overrides=overrides, inputs=inputs)
 
     # -- running -------------------------------------------------------------------------
 
+    @_surface.returns_result_async
     async def aexecute(
         self,
         final_vars: Iterable[str],
@@ -331,6 +414,7 @@ class Driver:
         await _after_run(hooks, run_id, None, results)
         return results
 
+    @_surface.returns_result
     def execute(
         self,
         final_vars: Iterable[str],
@@ -425,78 +509,200 @@ class Driver:
     # -- introspection -------------------------------------------------------------------
 
     def list_available_variables(
-        self, *, tag_filter: Mapping[str, Any] | None = None
+        self, tag_filter: Mapping[str, Any] | None = None
     ) -> list[Variable]:
-        """Every node and input, optionally only those whose tags match ``tag_filter``.
+        """Every node and input as a :class:`Variable` (Hamilton's fields: ``name``, ``type``,
+        ``tags``, ``is_external_input``, ``originating_functions``, ``documentation``,
+        ``required_dependencies`` ...), optionally only those whose tags match ``tag_filter``.
 
-        A filter value may be a single value, a list of accepted values, or ``None`` to accept
-        any node that has the tag at all.
+        A filter value is a string, a list of strings (any of them matches; a node's tag may
+        itself be a list), or ``None`` (the node has the tag at all); all keys must match.
+        Anything else raises ``ExecutionRequestError``.
+
+        Example::
+
+            dr.list_available_variables(tag_filter={"owner": ["ada", "bob"], "pii": None})
         """
-        found: list[Variable] = []
-        for name in self.graph.order:
-            node = self.graph.nodes[name]
-            found.append(
-                Variable(name, node.type, dict(node.tags), False, node.doc, node.role.value)
+        return _surface.list_variables(self.graph, tag_filter)
+
+    # -- graph queries ---------------------------------------------------------------------
+
+    def _variables(self, names: Iterable[str]) -> list[Variable]:
+        return [
+            Variable.from_node(self.graph.nodes[n])
+            if n in self.graph.nodes
+            else Variable.from_input(self.graph, n)
+            for n in names
+        ]
+
+    def what_is_downstream_of(self, *node_names: str) -> list[Variable]:
+        """The named nodes (or inputs) and every node that depends on them."""
+        return self._variables(_query.downstream_of(self.graph, node_names))
+
+    def what_is_upstream_of(self, *node_names: str) -> list[Variable]:
+        """The named nodes and every node they depend on (inputs not included)."""
+        nodes, _ = _query.upstream_of(self.graph, node_names)
+        return self._variables(nodes)
+
+    def what_is_the_path_between(
+        self, upstream_node_name: str, downstream_node_name: str
+    ) -> list[Variable]:
+        """The nodes on the paths from one node to another, both included (``[]`` when
+        ``downstream_node_name`` does not depend on ``upstream_node_name``)."""
+        return self._variables(
+            _query.path_between(self.graph, upstream_node_name, downstream_node_name)
+        )
+
+    def has_cycles(self, final_vars: Iterable[Any] | None = None) -> bool:
+        """Whether the nodes ``final_vars`` need (every node, without it) form a cycle."""
+        names = None if final_vars is None else _surface.output_names(self.graph, final_vars)
+        return _has_cycles(self.graph, names)
+
+    def export_execution(
+        self,
+        final_vars: Iterable[Any],
+        inputs: Mapping[str, Any] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> str:
+        """JSON (``{"nodes": [...]}``, each as ``Variable.as_dict()``) of what a run of
+        ``final_vars`` would execute and read; raises what the run would for a bad request."""
+        names = _surface.output_names(self.graph, final_vars)
+        self.validate_execution(names, overrides=overrides, inputs=inputs)
+        provided = (
+            frozenset(self.graph.config) | frozenset(inputs or ()) | frozenset(overrides or ())
+        )
+        return _surface.export_execution(self.graph, names, provided)
+
+    # -- materializers ---------------------------------------------------------------------
+
+    def _materializing(self, materializers: Sequence[Materializer]) -> Driver:
+        """A driver of this graph with ``materializers`` added, sharing the executors; it
+        returns plain dicts."""
+        sibling = Driver(
+            apply_materializers(self.graph, materializers),
+            local=self.local,
+            remote=self.remote,
+            grouping=self.grouping,
+            adapters=[a for a in self.adapters if not _surface.is_result_builder(a)],
+            window=self.window,
+        )
+        # the same executors and per-worker resources, and the same choice of inline calls
+        sibling._default_local, sibling._default_remote = self._default_local, self._default_remote
+        sibling._resources = self._resources
+        return sibling
+
+    def materialize(
+        self,
+        *materializers: Materializer,
+        additional_vars: Iterable[Any] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Run with savers (``to.<key>(...)``) and loaders (``from_.<key>(...)``) added for
+        this call; returns ``({saver id: its metadata}, {additional var: value})``.
+
+        Example::
+
+            meta, results = dr.materialize(
+                to.json(id="report_json", dependencies=["report"], path="report.json"),
+                from_.csv(target="raw", path="raw.csv"),
+                additional_vars=["report"],
             )
-        for name, readers in self.graph.inputs.items():
-            found.append(Variable(name, readers[0][1].type, {}, True))
-        if tag_filter:
-            found = [v for v in found if _tags_match(v.tags, tag_filter)]
-        return found
+        """
+        sibling, saved, extra = self._materialize_request(materializers, additional_vars)
+        raw = sibling.execute([*saved, *extra], overrides=overrides, inputs=inputs)
+        return {k: raw[k] for k in saved}, {k: raw[k] for k in extra}
+
+    async def amaterialize(
+        self,
+        *materializers: Materializer,
+        additional_vars: Iterable[Any] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """:meth:`materialize` on the running event loop (the file adapters use aiofiles)."""
+        sibling, saved, extra = self._materialize_request(materializers, additional_vars)
+        raw = await sibling.aexecute([*saved, *extra], overrides=overrides, inputs=inputs)
+        return {k: raw[k] for k in saved}, {k: raw[k] for k in extra}
+
+    def _materialize_request(
+        self, materializers: Sequence[Materializer], additional_vars: Iterable[Any] | None
+    ) -> tuple[Driver, list[str], list[str]]:
+        extra = _surface.output_names(self.graph, additional_vars or [])
+        saved = [m.id for m in materializers if isinstance(m, MaterializerFactory)]
+        if not saved and not extra:
+            raise ExecutionRequestError(
+                "nothing to materialize: pass to.<key>(...) savers, or additional_vars to compute"
+            )
+        return self._materializing(materializers), saved, extra
+
+    # -- pictures --------------------------------------------------------------------------
 
     def display_all_functions(
         self,
-        output_file_path: str | None = None,
-        *,
-        format: str | None = None,
+        output_file_path: str | os.PathLike[str] | None = None,
+        render_kwargs: Mapping[str, Any] | None = None,
+        graphviz_kwargs: Mapping[str, Mapping[str, str]] | None = None,
+        show_legend: bool = True,
         orient: str = "LR",
         hide_inputs: bool = False,
-        show_legend: bool = True,
-        graphviz_kwargs: Mapping[str, Mapping[str, str]] | None = None,
-    ) -> str | bytes:
-        """Draw every node, each Parallelizable block as a cluster; see :mod:`asyncdag.viz`.
+        deduplicate_inputs: bool = False,
+        show_schema: bool = True,
+        custom_style_function: Callable[..., Any] | None = None,
+        keep_dot: bool = False,
+        *,
+        format: str | None = None,
+    ) -> Any:
+        """Draw every node, each Parallelizable block as a cluster; see :func:`asyncdag.viz.draw`.
 
-        ``format`` is ``"dot"``, ``"mermaid"``, ``"svg"`` or ``"png"`` (default: from the
-        file's suffix, else DOT). Returns the text (bytes for PNG) and writes it to
-        ``output_file_path`` when given. SVG and PNG need graphviz's ``dot`` program.
+        Returns a :class:`~asyncdag.viz.Drawing` (DOT text that behaves like the
+        ``graphviz.Digraph`` Hamilton returns, and shows inline in Jupyter), or with
+        ``format=`` that format's text or bytes. Each input is drawn once
+        (``deduplicate_inputs`` has nothing to do); schemas are not drawn (``show_schema``).
         """
-        from asyncdag import viz
-
         return viz.draw(
             self.graph,
             output_file_path,
+            render_kwargs,
             format=format,
             orient=orient,
             hide_inputs=hide_inputs,
             show_legend=show_legend,
             graphviz_kwargs=graphviz_kwargs,
+            keep_dot=keep_dot,
+            custom_style_function=custom_style_function,
         )
 
     def visualize_execution(
         self,
-        final_vars: Iterable[str],
-        output_file_path: str | None = None,
-        *,
+        final_vars: Iterable[Any],
+        output_file_path: str | os.PathLike[str] | None = None,
+        render_kwargs: Mapping[str, Any] | None = None,
         inputs: Mapping[str, Any] | None = None,
+        graphviz_kwargs: Mapping[str, Mapping[str, str]] | None = None,
         overrides: Mapping[str, Any] | None = None,
-        format: str | None = None,
+        show_legend: bool = True,
         orient: str = "LR",
         hide_inputs: bool = False,
-        show_legend: bool = True,
-        graphviz_kwargs: Mapping[str, Mapping[str, str]] | None = None,
+        deduplicate_inputs: bool = False,
+        show_schema: bool = True,
+        custom_style_function: Callable[..., Any] | None = None,
         bypass_validation: bool = False,
-    ) -> str | bytes:
+        keep_dot: bool = False,
+        *,
+        format: str | None = None,
+    ) -> Any:
         """Draw only the nodes a run of ``final_vars`` would execute; overrides are marked.
 
-        Raises what the run would raise for missing inputs or unknown outputs, unless
-        ``bypass_validation``. Other parameters as for :meth:`display_all_functions`.
+        Hamilton's parameter order. Raises what the run would raise for missing inputs or
+        unknown outputs, unless ``bypass_validation``. Returns as
+        :meth:`display_all_functions` does.
         """
-        from asyncdag import viz
-
         return viz.draw(
             self.graph,
             output_file_path,
-            final_vars=list(final_vars),
+            render_kwargs,
+            final_vars=_surface.output_names(self.graph, final_vars),
             format=format,
             inputs=inputs,
             overrides=overrides,
@@ -505,6 +711,149 @@ class Driver:
             show_legend=show_legend,
             graphviz_kwargs=graphviz_kwargs,
             bypass_validation=bypass_validation,
+            keep_dot=keep_dot,
+            custom_style_function=custom_style_function,
+        )
+
+    def _display_nodes(
+        self,
+        names: Iterable[str],
+        highlight: Iterable[str],
+        output_file_path: str | os.PathLike[str] | None,
+        render_kwargs: Mapping[str, Any] | None,
+        graphviz_kwargs: Mapping[str, Mapping[str, str]] | None,
+        show_legend: bool,
+        orient: str,
+        hide_inputs: bool,
+        custom_style_function: Callable[..., Any] | None,
+        keep_dot: bool,
+        format: str | None,
+    ) -> Any:
+        return viz.draw(
+            self.graph,
+            output_file_path,
+            render_kwargs,
+            nodes=names,
+            highlight=highlight,
+            format=format,
+            orient=orient,
+            hide_inputs=hide_inputs,
+            show_legend=show_legend,
+            graphviz_kwargs=graphviz_kwargs,
+            keep_dot=keep_dot,
+            custom_style_function=custom_style_function,
+        )
+
+    def _with_parents(self, names: Iterable[str]) -> set[str]:
+        shown = set(names)
+        for name in list(shown):
+            node = self.graph.nodes.get(name)
+            if node is not None:
+                shown.update(node.dependency_names)
+        return shown
+
+    def display_downstream_of(
+        self,
+        *node_names: str,
+        output_file_path: str | os.PathLike[str] | None = None,
+        render_kwargs: Mapping[str, Any] | None = None,
+        graphviz_kwargs: Mapping[str, Mapping[str, str]] | None = None,
+        show_legend: bool = True,
+        orient: str = "LR",
+        hide_inputs: bool = False,
+        deduplicate_inputs: bool = False,
+        show_schema: bool = True,
+        custom_style_function: Callable[..., Any] | None = None,
+        keep_dot: bool = False,
+        format: str | None = None,
+    ) -> Any:
+        """Draw what depends on ``node_names`` (with each drawn node's direct parents)."""
+        below = _query.downstream_of(self.graph, node_names)
+        return self._display_nodes(
+            self._with_parents(below),
+            node_names,
+            output_file_path,
+            render_kwargs,
+            graphviz_kwargs,
+            show_legend,
+            orient,
+            hide_inputs,
+            custom_style_function,
+            keep_dot,
+            format,
+        )
+
+    def display_upstream_of(
+        self,
+        *node_names: str,
+        output_file_path: str | os.PathLike[str] | None = None,
+        render_kwargs: Mapping[str, Any] | None = None,
+        graphviz_kwargs: Mapping[str, Mapping[str, str]] | None = None,
+        show_legend: bool = True,
+        orient: str = "LR",
+        hide_inputs: bool = False,
+        deduplicate_inputs: bool = False,
+        show_schema: bool = True,
+        custom_style_function: Callable[..., Any] | None = None,
+        keep_dot: bool = False,
+        format: str | None = None,
+    ) -> Any:
+        """Draw what ``node_names`` depend on, inputs included."""
+        nodes, inputs = _query.upstream_of(self.graph, node_names)
+        return self._display_nodes(
+            [*nodes, *inputs],
+            node_names,
+            output_file_path,
+            render_kwargs,
+            graphviz_kwargs,
+            show_legend,
+            orient,
+            hide_inputs,
+            custom_style_function,
+            keep_dot,
+            format,
+        )
+
+    def visualize_path_between(
+        self,
+        upstream_node_name: str,
+        downstream_node_name: str,
+        output_file_path: str | os.PathLike[str] | None = None,
+        render_kwargs: Mapping[str, Any] | None = None,
+        graphviz_kwargs: Mapping[str, Mapping[str, str]] | None = None,
+        strict_path_visualization: bool = False,
+        show_legend: bool = True,
+        orient: str = "LR",
+        hide_inputs: bool = False,
+        deduplicate_inputs: bool = False,
+        show_schema: bool = True,
+        custom_style_function: Callable[..., Any] | None = None,
+        keep_dot: bool = False,
+        *,
+        format: str | None = None,
+    ) -> Any:
+        """Draw the paths between two nodes, highlighted, with the path nodes' parents unless
+        ``strict_path_visualization``. Raises ``UnknownOutputError`` for an unknown name and
+        ``ExecutionRequestError`` when there is no path."""
+        path = _query.path_between(self.graph, upstream_node_name, downstream_node_name)
+        if not path:
+            raise ExecutionRequestError(
+                f"no path from {upstream_node_name!r} to {downstream_node_name!r}:"
+                f" {downstream_node_name!r} does not depend on {upstream_node_name!r}"
+            )
+        shown = set(path) if strict_path_visualization else self._with_parents(path)
+        return self._display_nodes(
+            shown,
+            path,
+            output_file_path,
+            render_kwargs,
+            graphviz_kwargs,
+            show_legend,
+            orient,
+            hide_inputs,
+            custom_style_function,
+            keep_dot,
+            format,
         )
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -537,6 +886,9 @@ class Driver:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+Builder.driver_class = Driver
 
 
 async def _after_run(
@@ -590,18 +942,6 @@ def _wrap_nodes(plan: Plan, wrappers: Sequence[Any]) -> None:
 
 def _finish(instance: Instance) -> None:
     instance.run.finish()
-
-
-def _tags_match(tags: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
-    for key, accepted in wanted.items():
-        if key not in tags:
-            return False
-        if accepted is None:
-            continue
-        options = accepted if isinstance(accepted, list | tuple | set) else [accepted]
-        if tags[key] not in options:
-            return False
-    return True
 
 
 _private = threading.local()
