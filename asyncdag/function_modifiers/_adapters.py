@@ -328,8 +328,8 @@ class _SaveTo(Transformer):
         target_: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(target_)
         self.key = key
+        super().__init__(target_)
         self.candidates = tuple(candidates)
         self.output_name = output_name_
         self.kwargs = kwargs
