@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asyncdag.errors import VisualizationError
-from asyncdag.execution._plan import compile_plan
 from asyncdag.graph._build import Graph, Scope, scopes_of
 from asyncdag.graph._cycles import for_request
 from asyncdag.graph._node import DepKind, Node, Role
+from asyncdag.graph._select import select
 from asyncdag.graph._types import describe
 
 __all__ = [
@@ -125,14 +125,15 @@ def picture_of(
     else:
         provided = frozenset(graph.config) | frozenset(inputs or ()) | frozenset(overrides or ())
         plan_provided = provided | frozenset(graph.inputs) if bypass_validation else provided
-        planned = for_request(graph, final_vars, plan_provided)
-        plan = compile_plan(planned, final_vars, plan_provided)
-        names = plan.nodes
-        overridden = plan_provided & frozenset(plan.nodes)
-        scopes = scopes_of(graph.nodes, plan.nodes, plan_provided)
+        plan = select(
+            for_request(graph, final_vars, plan_provided), tuple(final_vars), plan_provided
+        )
+        names = plan.order
+        overridden = plan_provided & frozenset(plan.order)
+        scopes = scopes_of(graph.nodes, plan.order, plan_provided)
         outputs = frozenset(final_vars)
         shown_inputs = {o for o in final_vars if o not in graph.nodes}
-        for name in plan.nodes:
+        for name in plan.order:
             if name not in overridden:
                 shown_inputs.update(
                     d.name
