@@ -23,7 +23,7 @@ from asyncdag.errors import ExecutionRequestError, GraphError, UnknownOutputErro
 from asyncdag.execution.executors import TaskExecutor
 from asyncdag.graph._build import Graph, build_graph
 from asyncdag.graph._cycles import needed_nodes
-from asyncdag.graph_types import Variable
+from asyncdag.graph_types import Variable, input_names
 from asyncdag.io._materialize import ExtractorFactory, MaterializerFactory, apply_materializers
 from asyncdag.lifecycle._hamilton import edge_checks, validate_graph
 from asyncdag.lifecycle._hooks import LifecycleHooks
@@ -241,7 +241,7 @@ def tags_match(tags: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
 
 def list_variables(graph: Graph, tag_filter: Mapping[str, Any] | None) -> list[Variable]:
     found = [Variable.from_node(graph.nodes[n]) for n in (*graph.order, *graph.blocked)]
-    found += [Variable.from_input(graph, n) for n in graph.inputs]
+    found += [Variable.from_input(graph, n) for n in input_names(graph)]
     if tag_filter:
         check_tag_filter(tag_filter)
         found = [v for v in found if tags_match(v.tags, tag_filter)]

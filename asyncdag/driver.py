@@ -559,9 +559,9 @@ class Driver:
         return self._variables(_query.downstream_of(self.graph, node_names))
 
     def what_is_upstream_of(self, *node_names: str) -> list[Variable]:
-        """The named nodes and every node they depend on (inputs not included)."""
-        nodes, _ = _query.upstream_of(self.graph, node_names)
-        return self._variables(nodes)
+        """The named nodes and every node and input they depend on."""
+        nodes, inputs = _query.upstream_of(self.graph, node_names)
+        return self._variables([*nodes, *inputs])
 
     def what_is_the_path_between(
         self, upstream_node_name: str, downstream_node_name: str

@@ -22,7 +22,7 @@ from typing import Any
 from asyncdag.graph._build import Graph
 from asyncdag.graph._node import Node
 
-__all__ = ["HamiltonGraph", "HamiltonNode", "Variable", "hash_source_code"]
+__all__ = ["HamiltonGraph", "HamiltonNode", "Variable", "hash_source_code", "input_names"]
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,10 @@ class Variable:
     def from_input(cls, graph: Graph, name: str) -> Variable:
         """The variable of an input (or a config value read as one)."""
         readers = graph.inputs.get(name, ())
-        return cls(name=name, type=readers[0][1].type if readers else Any, is_external_input=True)
+        if readers:
+            return cls(name=name, type=readers[0][1].type, is_external_input=True)
+        value = graph.config.get(name)
+        return cls(name=name, type=Any if value is None else type(value), is_external_input=True)
 
 
 #: Hamilton's name for :class:`Variable`.
@@ -118,7 +121,7 @@ class HamiltonGraph:
     @classmethod
     def from_graph(cls, graph: Graph) -> HamiltonGraph:
         found = [Variable.from_node(graph.nodes[n]) for n in (*graph.order, *graph.blocked)]
-        found += [Variable.from_input(graph, n) for n in graph.inputs]
+        found += [Variable.from_input(graph, n) for n in input_names(graph)]
         return cls(found)
 
     def __getitem__(self, name: str) -> Variable:
@@ -141,6 +144,13 @@ class HamiltonGraph:
         for var in sorted(self.nodes, key=lambda v: v.name):
             digest.update(f"{var.name}:{var.version}".encode())
         return digest.hexdigest()
+
+
+def input_names(graph: Graph) -> list[str]:
+    """The graph's inputs, then the config keys no node reads (Hamilton lists them too)."""
+    names = list(graph.inputs)
+    names += [k for k in graph.config if k not in graph.inputs and k not in graph.nodes]
+    return names
 
 
 def hash_source_code(fn: Callable[..., Any], strip: bool = False) -> str:
