@@ -25,8 +25,7 @@ def split_to_groups(
     load_data: pd.DataFrame, funcs: list[Splitter]
 ) -> Parallelizable[tuple[str, pd.DataFrame]]:
     for func in funcs:
-        for name, group in func(load_data):
-            yield (name, group)
+        yield from func(load_data)
 
 
 @extract_fields(dict(data=pd.DataFrame, group_name=str))
