@@ -257,7 +257,7 @@ def export_execution(graph: Graph, final_vars: Sequence[str], provided: frozense
         for n in needed
         if n not in provided
         for d in graph.nodes[n].dependencies
-        if d.name not in graph.nodes
+        if d.name not in graph.nodes and (d.required or d.name in provided)
     }
     reads |= {o for o in final_vars if o not in graph.nodes}
     found += [Variable.from_input(graph, n).as_dict() for n in reads]

@@ -48,8 +48,10 @@ class Variable:
     def version(self) -> str | None:
         """A hash of the originating function's source, without docstring and comments
         (the input's name for an input; ``None`` when the source cannot be read)."""
+        if self.is_external_input:
+            return self.name
         if not self.originating_functions:
-            return self.name if self.is_external_input else None
+            return None
         try:
             return hash_source_code(self.originating_functions[0], strip=True)
         except (OSError, TypeError, SyntaxError):
@@ -103,7 +105,13 @@ class Variable:
         """The variable of an input (or a config value read as one)."""
         readers = graph.inputs.get(name, ())
         if readers:
-            return cls(name=name, type=readers[0][1].type, is_external_input=True)
+            origin = readers[0][0].originating_function  # the first node that reads it
+            return cls(
+                name=name,
+                type=readers[0][1].type,
+                is_external_input=True,
+                originating_functions=None if origin is None else (origin,),
+            )
         value = graph.config.get(name)
         return cls(name=name, type=Any if value is None else type(value), is_external_input=True)
 
