@@ -86,5 +86,6 @@ def module_from_source(source: str, module_name: str | None = None) -> types.Mod
     lines = source.splitlines(True)
     linecache.cache[filename] = (len(source), None, lines, filename)
     sys.modules[name] = module
-    exec(compile(source, filename, "exec"), module.__dict__)
+    # dont_inherit: the source's own __future__ imports decide, not this module's
+    exec(compile(source, filename, "exec", dont_inherit=True), module.__dict__)
     return module
