@@ -151,7 +151,7 @@ class PandasParquetReader(_PandasLoader):
     """``load_from.parquet(path=...)``: ``pandas.read_parquet`` (needs pyarrow)."""
 
     path: Path
-    engine: str = "auto"
+    engine: str | None = None
     columns: list[str] | None = None
     filters: Any = None
 
@@ -168,7 +168,7 @@ class PandasParquetWriter(_PandasSaver):
     """``save_to.parquet(path=...)``: ``DataFrame.to_parquet`` (needs pyarrow)."""
 
     path: Path
-    engine: str = "auto"
+    engine: str | None = None
     compression: str | None = "snappy"
     index: bool | None = None
 
