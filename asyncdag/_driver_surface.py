@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import io
 import json
 import pickle
@@ -140,11 +141,22 @@ def output_names(graph: Graph, final_vars: Iterable[Any]) -> list[str]:
 
 
 def _node_of_function(graph: Graph, fn: Callable[..., Any]) -> str:
+    """The node ``fn`` defines: the node of its name from its module, or the one node whose
+    function is ``fn`` or a copy of it (``ad_hoc_utils`` modules hold copies)."""
     name = getattr(fn, "__name__", "")
     node = graph.nodes.get(name)
     if node is not None and node.module == getattr(fn, "__module__", None):
         return name
-    origin = [n.name for n in graph.nodes.values() if n.originating_function is fn]
+    code = getattr(inspect.unwrap(fn), "__code__", None)
+
+    def same(origin: Any) -> bool:
+        return origin is fn or (
+            code is not None and getattr(inspect.unwrap(origin), "__code__", None) is code
+        )
+
+    origin = [n.name for n in graph.nodes.values() if same(n.originating_function)]
+    if name in origin:
+        return name
     if len(origin) == 1:
         return origin[0]
     where = f"{getattr(fn, '__module__', '?')}.{name}"

@@ -84,6 +84,7 @@ def test_pandas_result_builds_the_frame_hamilton_builds(outputs: dict[str, Any])
     pd.testing.assert_frame_equal(ours, theirs)
 
 
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # numpy.matrix itself
 def test_strict_and_numpy_builders() -> None:
     with pytest.raises(ValueError, match="index types differ"):
         base.StrictIndexTypePandasDataFrameResult.build_result(

@@ -14,7 +14,7 @@ from asyncdag.function_modifiers._tags import tag
 
 __all__ = ["parametrized", "parametrized_input", "ray_remote_options"]
 
-F = TypeVar("F", bound=Callable[..., Any])
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class parametrized_input(parameterize):
@@ -51,7 +51,7 @@ class parametrized(parameterize):
         super().__init__(**outputs)
 
 
-def ray_remote_options(**options: Any) -> Callable[[F], F]:
+def ray_remote_options(**options: Any) -> Callable[[_F], _F]:
     """Record Ray's ``.options(...)`` for a node as ``ray_remote.<option>`` tags (JSON values),
     as Hamilton does. asyncdag's Ray executor ships whole block instances, so it does not read
     them per node; they are visible to hooks and ``list_available_variables``.

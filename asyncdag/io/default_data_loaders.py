@@ -34,6 +34,8 @@ __all__ = [
     "RawFileDataLoaderBytes",
     "RawFileDataSaver",
     "RawFileDataSaverBytes",
+    "read_bytes",
+    "write_bytes",
 ]
 
 Path = str | os.PathLike[str]

@@ -60,7 +60,7 @@ __all__ = [
 
 logger = logging.getLogger("asyncdag.lifecycle")
 
-F = TypeVar("F", bound=Callable[..., Any])
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 #: Which nodes an adapter acts on: a predicate of (name, tags), a list of names, one name, or
 #: ``None`` for every node.
@@ -224,7 +224,7 @@ class PDBDebugger(NodeExecutionHook, NodeExecutionMethod):
             pdb.set_trace()
 
 
-def accept_error_sentinels(func: F) -> F:
+def accept_error_sentinels(func: _F) -> _F:
     """Let a node run when some of its arguments are :class:`GracefulErrorAdapter` sentinels
     (they are passed to it as they are), instead of passing the sentinel on.
 
@@ -234,7 +234,7 @@ def accept_error_sentinels(func: F) -> F:
         def report(fit: tuple | None, name: str) -> dict:
             return {"name": name, "ok": fit is not None}
     """
-    marked: F = tag(**{ERROR_SENTINEL_TAG: INJECTION_ALLOWED}, bypass_reserved_namespaces_=True)(
+    marked: _F = tag(**{ERROR_SENTINEL_TAG: INJECTION_ALLOWED}, bypass_reserved_namespaces_=True)(
         func
     )
     return marked
