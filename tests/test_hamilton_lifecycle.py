@@ -359,3 +359,42 @@ def test_hamilton_s_progress_bars_count_nodes_and_items(bar: Any) -> None:
     state = bar.state()
     # nodes outside blocks: start_point, gather, plain; block instances: 4 items
     assert state.done == 3 + 4 and state.failed == 0
+
+
+PDB_SCRIPT = """
+from asyncdag import ad_hoc_utils, driver
+from asyncdag.lifecycle import default
+
+
+def a() -> int:
+    return 1
+
+
+def b(a: int) -> int:
+    return a + 1
+
+
+module = ad_hoc_utils.create_temporary_module(a, b)
+debugger = default.PDBDebugger(node_filter="b", before=True, during=True, after=True)
+dr = driver.Builder().with_modules(module).with_adapters(debugger).build()
+print("RESULT", dr.execute(["b"]), default.PDBDebugger.CONTEXT["node_name"])
+"""
+
+
+def test_the_debugger_stops_before_during_and_after_the_chosen_node(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "debug.py"
+    script.write_text(PDB_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        input="c\nc\nc\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("(Pdb)") == 3  # before, during (runcall), after: node b only
+    assert "RESULT {'b': 2} b" in done.stdout
