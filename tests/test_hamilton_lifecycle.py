@@ -307,6 +307,7 @@ def test_the_type_checker_hook_refuses_a_wrong_result() -> None:
     with pytest.raises(HookError) as info:
         dr.execute(["wrong"])
     assert isinstance(info.value.__cause__, TypeError) and "wrong" in str(info.value.__cause__)
+    assert info.value.adapter == "FunctionInputOutputTypeChecker"  # the user's adapter
 
 
 def test_graph_construction_hooks_run_for_the_legacy_constructor() -> None:

@@ -21,10 +21,6 @@ import pytest
 
 SCRIPTS = Path(__file__).parent / "hamilton_scripts"
 SHAPES = sorted(p.name for p in SCRIPTS.iterdir() if (p / "run.py").exists())
-# output keys that differ until the engine reports them as Hamilton does: a node's arguments
-# (``node_kwargs``) reach ``run_before_node_execution`` as None for the second and later
-# nodes of a sync chain that runs in one hop
-PENDING = {"lifecycle_hooks": {"node_kwargs"}}
 _IMPORT = re.compile(r"^(\s*)(from|import)(\s+)hamilton\b", re.M)
 
 
@@ -75,17 +71,4 @@ def test_a_hamilton_script_gives_hamilton_s_output(shape: str, tmp_path: Path) -
     )
     expected = run_script(copy_shape(shape, tmp_path, rename=False))
     got = run_script(on_asyncdag)
-    pending = PENDING.get(shape, set())
-    assert {k: v for k, v in got.items() if k not in pending} == {
-        k: v for k, v in expected.items() if k not in pending
-    }
-
-
-@pytest.mark.xfail(
-    strict=True, reason="needs the engine's hooks: node_kwargs of every node of a sync chain"
-)
-@pytest.mark.parametrize("shape", sorted(PENDING))
-def test_pending_outputs_match_hamilton(shape: str, tmp_path: Path) -> None:
-    expected = run_script(copy_shape(shape, tmp_path, rename=False))
-    got = run_script(copy_shape(shape, tmp_path, rename=True))
-    assert {k: got[k] for k in PENDING[shape]} == {k: expected[k] for k in PENDING[shape]}
+    assert got == expected

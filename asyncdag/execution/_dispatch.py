@@ -129,6 +129,15 @@ def _run_chain(
     return out
 
 
+def _chain_of(inst: Instance, i: int, step: CallStep) -> tuple[int, ...]:
+    """The steps one call of ``step`` runs: its chain, unless node hooks listen (then each
+    step is a call of its own; see ``Instance.launch_all``)."""
+    hooks = inst.run.hooks
+    if step.chain and (hooks is None or not hooks.nodes):
+        return step.chain
+    return (i,)
+
+
 def _chain_finished(
     inst: Instance, chain: tuple[int, ...], values: list[Any], failure: _ChainFailed | None
 ) -> None:
@@ -159,7 +168,8 @@ class InlineCalls:
     def call(self, inst: Instance, i: int, step: CallStep) -> Done | None:
         if step.needs_thread:
             return self._threads.call(inst, i, step)
-        if not step.chain:
+        chain = _chain_of(inst, i, step)
+        if len(chain) == 1:
             call = inst.call_info(step)
             token = _calls.enter_call(call)
             try:
@@ -170,11 +180,11 @@ class InlineCalls:
             finally:
                 _calls.exit_call(token)
         try:
-            values = _run_chain(inst, step.chain, inst.kwargs(step), detached=True)
+            values = _run_chain(inst, chain, inst.kwargs(step), detached=True)
         except _ChainFailed as failure:
-            _chain_finished(inst, step.chain, failure.values, failure)
+            _chain_finished(inst, chain, failure.values, failure)
             return None
-        _chain_finished(inst, step.chain, values, None)
+        _chain_finished(inst, chain, values, None)
         return None
 
     async def run_sync(self, inst: Instance, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
@@ -188,7 +198,7 @@ class ThreadCalls:
         self.pool = pool
 
     def call(self, inst: Instance, i: int, step: CallStep) -> Done | None:
-        chain = step.chain or (i,)
+        chain = _chain_of(inst, i, step)
         job = inst.run.to_thread(self.pool, _run_chain, inst, chain, inst.kwargs(step), False)
         job.future.add_done_callback(lambda fut: self._done(fut, inst, chain))
         return None

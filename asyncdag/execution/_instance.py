@@ -177,13 +177,17 @@ class Instance:
         work = list(indices)
         steps = self.block.steps
         run = self.run
+        hooks = run.hooks
+        # node hooks see every node's own call (its arguments, its start and end): chains
+        # of sync steps are fused into one hop only when nobody listens to nodes
+        fuse = hooks is None or not hooks.nodes
         while work and run.alive and not self.ended:
             i = work.pop()
             step = steps[i]
             if isinstance(step, CallStep):
-                if step.fused:
+                if step.fused and fuse:
                     continue  # runs inside the hop of its chain's first step
-                if run.hooks is not None and run.hooks.before_node:
+                if hooks is not None and hooks.before_node:
                     self.node_started(step)
                 if step.is_async:
                     run.spawn(self._call_async(i, step))

@@ -32,6 +32,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import weakref
 from typing import Any
@@ -263,18 +264,18 @@ class MultiProcessingExecutor(BatchingExecutor):
 
     async def _carry(self, payload: bytes, what: str) -> bytes:
         cancelled = threading.Event()
-        carried = self.pool().submit(payload, what, cancelled)
+        carried = asyncio.wrap_future(self.pool().submit(payload, what, cancelled))
         try:
-            return await asyncio.wrap_future(carried)
+            return await asyncio.shield(carried)
         except asyncio.CancelledError:
             # The courier drops the task, or kills the busy worker; wait for that, so that
             # nothing of a cancelled run is still running when the run returns.
             cancelled.set()
             while not carried.done():
-                try:
-                    await asyncio.shield(asyncio.wrap_future(carried))
-                except BaseException:
-                    pass
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait({carried})
+            if not carried.cancelled():
+                carried.exception()  # retrieved: the cancellation is what the caller sees
             raise
         except TaskCancelled:
             raise asyncio.CancelledError() from None

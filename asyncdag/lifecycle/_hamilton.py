@@ -101,6 +101,9 @@ class _Translated(LifecycleHooks):
         self.method = method
         self.accepts = _accepted(method)
         self.context = context
+        owner = getattr(method, "__self__", None)
+        #: the user's adapter, as errors name it (HookError)
+        self.hook_owner = type(owner).__name__ if owner is not None else repr(method)
 
     def takes(self, name: str) -> bool:
         return self.accepts is None or name in self.accepts
