@@ -40,7 +40,7 @@ a threaded executor, when that matters.
 
 from asyncdag.policies._errors import DELIVER, FAIL, ON_ERROR_TAG, SKIP, on_error
 from asyncdag.policies._limits import concurrency, rate_limit
-from asyncdag.policies._retry import retry
+from asyncdag.policies._retry import Attempt, retry, retry_after
 from asyncdag.policies._timeout import timeout
 
 __all__ = [
@@ -48,9 +48,11 @@ __all__ = [
     "FAIL",
     "ON_ERROR_TAG",
     "SKIP",
+    "Attempt",
     "concurrency",
     "on_error",
     "rate_limit",
     "retry",
+    "retry_after",
     "timeout",
 ]
