@@ -275,9 +275,7 @@ async def test_nested_expansions_get_a_line_each_with_a_lower_bound() -> None:
     bar.run_before_expansion(run_id="r", expander="site", index=(), label=None, total=2)
     yield_items(bar, 2, expander="site")
     for parent in (0, 1):
-        bar.run_before_expansion(
-            run_id="r", expander="page", index=(parent,), label=None, total=10
-        )
+        bar.run_before_expansion(run_id="r", expander="page", index=(parent,), label=None, total=10)
         yield_items(bar, 10, expander="page", parent=(parent,))
     finish(bar, (0, 3), "done", "page")
     state = bar.state()
@@ -385,9 +383,7 @@ async def test_a_real_sized_expander_gives_the_total() -> None:
         await run
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs the engine's outcome= in run_after_task_execution"
-)
+@pytest.mark.xfail(strict=True, reason="needs the engine's outcome= in run_after_task_execution")
 async def test_a_real_run_counts_skipped_apart() -> None:
     from tests.dags_policies import skipping
 

@@ -25,6 +25,17 @@ cluster task) are reported when the block's values come back.
 from asyncdag.lifecycle._hooks import LifecycleHooks as LifecycleHooks
 from asyncdag.lifecycle.progress import ProgressBar as ProgressBar
 from asyncdag.lifecycle.progress import ProgressState as ProgressState
+from asyncdag.lifecycle.summary import NodeSummary as NodeSummary
+from asyncdag.lifecycle.summary import RunReport as RunReport
+from asyncdag.lifecycle.summary import RunSummary as RunSummary
 from asyncdag.lifecycle.trace import ChromeTrace as ChromeTrace
 
-__all__ = ["ChromeTrace", "LifecycleHooks", "ProgressBar", "ProgressState"]
+__all__ = [
+    "ChromeTrace",
+    "LifecycleHooks",
+    "NodeSummary",
+    "ProgressBar",
+    "ProgressState",
+    "RunReport",
+    "RunSummary",
+]
