@@ -26,7 +26,7 @@ from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from asyncdag import _calls
+from asyncdag import _calls, _notebook
 from asyncdag.errors import ExecutorError, InputTypeError, RunningLoopError
 from asyncdag.execution import grouping as _grouping
 from asyncdag.execution._plan import Plan, StepKind, compile_plan
@@ -346,13 +346,17 @@ class Driver:
         nodes still run concurrently, and sync generators are still advanced on their own
         thread. Set an executor explicitly (e.g. ``MultiThreadingExecutor``) to run blocking
         sync nodes in parallel. Called inside a running event loop it raises
-        ``RunningLoopError``: use ``await dr.aexecute(...)`` there.
+        ``RunningLoopError``: use ``await dr.aexecute(...)`` there; except in a Jupyter /
+        IPython kernel, where the run goes to a private loop on a helper thread.
         """
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             pass
         else:
+            if _notebook.in_kernel():
+                run = self._aexecute(final_vars, overrides, inputs, inline_sync=True)
+                return _notebook.run_in_helper_loop(run)
             raise RunningLoopError(
                 "Driver.execute() was called inside a running event loop, where it would block"
                 " that loop. Use `await dr.aexecute(...)` instead."
