@@ -17,7 +17,9 @@ SHOPS = REPO / "tests" / "dags_viz" / "shops.py"
 # import asyncdag from this checkout, whatever the venv's .pth points at
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 SHOP_ARGS = [
-    "--config", "mode=m", "--input-json", 'regions=["a", "b"]', "--input-json", "shops_per_region=2",
+    "--config", "mode=m",
+    "--input-json", 'regions=["a", "b"]',
+    "--input-json", "shops_per_region=2",
 ]  # fmt: skip
 EXPECTED = {"regions": ["a", "b"], "shops_per_region": 2, "mode": "m"}
 
