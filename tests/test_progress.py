@@ -18,7 +18,7 @@ import pytest
 
 from asyncdag import driver
 from asyncdag.execution import executors
-from asyncdag.lifecycle import ProgressBar, progress
+from asyncdag.lifecycle import ProgressBar, _progress_draw, progress
 
 pytestmark = pytest.mark.anyio
 
@@ -243,7 +243,7 @@ async def test_total_gives_a_percentage_and_an_eta(clock: Clock) -> None:
     assert state.total == 3020 and state.percent == pytest.approx(10.0)
     assert state.rate == pytest.approx(151.0)
     assert state.eta == pytest.approx((3020 - 302) / 151.0)
-    assert "302/3,020 10% ETA 0:18.0" in progress._progress(state)
+    assert "302/3,020 10% ETA 0:18.0" in _progress_draw._progress(state)
     end(bar)
 
 
@@ -264,7 +264,7 @@ async def test_an_unsized_expander_has_no_total() -> None:
     yield_items(bar, 10)
     state = bar.state()
     assert (state.total, state.percent, state.eta) == (None, None, None)
-    assert progress._progress(state) == ""
+    assert _progress_draw._progress(state) == ""
     end(bar)
 
 
@@ -283,7 +283,7 @@ async def test_nested_expansions_get_a_line_each_with_a_lower_bound() -> None:
     assert (site.expander, site.total, site.total_is_final) == ("site", 2, True)
     assert (page.expander, page.total, page.total_is_final) == ("page", 20, False)
     assert page.eta is None  # more pages may come: no ETA from a lower bound
-    assert "1/≥20 5%" in progress._progress(page)
+    assert "1/≥20 5%" in _progress_draw._progress(page)
     end(bar, RuntimeError("boom"))
     lines = out.getvalue().splitlines()
     assert [line.split(":")[0] for line in lines] == ["sites", "└ page"]

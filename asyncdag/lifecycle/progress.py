@@ -53,64 +53,17 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import IO, Any
 
 from asyncdag.lifecycle._hooks import LifecycleHooks
+from asyncdag.lifecycle._progress_draw import ProgressState, View, open_view
 
 __all__ = ["ProgressBar", "ProgressState"]
 
 _monotonic: Callable[[], float] = time.monotonic
-
-
-@dataclass(frozen=True)
-class ProgressState:
-    """The counts a :class:`ProgressBar` shows, at one moment: of one expander's line, or
-    (``ProgressBar.state()``) of every counted line added up, with the lines in ``lines``."""
-
-    yielded: int
-    done: int
-    failed: int
-    elapsed: float  # seconds since the first run started
-    rate: float  # finished tasks per second, smoothed (whole-run average once ended)
-    skipped: int = 0
-    retries: int = 0
-    in_flight: int = 0  # node calls running now
-    total: int | None = None  # tasks expected, when known
-    total_is_final: bool = True  # False: a lower bound (a nested expander's, so far)
-    status: str = "running"  # "running", then "done", "failed" or "stopped"
-    expander: str | None = None  # the line's expander (None: the sum of the lines)
-    lines: tuple[ProgressState, ...] = field(default=(), repr=False)
-
-    @property
-    def finished(self) -> int:
-        return self.done + self.failed + self.skipped
-
-    @property
-    def pending(self) -> int:
-        """Tasks yielded and not finished: running, or waiting for a slot."""
-        return max(self.yielded - self.finished, 0)
-
-    @property
-    def percent(self) -> float | None:
-        """How much of the known total has finished, 0 to 100."""
-        if not self.total:
-            return None
-        return min(100.0, 100.0 * self.finished / self.total)
-
-    @property
-    def eta(self) -> float | None:
-        """Seconds until the total is reached at the current rate (a final total only)."""
-        if self.total is None or not self.total_is_final or self.status != "running":
-            return None
-        left = self.total - self.finished
-        if left <= 0:
-            return 0.0
-        return left / self.rate if self.rate > 0 else None
 
 
 class _Line:
@@ -204,7 +157,7 @@ class ProgressBar(LifecycleHooks):
         self._ended: float | None = None
         self._last_tick = 0.0
         self._timer: asyncio.TimerHandle | None = None
-        self._view: _View | None = None
+        self._view: View | None = None
 
     # -- what the hooks count ------------------------------------------------------------
 
@@ -217,7 +170,8 @@ class ProgressBar(LifecycleHooks):
         self._status = "running"
         self._started = self._last_tick = _monotonic()
         self._ended = None
-        self._view = self._open_view()
+        stream = self._stream if self._stream is not None else sys.stderr
+        self._view = open_view(self, stream, rich=self._use_rich)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # pragma: no cover - runs start on a loop
@@ -408,226 +362,8 @@ class ProgressBar(LifecycleHooks):
         view.draw(self.state())
         self._timer = asyncio.get_running_loop().call_later(view.every, self._tick)
 
-    def _open_view(self) -> _View:
-        stream = self._stream if self._stream is not None else sys.stderr
-        tty = _is_tty(stream)
-        if tty and self._use_rich:
-            try:
-                return _RichView(self, stream)
-            except ImportError:
-                pass
-        if tty:
-            return _LineView(self, stream)
-        return _PlainView(self, stream)
-
-    def _name(self, state: ProgressState, first: bool) -> str:
+    def line_name(self, state: ProgressState, first: bool) -> str:
+        """What a line is called: the description, then its expander for nested ones."""
         if first or state.expander is None:
             return self.description
         return f"  └ {state.expander}"
-
-
-def _is_tty(stream: IO[str]) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):  # a closed or odd stream
-        return False
-
-
-def _width(stream: IO[str]) -> int:
-    """The terminal's width in columns (80 when the stream cannot say)."""
-    try:
-        return os.get_terminal_size(stream.fileno()).columns or 80
-    except (AttributeError, OSError, ValueError):
-        return 80
-
-
-def _shown_lines(state: ProgressState) -> tuple[ProgressState, ...]:
-    return state.lines or (state,)
-
-
-def _counts(s: ProgressState, *, yielded: bool = True) -> str:
-    """The counts, most telling first: a line cut to the terminal's width loses the last."""
-    parts = [f"{s.done:,} done", f"{s.failed:,} failed"]
-    if s.skipped:
-        parts.append(f"{s.skipped:,} skipped")
-    if s.retries:
-        parts.append(f"{s.retries:,} retries")
-    if s.status == "running":
-        parts.append(f"{s.in_flight:,} in flight")
-    parts.append(f"{s.rate:,.0f}/s")
-    if s.status == "running":
-        parts.append(f"{s.pending:,} pending")
-    elif s.pending:
-        parts.append(f"{s.pending:,} unfinished")
-    if yielded:
-        parts.append(f"{s.yielded:,} yielded")
-    return " · ".join(parts)
-
-
-def _progress(s: ProgressState) -> str:
-    """``1,234/3,020 41% ETA 0:12`` when the total is known, else ``""``."""
-    if s.total is None:
-        return ""
-    bound = "" if s.total_is_final else "≥"
-    text = f"{s.finished:,}/{bound}{s.total:,}"
-    if s.percent is not None:
-        text += f" {s.percent:.0f}%"
-    eta = s.eta
-    if eta is not None:
-        text += f" ETA {_clock(eta)}"
-    return text
-
-
-class _View:
-    """Where a bar draws; ``every`` is the seconds between two ``draw`` calls."""
-
-    every: float
-
-    def draw(self, state: ProgressState) -> None:
-        raise NotImplementedError
-
-    def close(self, state: ProgressState) -> None:
-        """The last draw, showing ``state.status``."""
-        raise NotImplementedError
-
-
-class _PlainView(_View):
-    """Not a terminal: occasional plain lines, and the final ones."""
-
-    def __init__(self, bar: ProgressBar, stream: IO[str]) -> None:
-        self.bar, self.stream = bar, stream
-        self.every = bar.plain_every if bar.plain_every is not None else 3600.0
-
-    def _write(self, state: ProgressState) -> None:
-        text = ""
-        for i, line in enumerate(_shown_lines(state)):
-            name = self.bar._name(line, i == 0).strip()
-            head = _progress(line)
-            head = f"{head} · " if head else ""
-            text += f"{name}: {head}{_counts(line)}, {state.elapsed:.1f} s {state.status}\n"
-        self.stream.write(text)
-        self.stream.flush()
-
-    def draw(self, state: ProgressState) -> None:
-        if self.bar.plain_every is not None:
-            self._write(state)
-
-    def close(self, state: ProgressState) -> None:
-        self._write(state)
-
-
-_MARK = {"done": "✓", "failed": "✗", "stopped": "■"}
-
-
-class _LineView(_View):
-    """A terminal without rich: one line per expander, redrawn in place, cut to the
-    terminal's width (a line that wrapped could not be redrawn)."""
-
-    SPIN = "|/-\\"
-
-    def __init__(self, bar: ProgressBar, stream: IO[str]) -> None:
-        self.bar, self.stream, self.every, self.turn = bar, stream, bar.interval, 0
-        self.width = _width(stream) - 1
-        self.drawn = 0  # lines on screen
-
-    def _frame(self, state: ProgressState, mark: str) -> None:
-        texts = []
-        for i, line in enumerate(_shown_lines(state)):
-            head = _progress(line)
-            fields = [f for f in (head, _clock(state.elapsed), _counts(line, yielded=False)) if f]
-            if state.status != "running":
-                fields.insert(0, state.status)
-            text = f"{mark if i == 0 else ' '} {self.bar._name(line, i == 0)}: {' · '.join(fields)}"
-            if len(text) > self.width:
-                text = text[: self.width - 1] + "…"
-            texts.append(text + "\x1b[K")
-        up = f"\x1b[{self.drawn - 1}F" if self.drawn > 1 else ""
-        self.stream.write("\r" + up + "\n".join(texts))
-        self.drawn = len(texts)
-
-    def draw(self, state: ProgressState) -> None:
-        self.turn += 1
-        self._frame(state, self.SPIN[self.turn % len(self.SPIN)])
-        self.stream.flush()
-
-    def close(self, state: ProgressState) -> None:
-        self._frame(state, _MARK.get(state.status, "✗"))
-        self.stream.write("\n")
-        self.stream.flush()
-
-
-class _RichView(_View):
-    """A terminal with rich: two rows per expander (the bar, then the counts), drawn by our
-    timer; rows too long for the terminal end in an ellipsis."""
-
-    def __init__(self, bar: ProgressBar, stream: IO[str]) -> None:
-        from rich.console import Console, RenderableType
-        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
-        from rich.text import Text
-
-        class TwoRows(Progress):
-            def get_renderables(self) -> Iterator[RenderableType]:
-                for task in self.tasks:
-                    yield self.make_tasks_table([task])
-                    counts = Text.from_markup(task.fields["counts"])
-                    counts.no_wrap, counts.overflow = True, "ellipsis"
-                    yield counts
-
-        self.bar, self.every = bar, bar.interval
-        self.progress = TwoRows(
-            SpinnerColumn(finished_text="[green]✓"),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(bar_width=24),
-            TextColumn("{task.fields[head]}"),
-            console=Console(file=stream),
-            auto_refresh=False,  # our timer draws: no refresh thread
-        )
-        self.tasks: list[Any] = []
-        self.progress.start()
-
-    def _update(self, state: ProgressState) -> None:
-        for i, line in enumerate(_shown_lines(state)):
-            name = self.bar._name(line, i == 0)
-            if i == len(self.tasks):
-                self.tasks.append(self.progress.add_task(name, total=None, head="", counts=""))
-            if state.status not in ("running", "done"):
-                style = "red" if state.status == "failed" else "yellow"
-                name += f" [{style}]({state.status})"
-            head = " · ".join(f for f in (_progress(line), _clock(state.elapsed)) if f)
-            counts = (
-                f"  [green]{line.done:,}[/] done · [red]{line.failed:,}[/] failed"
-                + (f" · [yellow]{line.skipped:,}[/] skipped" if line.skipped else "")
-                + (f" · {line.retries:,} retries" if line.retries else "")
-                + (f" · {line.in_flight:,} in flight" if state.status == "running" else "")
-                + f" · [bold]{line.rate:,.0f}[/]/s"
-                + (f" · {line.pending:,} pending" if state.status == "running" else "")
-                + (
-                    f" · {line.pending:,} unfinished"
-                    if state.status != "running" and line.pending
-                    else ""
-                )
-            )
-            self.progress.update(
-                self.tasks[i],
-                description=name,
-                total=line.total,
-                completed=line.finished,
-                head=head,
-                counts=counts,
-            )
-
-    def draw(self, state: ProgressState) -> None:
-        self._update(state)
-        self.progress.refresh()
-
-    def close(self, state: ProgressState) -> None:
-        self._update(state)
-        self.progress.stop()
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(seconds, 60)
-    if minutes >= 60:
-        hours, minutes = divmod(minutes, 60)
-        return f"{int(hours)}:{int(minutes):02d}:{int(secs):02d}"
-    return f"{int(minutes)}:{secs:04.1f}"
