@@ -391,12 +391,15 @@ async def test_retry_on_result_async_with_wait(sleeps: list[float]) -> None:
 
 
 class Call(_calls.CallInfo):
-    """A node call as the engine makes one, with a place for its retry callback."""
+    """A node call as the engine makes one, recording what its retry reporter hears."""
 
     def __init__(self, node: str, index: tuple[int, ...], label: str | None) -> None:
-        super().__init__(_calls.RunInfo("r1"), node, index, label)
         self.retries: list[dict[str, Any]] = []
-        self.on_retry = lambda **kw: self.retries.append(kw)
+
+        def on_retry(call: _calls.CallInfo, error: BaseException, delay: float) -> None:
+            self.retries.append({"attempt": call.attempt, "error": error, "delay": delay})
+
+        super().__init__(_calls.RunInfo("r1"), node, index, label, on_retry)
 
 
 def in_call(call: _calls.CallInfo) -> contextlib.AbstractContextManager[None]:

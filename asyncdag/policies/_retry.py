@@ -14,10 +14,9 @@ need.
 
 Who hears of a retry: the ``"asyncdag"`` logger, at INFO, one line naming the node, the item
 (index and label) and the pause; and, inside a run, the engine, through the node call's
-:class:`asyncdag._calls.CallInfo`: ``attempt`` is set to the attempt about to start, and the
-call's ``on_retry`` callback (when the engine provides one) is told the attempt, the error and
-the pause, which the engine turns into ``run_before_node_retry`` hook calls (relayed to the
-parent process when the node runs in a worker).
+:meth:`asyncdag._calls.CallInfo.retrying`, which counts the attempt and turns it into a
+``run_before_node_retry`` hook call (relayed to the parent when the node runs in a worker
+process). For a retried *result* the hook's ``error`` is ``None``.
 
 The sleeps go through the module-level ``_sleep`` / ``_asleep``, the jitter through
 ``_jitter`` and the wall clock of HTTP dates through ``_now``, so that tests can record them.
@@ -246,10 +245,8 @@ def _announce(
     )
     call = current_call()
     if call is not None:
-        call.attempt = next_attempt
-        on_retry = getattr(call, "on_retry", None)
-        if on_retry is not None:
-            on_retry(attempt=next_attempt, error=error, delay=delay)
+        # the engine counts the attempt and tells the hooks (relayed from worker processes)
+        call.retrying(error, delay)  # type: ignore[arg-type]  # None: a retried result
 
 
 def retry(
