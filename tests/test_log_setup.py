@@ -109,10 +109,6 @@ def test_setup_logging_and_an_applications_own_config_both_show_the_records() ->
     assert "WARNING:asyncdag:a warning of asyncdag's" in stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the engine to set asyncdag._calls.current_call() around node calls",
-)
 def test_retry_lines_name_the_node_and_the_item() -> None:
     _, stderr = _run_script("from asyncdag import log_setup; log_setup.setup_logging()")
     assert "INFO    asyncdag: afetched (2,) 2: attempt 2 of 3" in stderr

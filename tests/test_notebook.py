@@ -93,7 +93,7 @@ def test_execute_works_in_a_kernel(kernel: Kernel) -> None:
 def test_a_failing_node_raises_in_the_cell(kernel: Kernel) -> None:
     reply, shown = kernel.run("dr.execute(['broken'], inputs={'n': 3})")
     assert reply["status"] == "error"
-    assert reply["ename"] == "NodeExecutionError"
+    assert reply["ename"].startswith("NodeExecutionError")  # NodeExecutionError[ValueError]
     assert "'broken'" in reply["evalue"]
     assert kernel.stdout("print('still serving')") == "still serving\n"
 

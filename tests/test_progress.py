@@ -364,10 +364,6 @@ async def test_a_real_run_shows_calls_in_flight_under_max_tasks() -> None:
     assert bar.state().in_flight == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the engine's run_before_expansion hook (total of a sized expander)",
-)
 async def test_a_real_sized_expander_gives_the_total() -> None:
     bar = ProgressBar(stream=io.StringIO(), plain_every=None)
     dr = driver.Builder().with_modules(_module(GATED, "sized")).with_adapters(bar).build()
@@ -383,7 +379,6 @@ async def test_a_real_sized_expander_gives_the_total() -> None:
         await run
 
 
-@pytest.mark.xfail(strict=True, reason="needs the engine's outcome= in run_after_task_execution")
 async def test_a_real_run_counts_skipped_apart() -> None:
     from tests.dags_policies import skipping
 
@@ -396,7 +391,6 @@ async def test_a_real_run_counts_skipped_apart() -> None:
     assert (state.done, state.failed, state.skipped) == (3, 0, 1)
 
 
-@pytest.mark.xfail(strict=True, reason="needs the engine's run_before_node_retry hook")
 async def test_a_real_run_counts_retries() -> None:
     from tests.dags_policies import skipping
 

@@ -187,7 +187,6 @@ def test_percentiles_are_within_one_percent() -> None:
     assert summary._Histogram().quantile(0.5) is None
 
 
-@pytest.mark.xfail(strict=True, reason="needs the engine's run_before_node_retry / attempts")
 async def test_a_real_run_counts_retries() -> None:
     from tests.dags_policies import skipping
 
