@@ -194,6 +194,26 @@ async def test_outcomes_are_counted_apart_and_retries_too() -> None:
     end(bar)
 
 
+async def test_delivered_failures_can_count_as_skipped() -> None:
+    class OffHost(Exception):
+        skipped = True
+
+    bar = ProgressBar(
+        stream=io.StringIO(), plain_every=None, skipped_if=lambda e: isinstance(e, OffHost)
+    )
+    start(bar)
+    yield_items(bar, 3)
+    for i, error in enumerate([OffHost(), ValueError(), None]):
+        bar.run_after_task_execution(
+            run_id="r", task_id=str(i), expander="e", index=(i,), label=None,
+            success=error is None, error=error,
+            outcome="done" if error is None else "delivered",
+        )  # fmt: skip
+    state = bar.state()
+    assert (state.done, state.failed, state.skipped) == (1, 1, 1)
+    end(bar)
+
+
 async def test_in_flight_is_node_calls_running_not_tasks_yielded() -> None:
     bar = ProgressBar(stream=io.StringIO(), plain_every=None)
     start(bar)

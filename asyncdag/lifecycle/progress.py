@@ -118,6 +118,9 @@ class ProgressBar(LifecycleHooks):
             (``None``: only the final lines).
         rich: use rich when it is installed and ``stream`` is a terminal (``False``: never).
         rate_window: about how many seconds of recent work the rate (and the ETA) follows.
+        skipped_if: for items whose failure was delivered (``on_error("deliver")``): a
+            function of the error that says the item counts as skipped, not failed (a
+            crawler's off-host URL, say).
 
     Concurrent runs of one driver add up in one display, which starts with the first run
     and ends (with a final frame) when the last one does.
@@ -134,6 +137,7 @@ class ProgressBar(LifecycleHooks):
         plain_every: float | None = 30.0,
         rich: bool = True,
         rate_window: float = 5.0,
+        skipped_if: Callable[[BaseException], bool] | None = None,
     ) -> None:
         if total is not None and (isinstance(total, bool) or not isinstance(total, int)):
             raise TypeError(f"ProgressBar: total must be an int or None, got {total!r}")
@@ -145,6 +149,7 @@ class ProgressBar(LifecycleHooks):
         self.interval = 1.0 / refresh_per_second
         self.plain_every = plain_every
         self.rate_window = float(rate_window)
+        self.skipped_if = skipped_if
         self._stream = stream
         self._use_rich = rich
         self._runs = 0
@@ -220,6 +225,7 @@ class ProgressBar(LifecycleHooks):
         expander: str,
         success: bool,
         outcome: str | None = None,
+        error: BaseException | None = None,
         **_: Any,
     ) -> None:
         line = self._open.pop((run_id, task_id), None) or self._line(expander)
@@ -227,6 +233,9 @@ class ProgressBar(LifecycleHooks):
             return
         if outcome is None:
             outcome = "done" if success else "failed"
+        skipped_if = self.skipped_if
+        if outcome == "delivered" and skipped_if is not None and error is not None:
+            outcome = "skipped" if skipped_if(error) else outcome
         if outcome == "done":
             line.done += 1
         elif outcome == "skipped":
