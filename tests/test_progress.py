@@ -137,17 +137,6 @@ def _events(bar: ProgressBar, *, yielded: int, done: int, failed: int, expander:
         finish(bar, (i,), None if i < done else "failed", expander)
 
 
-def node(bar: ProgressBar, when: str, index: tuple[int, ...], name: str = "page") -> None:
-    kwargs = dict(run_id="r", node_name=name, node_tags={}, index=index)
-    task_id = "/".join(map(str, index)) or None
-    if when == "before":
-        bar.run_before_node_execution(task_id=task_id, **kwargs)
-    else:
-        bar.run_after_node_execution(
-            task_id=task_id, result=None, error=None, success=True, **kwargs
-        )
-
-
 def plain(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
 
@@ -214,17 +203,17 @@ async def test_delivered_failures_can_count_as_skipped() -> None:
     end(bar)
 
 
-async def test_in_flight_is_node_calls_running_not_tasks_yielded() -> None:
+async def test_in_flight_is_tasks_running_on_their_executor() -> None:
     bar = ProgressBar(stream=io.StringIO(), plain_every=None)
     start(bar)
-    yield_items(bar, 256)
-    for i in range(32):
-        node(bar, "before", (i,))
-    node(bar, "after", (0,))
+    yield_items(bar, 32)  # started: each holds an executor slot
+    for i in range(5):
+        finish(bar, (i,), "done")
     state = bar.state()
-    assert (state.in_flight, state.pending) == (31, 256)
-    node(bar, "before", ())  # a node outside any block is no task's
-    assert bar.state().in_flight == 31
+    assert (state.in_flight, state.finished) == (27, 5)
+    for i in range(5, 32):
+        finish(bar, (i,), "skipped")
+    assert bar.state().in_flight == 0
     end(bar)
 
 
@@ -238,13 +227,16 @@ async def test_expander_filter_counts_only_that_expander() -> None:
     end(bar)
 
 
-async def test_nested_node_calls_count_for_the_counted_outer_item() -> None:
+async def test_a_nested_retry_counts_for_the_counted_outer_item() -> None:
     bar = ProgressBar(stream=io.StringIO(), expander="outer", plain_every=None)
     start(bar)
     yield_items(bar, 2, expander="outer")
     yield_items(bar, 3, expander="inner", parent=(1,))
-    node(bar, "before", (1, 2))
-    assert bar.state().in_flight == 1
+    bar.run_before_node_retry(
+        run_id="r", node_name="page", index=(1, 2), label="2", task_id="1/2",
+        attempt=2, error=OSError(), delay=0.1,
+    )  # fmt: skip
+    assert (bar.state().retries, bar.state().in_flight) == (1, 2)
     end(bar)
 
 
@@ -486,8 +478,7 @@ async def test_draws_on_a_timer_not_per_event() -> None:
     # the timer is every 0.1 s; a busy machine only makes it later, never more frequent
     assert 1 <= term.writes <= 8
     live = term.getvalue()
-    assert "9,000 done · 10 failed · 0 in flight · " in live
-    assert "/s · 990 pending\x1b[K" in live
+    assert "9,000 done · 10 failed · 990 in flight · " in live
     end(bar)
     text = term.getvalue()
     assert "\r" in text and text.endswith("\n")
@@ -520,7 +511,7 @@ async def test_rich_on_a_terminal() -> None:
     _events(bar, yielded=12, done=10, failed=1)
     bar._tick()
     live = plain(term.getvalue())
-    assert "11/20 55%" in live and "1 in flight" not in live
+    assert "11/20 55%" in live and "1 in flight" in live
     end(bar)
     final = last_frame(term, rich=True)
     assert final.startswith("✓ pages")

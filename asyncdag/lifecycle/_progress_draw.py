@@ -24,7 +24,7 @@ class ProgressState:
     rate: float  # finished tasks per second, smoothed (whole-run average once ended)
     skipped: int = 0
     retries: int = 0
-    in_flight: int = 0  # node calls running now
+    in_flight: int = 0  # tasks running now (started on their executor, not finished)
     total: int | None = None  # tasks expected, when known
     total_is_final: bool = True  # False: a lower bound (a nested expander's, so far)
     status: str = "running"  # "running", then "done", "failed" or "stopped"
@@ -111,9 +111,7 @@ def _counts(s: ProgressState, *, yielded: bool = True) -> str:
     if s.status == "running":
         parts.append(f"{s.in_flight:,} in flight")
     parts.append(f"{s.rate:,.0f}/s")
-    if s.status == "running":
-        parts.append(f"{s.pending:,} pending")
-    elif s.pending:
+    if s.status != "running" and s.pending:
         parts.append(f"{s.pending:,} unfinished")
     if yielded:
         parts.append(f"{s.yielded:,} yielded")
@@ -257,7 +255,6 @@ class _RichView(View):
                 + (f" · {line.retries:,} retries" if line.retries else "")
                 + (f" · {line.in_flight:,} in flight" if state.status == "running" else "")
                 + f" · [bold]{line.rate:,.0f}[/]/s"
-                + (f" · {line.pending:,} pending" if state.status == "running" else "")
                 + (
                     f" · {line.pending:,} unfinished"
                     if state.status != "running" and line.pending
