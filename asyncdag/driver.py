@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from asyncdag import _driver_surface as _surface
+from asyncdag import _notebook
 from asyncdag._driver_views import GraphViews
 from asyncdag.base import PandasDataFrameResult
 from asyncdag.errors import ExecutionRequestError, ExecutorError, InputTypeError, RunningLoopError
@@ -431,13 +432,17 @@ class Driver(GraphViews):
         nodes still run concurrently, and sync generators are still advanced on their own
         thread. Set an executor explicitly (e.g. ``MultiThreadingExecutor``) to run blocking
         sync nodes in parallel. Called inside a running event loop it raises
-        ``RunningLoopError``: use ``await dr.aexecute(...)`` there.
+        ``RunningLoopError``: use ``await dr.aexecute(...)`` there; except in a Jupyter /
+        IPython kernel, where the run goes to a private loop on a helper thread.
         """
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             pass
         else:
+            if _notebook.in_kernel():
+                run = self._aexecute(final_vars, overrides, inputs, private_loop=True)
+                return _notebook.run_in_helper_loop(run)
             raise RunningLoopError(
                 "Driver.execute() was called inside a running event loop, where it would block"
                 " that loop. Use `await dr.aexecute(...)` instead."

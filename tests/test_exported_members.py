@@ -23,6 +23,7 @@ PUBLIC = [
     "asyncdag.plugins",
     "asyncdag.plugins.dask",
     "asyncdag.plugins.ray",
+    "asyncdag.plugins.h_opentelemetry",
     "asyncdag.viz",
     "asyncdag.log_setup",
     "asyncdag.cli",

@@ -54,6 +54,9 @@ from asyncdag.lifecycle.default import PrintLn as PrintLn
 from asyncdag.lifecycle.default import accept_error_sentinels as accept_error_sentinels
 from asyncdag.lifecycle.progress import ProgressBar as ProgressBar
 from asyncdag.lifecycle.progress import ProgressState as ProgressState
+from asyncdag.lifecycle.summary import NodeSummary as NodeSummary
+from asyncdag.lifecycle.summary import RunReport as RunReport
+from asyncdag.lifecycle.summary import RunSummary as RunSummary
 from asyncdag.lifecycle.trace import ChromeTrace as ChromeTrace
 
 #: Hamilton's older name for :class:`PrintLn`.
@@ -73,12 +76,15 @@ __all__ = [
     "NoEdgeAndInputTypeChecking",
     "NodeExecutionHook",
     "NodeExecutionMethod",
+    "NodeSummary",
     "PDBDebugger",
     "PrintLn",
     "PrintLnHook",
     "ProgressBar",
     "ProgressState",
     "ResultBuilder",
+    "RunReport",
+    "RunSummary",
     "StaticValidator",
     "TaskExecutionHook",
     "TaskGroupingHook",

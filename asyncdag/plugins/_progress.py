@@ -31,19 +31,29 @@ class NodeAndTaskProgress(ProgressBar):
             plain_every=plain_every,
         )
 
+    #: the line that counts the nodes outside blocks
+    NODES = "nodes"
+
     def run_before_node_execution(self, *, index: tuple[int, ...] = (), **_: Any) -> None:
         if not index:
-            self.yielded += 1
+            line = self._line(self.NODES)
+            if line is not None:
+                line.yielded += 1
+                line.running += 1
 
     def run_after_node_execution(
         self, *, success: bool, index: tuple[int, ...] = (), **_: Any
     ) -> None:
         if index:
             return
+        line = self._line(self.NODES)
+        if line is None:
+            return
+        line.running -= 1
         if success:
-            self.done += 1
+            line.done += 1
         else:
-            self.failed += 1
+            line.failed += 1
 
 
 def progress_options(kwargs: dict[str, Any]) -> dict[str, Any]:
