@@ -38,16 +38,10 @@ import aiohttp
 
 from asyncdag.lifecycle import ProgressBar
 from benchmarks._harness import Options, Row, System, add_ratios, measure_rounds, new_loop, progress
-from examples.crawler.pages import (
-    ATTEMPTS,
-    USER_AGENT,
-    CrawlLimits,
-    FetchError,
-    backoff_delay,
-    fetch,
-    parse_page,
-    sitemap_urls,
-)
+from examples.crawler.pages import ATTEMPTS, USER_AGENT, FetchError, backoff_delay, fetch
+from examples.crawler.parsing import parse_page
+from examples.crawler.sitemaps import sitemap_urls
+from examples.crawler.urls import CrawlLimits
 from examples.crawler.report import CrawlTotals
 from examples.crawler.runner import crawl
 from examples.crawler.site import EmbeddedSite, Expected, SiteConfig
@@ -166,7 +160,7 @@ def bench(
     config = SiteConfig(pages=pages, latency=latency)
     want = EmbeddedSite(config).expected()
     child, sitemap = start_site(config)
-    limits = CrawlLimits(hosts=frozenset({"127.0.0.1"}), concurrency=concurrency)
+    limits = CrawlLimits.for_urls(sitemap, concurrency=concurrency)
     logging.getLogger("asyncdag").setLevel(logging.ERROR)  # one warning per failed page
     cpu: dict[str, list[float]] = {HAND: [], ASYNC: [], BAR: []}
 

@@ -33,13 +33,20 @@ _WORD = re.compile(r"[^\W\d_]+")
 # ASCII text: every character that is not a letter becomes a space, then split (a quarter of
 # the regular expression's time); other text takes the regular expression
 _NOT_LETTERS = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalpha()})
-_HIDDEN = ("script", "style")
+_HIDDEN = ["script", "style"]
 
 
 @dataclass(frozen=True)
 class PageStats:
     """What the crawl keeps of a page: ``links`` counts its ``<a href>``; ``hrefs`` are
-    their targets as written (for a crawl that follows links)."""
+    their targets as written (for a crawl that follows links); ``found`` its words in page
+    order (:attr:`word_counts` counts them).
+
+    The words travel as a list rather than a ``Counter``: the crawl's totals count them in
+    one C loop (``Counter.update`` of a list), where a ``Counter`` per page measured ~20 us
+    a page more (building it, then merging it key by key). A page holds at most
+    ``max_bytes`` of text, so the list is bounded too.
+    """
 
     url: str
     final_url: str
@@ -47,8 +54,12 @@ class PageStats:
     bytes: int
     words: int
     links: int
-    word_counts: Counter[str] = field(repr=False, compare=False)
+    found: list[str] = field(default_factory=list, repr=False, compare=False)
     hrefs: tuple[str, ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def word_counts(self) -> Counter[str]:
+        return Counter(self.found)
 
 
 def words_of(text: str) -> list[str]:
@@ -77,7 +88,7 @@ class _TextAndLinks(HTMLParser):
         self._hidden = 0  # inside <script> or <style>
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _HIDDEN:
+        if tag in ("script", "style"):
             self._hidden += 1
         elif tag == "a":
             href = next((v for k, v in attrs if k == "href"), None)
@@ -85,7 +96,7 @@ class _TextAndLinks(HTMLParser):
                 self.hrefs.append(href)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in _HIDDEN and self._hidden:
+        if tag in ("script", "style") and self._hidden:
             self._hidden -= 1
 
     def handle_data(self, data: str) -> None:
@@ -110,7 +121,7 @@ DEFAULT_PARSER = "lexbor" if "lexbor" in PARSERS else "html.parser"
 
 def parse_page(fetched: Fetched, parser: str = DEFAULT_PARSER) -> PageStats:
     """Words and links of an HTML page (other content types count as pages of no words)."""
-    counts: Counter[str] = Counter()
+    found: list[str] = []
     hrefs: list[str] = []
     if fetched.content_type in HTML_TYPES:
         try:
@@ -118,14 +129,14 @@ def parse_page(fetched: Fetched, parser: str = DEFAULT_PARSER) -> PageStats:
         except LookupError:  # a charset Python does not know
             html = fetched.body.decode("utf-8", errors="replace")
         text, hrefs = PARSERS[parser](html)
-        counts = Counter(words_of(text))
+        found = words_of(text)
     return PageStats(
         fetched.url,
         fetched.final_url,
         fetched.status,
         len(fetched.body),
-        sum(counts.values()),
+        len(found),
         len(hrefs),
-        counts,
+        found,
         tuple(hrefs),
     )

@@ -195,4 +195,3 @@ async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> str:
     del body[cap:]
     cut = body.rfind(b"\n")
     return body[: cut + 1 if cut >= 0 else 0].decode("utf-8", errors="replace")
-

@@ -71,6 +71,8 @@ def normalize_url(url: str) -> str:
     >>> normalize_url("HTTP://Example.COM:80#top")
     'http://example.com/'
     """
+    if _looks_normal(url):
+        return url
     parts = urlsplit(url.partition("#")[0])
     scheme = parts.scheme.lower()
     netloc = parts.netloc
@@ -86,6 +88,24 @@ def normalize_url(url: str) -> str:
             shown = f"{shown}:{port}"
         netloc = f"{userinfo}@{shown}" if userinfo else shown
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+def _looks_normal(url: str) -> bool:
+    """A cheap test for the common case, a URL already in normal form: ``http(s)://`` in
+    lowercase, a lowercase host without user info or default port, a path, no fragment."""
+    if url.startswith("http://"):
+        start, default = 7, ":80"
+    elif url.startswith("https://"):
+        start, default = 8, ":443"
+    else:
+        return False
+    end = url.find("/", start)
+    if end < 0 or "#" in url:
+        return False
+    netloc = url[start:end]
+    if not netloc or "@" in netloc or "[" in netloc or netloc.endswith((default, ":")):
+        return False
+    return netloc == netloc.lower()
 
 
 def origins_for_host(value: str) -> frozenset[Origin]:
