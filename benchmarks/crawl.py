@@ -40,6 +40,7 @@ from asyncdag.lifecycle import ProgressBar
 from benchmarks._harness import Options, Row, System, add_ratios, measure_rounds, new_loop, progress
 from examples.crawler.pages import ATTEMPTS, USER_AGENT, FetchError, backoff_delay, fetch
 from examples.crawler.parsing import parse_page
+from examples.crawler.robots import Robots
 from examples.crawler.sitemaps import sitemap_urls
 from examples.crawler.urls import CrawlLimits
 from examples.crawler.report import CrawlTotals
@@ -53,11 +54,13 @@ BAR = "asyncdag + ProgressBar"
 TARGET = 0.9  # asyncdag pages/s at least this times the hand-written crawler's
 
 
-async def fetch_with_retries(session: aiohttp.ClientSession, url: str, limits: CrawlLimits) -> Any:
+async def fetch_with_retries(
+    session: aiohttp.ClientSession, url: str, limits: CrawlLimits, robots: Robots
+) -> Any:
     """``fetch`` retried as the dataflow's ``retry`` policy does (attempts, backoff, jitter)."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            return await fetch(session, url, limits)
+            return await fetch(session, url, limits, robots)
         except FetchError as err:
             if not err.retryable or attempt == ATTEMPTS:
                 raise
@@ -77,11 +80,12 @@ async def hand_written(source: str, limits: CrawlLimits) -> CrawlTotals:
         headers={"User-Agent": USER_AGENT},
     ) as session:
         slots = asyncio.Semaphore(limits.concurrency)
+        robots = Robots(limits)
         running: set[asyncio.Task[None]] = set()
 
         async def one(url: str, i: int) -> None:
             try:
-                totals.add(parse_page(await fetch_with_retries(session, url, limits)))
+                totals.add(parse_page(await fetch_with_retries(session, url, limits, robots)))
             except FetchError as err:
                 totals.add(ItemFailure("page", (i,), err))
             finally:
