@@ -73,7 +73,7 @@ async def hand_written(source: str, limits: CrawlLimits) -> CrawlTotals:
     from asyncdag.htypes import ItemFailure
 
     totals = CrawlTotals()
-    connector = aiohttp.TCPConnector(limit=limits.concurrency, ttl_dns_cache=300)
+    connector = aiohttp.TCPConnector(limit=limits.concurrency + 2, ttl_dns_cache=300)
     async with aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=limits.timeout),

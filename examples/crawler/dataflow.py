@@ -56,8 +56,13 @@ POLITE_RATE = 10
 
 @per_worker
 async def session(limits: CrawlLimits) -> AsyncIterator[aiohttp.ClientSession]:
-    """One HTTP session (connection pool) per event loop, closed when the driver closes."""
-    connector = aiohttp.TCPConnector(limit=limits.concurrency, ttl_dns_cache=300)
+    """One HTTP session (connection pool) per event loop, closed when the driver closes.
+
+    Two connections more than the pages fetched at once: the sitemap being streamed and a
+    robots.txt being read do not take a page's connection (the sitemap's can stay open for
+    the whole crawl while the window holds its reader back).
+    """
+    connector = aiohttp.TCPConnector(limit=limits.concurrency + 2, ttl_dns_cache=300)
     async with aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=limits.timeout),

@@ -315,10 +315,11 @@ def generate(config: SiteConfig) -> tuple[list[Page], Page]:
             continue
         body, counted, anchors = html_page(i, kind)
         if kind == "huge":
-            filler = "<p>" + " ".join(words(50)) + "</p>\n"
+            text = " ".join(words(50))
+            filler = f"<p>{text}</p>\n"
             repeat = config.huge_bytes // len(filler) + 1
             body = body.replace(b"</body>", (filler * repeat).encode() + b"</body>")
-            counted += tuple(tokenize(filler) * repeat)
+            counted += tuple(tokenize(text) * repeat)
         fails = rng.randint(1, 2) if kind == "flaky" else 0
         pages.append(
             Page(
