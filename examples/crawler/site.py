@@ -267,12 +267,13 @@ def generate(config: SiteConfig) -> tuple[list[Page], Page]:
                 top.append(i)
             break
         parent = queue.pop(0)
-        for i in rest[: rng.randint(2, 8)]:
+        count = rng.randint(2, 8)
+        taken, rest = rest[:count], rest[count:]
+        for i in taken:
             children[parent].append(i)
             layer[i] = layer[parent] + 1
             if kinds[i] in _PARENTS:
                 queue.append(i)
-        rest = rest[len(children[parent]) :]
     by_layer: dict[int, list[int]] = {}
     for i, d in layer.items():
         by_layer.setdefault(d, []).append(i)
