@@ -33,6 +33,7 @@ unit: $(STAMP)
 
 ## bench: the benchmarks, bounded in time
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m benchmarks
 
 clean:
