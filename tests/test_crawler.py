@@ -239,11 +239,46 @@ def test_the_benchmark_runs_at_a_tiny_size() -> None:
     from benchmarks import crawl as bench_crawl
 
     rows = bench_crawl.bench(pages=40, latency=0.001, concurrency=8, repeats=1)
+    follow = bench_crawl.bench_follow(pages=40, latency=0.001, concurrency=8, repeats=1)
+    assert [r.system for r in follow] == [bench_crawl.SCRAPY] and follow[0].value > 0
     assert {r.system for r in rows} == {
         "ideal",
         bench_crawl.HAND,
         bench_crawl.ASYNC,
         bench_crawl.BAR,
+        bench_crawl.WORKERS,
     }
     assert all(r.value > 0 for r in rows)
-    assert len(bench_crawl.targets(rows)) == 2
+    verdicts = bench_crawl.targets(rows + follow)
+    assert len(verdicts) == 5  # two, --workers 2, and what is not measured yet (follow, Ray)
+    assert sum(v.startswith("NOT MEASURED") for v in verdicts) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--depth", "2"], "error: --depth bounds --follow: give --follow too"),
+        (["--follow", "--depth", "-1"], "error: --depth must not be negative"),
+        (["--workers", "0"], "error: --workers must be at least 1"),
+        (["--workers", "2", "--ray", "local"], "error: --workers and --ray"),
+        (["--ray", "nowhere"], "error: --ray: 'nowhere' is not HOST:PORT"),
+        (["--follow"], "error: --follow is not available yet"),
+        (["--ray", "local"], "error: --ray is not available yet"),
+        (["--allow-host", "a.test/x"], "error: --allow-host: not a host name"),
+        (["--sitemap-timeout", "0"], "error: --sitemap-timeout must be positive"),
+        (["--max-loc", "0"], "error: --max-loc must be at least 1"),
+    ],
+)
+def test_cli_checks_the_options_of_bigger_crawls(args: list[str], message: str) -> None:
+    done = run_cli(*args, "--no-progress")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(message), done.stderr
+    assert done.stderr.count("\n") == 1
+
+
+def test_cli_crawls_on_worker_processes(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    done = run_cli("--pages", "120", "--latency", "0.001", "--workers", "2", "-o", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "check: every count matches" in done.stdout
+    assert len(out.read_text().splitlines()) == 120
