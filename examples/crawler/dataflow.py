@@ -108,7 +108,7 @@ async def url(
 
 
 def _permanent(error: Exception) -> bool:
-    """A failure that another attempt will not fix (404, too large, off-host...)."""
+    """A failure that another attempt will not fix (404, too large, off-origin, robots.txt...)."""
     return not (isinstance(error, FetchError) and error.retryable)
 
 
