@@ -46,6 +46,7 @@ unit: $(STAMP)
 
 ## bench: the benchmarks, bounded in time
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m benchmarks
 
 clean:
