@@ -124,7 +124,7 @@ class _Recorder(LifecycleHooks):
 
 def result_keys(block: BlockPlan) -> list[str]:
     keys = [*block.list_sinks, *(k for k, _, _ in block.stream_sinks)]
-    return keys + [k for k in block.emitted if k not in keys]
+    return keys + [k for k in (*block.emitted, *block.feeders) if k not in keys]
 
 
 def run_batch(key: str, plan: bytes, data: bytes) -> bytes:
