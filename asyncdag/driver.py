@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import copy as _copy
+import os
 import threading
 import types
 import uuid
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asyncdag import _calls
+from asyncdag.caching import CacheAdapter
 from asyncdag.errors import ExecutorError, InputTypeError, RunningLoopError
 from asyncdag.execution import grouping as _grouping
 from asyncdag.execution._plan import Plan, StepKind, compile_plan
@@ -127,6 +129,22 @@ class Builder:
         self._window = window
         return self
 
+    def with_cache(
+        self, path: str | os.PathLike[str] = ".asyncdag_cache", **options: Any
+    ) -> Builder:
+        """Cache node results under ``path`` (SQLite metadata, result files): Hamilton's
+        ``with_cache``, per item inside blocks, on every executor, for every kind of run.
+
+        Options (see :class:`asyncdag.caching.CacheAdapter`): ``metadata_store``,
+        ``result_store``; ``default``, ``recompute``, ``ignore``, ``disable`` (node names, or
+        ``True`` for all); ``default_behavior``; ``log_to_file``; ``cache_failures`` (store
+        the failures of ``on_error("deliver"/"skip")`` nodes; default True);
+        ``memory_bytes``. Example: ``Builder().with_modules(m).with_cache(".cache",
+        recompute=["raw_data"])``.
+        """
+        self._adapters.append(CacheAdapter(path, **options))
+        return self
+
     def allow_module_overrides(self) -> Builder:
         """Let a later module redefine a node of an earlier one instead of failing."""
         self._allow_overrides = True
@@ -188,6 +206,14 @@ class Driver:
         self._plans: dict[tuple[tuple[str, ...], frozenset[str]], Plan] = {}
         self._input_checks: dict[Plan, list[tuple[str, list[tuple[str, Any]]]]] = {}
         self._closed = False
+
+    @property
+    def cache(self) -> CacheAdapter:
+        """The cache that ``Builder().with_cache()`` added: run ids, logs, data versions."""
+        for adapter in self.adapters:
+            if isinstance(adapter, CacheAdapter):
+                return adapter
+        raise KeyError("this driver has no cache; add one with Builder().with_cache()")
 
     # -- planning ------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ check, and the deprecated ``parametrized``, ``parameterized_inputs``, ``parametr
 
 from __future__ import annotations
 
+from asyncdag.caching._decorator import cache as cache
 from asyncdag.errors import InvalidDecoratorError
 from asyncdag.function_modifiers._config import config, exclude, hamilton_exclude
 from asyncdag.function_modifiers._dependencies import (

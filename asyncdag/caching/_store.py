@@ -1,0 +1,502 @@
+"""One cache location as a process sees it: an index in memory, recent results, two threads.
+
+A :class:`Store` wraps a metadata store and a result store (by default the SQLite and file
+stores of one directory) and is what node wrappers talk to:
+
+- ``index``: cache key -> data version for the nodes of the plans run so far, loaded once
+  per process and refreshed at the start of each run with one query (what other processes
+  wrote since); a miss in it costs a dict lookup. The driver's own process trusts it during
+  a run (*authoritative*); a worker process (which never sees a run start) checks a key it
+  does not know with the database before running the node.
+- ``values``: the bytes of results read or written lately (pickles up to the inline limit,
+  ``memory_bytes`` in all), so a hit usually costs an unpickle, not a read.
+- the writer and the reader threads of :mod:`asyncdag.caching._io`.
+
+Stores are shared per process: every driver and every wrapper that names the same stores
+(by their settings) gets the same :class:`Store`. It pickles as those settings; unpickled in
+another process it opens that process's own :class:`Store`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cloudpickle
+
+from asyncdag.caching._events import logger
+from asyncdag.caching._io import Reader, Request, WriteOp, Writer, register_for_exit
+from asyncdag.caching._sqlite import Database, EntryRow, ForeignDatabase
+from asyncdag.caching._stores import FileResultStore, Prepared, SQLiteMetadataStore
+from asyncdag.caching._stores_base import MetadataStore, ResultRetrievalError, ResultStore
+
+__all__ = ["Fetched", "Store", "ValueCache", "open_store"]
+
+#: Bytes of recent results a store keeps in memory.
+DEFAULT_MEMORY = 64 * 1024 * 1024
+_BUSY_RETRIES = 5
+
+
+class ValueCache:
+    """data version -> (format, bytes), oldest dropped first past ``max_bytes``."""
+
+    def __init__(self, max_bytes: int = DEFAULT_MEMORY) -> None:
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+        self._data: dict[str, tuple[str, bytes]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, version: str) -> tuple[str, bytes] | None:
+        return self._data.get(version)
+
+    def put(self, version: str, fmt: str, data: bytes) -> None:
+        size = len(data)
+        if size > self.max_bytes // 8:
+            return
+        with self._lock:
+            old = self._data.pop(version, None)
+            if old is not None:
+                self.nbytes -= len(old[1])
+            self._data[version] = (fmt, data)
+            self.nbytes += size
+            while self.nbytes > self.max_bytes and self._data:
+                _, (_, dropped) = _pop_oldest(self._data)
+                self.nbytes -= len(dropped)
+
+    def discard(self, version: str) -> None:
+        with self._lock:
+            old = self._data.pop(version, None)
+            if old is not None:
+                self.nbytes -= len(old[1])
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self.nbytes = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def _pop_oldest(d: dict[str, tuple[str, bytes]]) -> tuple[str, tuple[str, bytes]]:
+    key = next(iter(d))
+    return key, d.pop(key)
+
+
+@dataclass
+class Fetched:
+    """What a lookup found for one cache key."""
+
+    version: str | None = None  # None: no entry (a miss)
+    fmt: str | None = None  # "object" when ``data`` is the result itself (a custom store)
+    data: Any = None
+    broken: str | None = None  # the entry exists but its result cannot be had: why
+
+
+@dataclass
+class PutEntry:
+    """An entry and, when the result is not stored yet, its encoded result."""
+
+    row: EntryRow
+    result: Prepared | None
+    value: Any = None  # the result itself, for a result store of another kind
+
+
+class Store:
+    """See the module docstring. Built by :func:`open_store`."""
+
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        results: ResultStore,
+        *,
+        authoritative: bool,
+        memory_bytes: int = DEFAULT_MEMORY,
+    ) -> None:
+        self.metadata = metadata
+        self.results = results
+        self.authoritative = authoritative
+        self.memory_bytes = memory_bytes
+        self.index: dict[str, str] = {}
+        self.values = ValueCache(memory_bytes)
+        self._loaded: set[tuple[str, str]] = set()
+        self._hw = 0
+        self._lock = threading.Lock()
+        self.disabled: str | None = None  # why this store cannot be used at all
+        self._opened = False
+        self.builtin = (
+            isinstance(metadata, SQLiteMetadataStore)
+            and isinstance(results, FileResultStore)
+            and metadata.db.path == results.db.path
+        )
+        self.db: Database | None = metadata.db if self.builtin else None  # type: ignore[attr-defined]
+        name = f"asyncdag-cache:{getattr(metadata, '_directory', '')}"
+        self.writer = Writer(f"{name}:writer", self._commit, self._failed)
+        self.reader = Reader(f"{name}:reader", self._serve)
+        register_for_exit(self.writer)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_reopen, (self.metadata, self.results, self.memory_bytes))
+
+    def __repr__(self) -> str:
+        return f"<cache store {self.metadata!r} + {self.results!r}>"
+
+    # -- opening -------------------------------------------------------------------------
+
+    def ensure_open(self) -> bool:
+        """Open the database on this thread (never an event loop's); ``False`` if unusable."""
+        if self._opened:
+            return self.disabled is None
+        with self._lock:
+            if not self._opened:
+                if self.db is not None:
+                    try:
+                        self.db.local()
+                    except ForeignDatabase as exc:
+                        self.disabled = f"{exc}; delete it or use another cache path"
+                        logger.warning("asyncdag cache off for this store: %s", self.disabled)
+                self._opened = True
+        return self.disabled is None
+
+    # -- the index -----------------------------------------------------------------------
+
+    def refresh(self, nodes: Iterable[tuple[str, str]]) -> None:
+        """Load the entries of ``nodes`` (name, code version) not loaded yet, and every entry
+        written since the last refresh. Blocking: call it on the reader thread."""
+        if not self.ensure_open():
+            return
+        wanted = [n for n in nodes if n not in self._loaded]
+        if self.db is None:
+            return  # a custom metadata store: no bulk load, keys are checked one by one
+        conn = self.db.local()
+        with self.db.snapshot(conn):
+            top = Database.last_rowid(conn)
+            fresh = Database.entries_since(conn, self._hw) if self._hw < top else []
+            loaded = [(n, Database.node_entries(conn, *n)) for n in wanted]
+        index = self.index
+        known = self._loaded
+        for _, key, name, code, version in fresh:
+            if (name, code) in known:
+                index[key] = version
+        for node, rows in loaded:
+            for _, key, version in rows:
+                index[key] = version
+            known.add(node)
+        self._hw = max(self._hw, top)
+
+    def trusts(self, node: tuple[str, str]) -> bool:
+        """Whether a key of ``node`` (name, code version) missing from the index is a miss
+        without asking the database: in the driver's process, once the node is loaded."""
+        return self.authoritative and node in self._loaded
+
+    # -- reading -------------------------------------------------------------------------
+
+    def fetch(self, keys: Sequence[str], versions: Sequence[str | None]) -> list[Fetched]:
+        """For each key (and its data version, when the index knew it), what is stored;
+        keys given without a version are looked up in the metadata store.
+
+        Blocking: call it on a thread that is not an event loop's (the reader, a worker
+        thread, a generator's pump).
+        """
+        out = [Fetched(version=v) for v in versions]
+        if not self.ensure_open():
+            for f in out:
+                f.version, f.broken = None, None
+            return out
+        unknown = [k for k, v in zip(keys, versions, strict=True) if v is None]
+        if unknown:
+            found = self._entries(unknown)
+            for key, f in zip(keys, out, strict=True):
+                if f.version is None and key in found:
+                    f.version = found[key]
+                    self.index[key] = found[key]
+        need = []
+        for f in out:
+            if f.version is None:
+                continue
+            cached = self.values.get(f.version)
+            if cached is not None:
+                f.fmt, f.data = cached
+            else:
+                need.append(f)
+        if need:
+            self._read_results(need)
+        return out
+
+    def _entries(self, keys: Sequence[str]) -> dict[str, str]:
+        if self.db is not None:
+            return Database.entries(self.db.local(), keys)
+        return self.metadata.get_many(keys)
+
+    def _read_results(self, need: list[Fetched]) -> None:
+        if self.builtin:
+            assert self.db is not None and isinstance(self.results, FileResultStore)
+            store = self.results
+            rows = store.rows(self.db.local(), sorted({f.version for f in need if f.version}))
+            for f in need:
+                assert f.version is not None
+                row = rows.get(f.version)
+                if row is None:
+                    f.broken = "its result is missing from the result store"
+                    continue
+                try:
+                    data = store.payload(row)
+                except ResultRetrievalError as exc:
+                    f.broken = str(exc)
+                    continue
+                f.fmt, f.data = row[1], data
+                if row[1] == "pickle":
+                    self.values.put(f.version, row[1], data)
+            return
+        for f in need:
+            assert f.version is not None
+            try:
+                value = self.results.get(f.version)
+            except Exception as exc:
+                f.broken = f"the result store failed: {exc!r}"
+                continue
+            if value is None:
+                f.broken = "its result is missing from the result store"
+            else:
+                f.fmt, f.data = "object", value
+
+    async def afetch(self, keys: Sequence[str], versions: Sequence[str | None]) -> list[Fetched]:
+        """:meth:`fetch` on the reader thread, awaited."""
+        req = Request("fetch", (keys, versions), asyncio.get_running_loop())
+        self.reader.submit(req)
+        assert req.future is not None
+        result: list[Fetched] = await req.future
+        return result
+
+    async def arefresh(self, nodes: Sequence[tuple[str, str]]) -> None:
+        req = Request("refresh", nodes, asyncio.get_running_loop())
+        self.reader.submit(req)
+        assert req.future is not None
+        await req.future
+
+    def _serve(self, batch: list[Request]) -> None:
+        refresh: list[tuple[str, str]] = []
+        refreshers = [r for r in batch if r.kind == "refresh"]
+        for req in refreshers:
+            refresh.extend(req.payload)
+        if refreshers:
+            try:
+                self.refresh(refresh)
+            except Exception as exc:
+                for req in refreshers:
+                    req.error = exc
+        fetches = [r for r in batch if r.kind == "fetch"]
+        if fetches:
+            keys = [k for r in fetches for k in r.payload[0]]
+            versions = [v for r in fetches for v in r.payload[1]]
+            try:
+                found = self.fetch(keys, versions)
+            except Exception as exc:
+                for req in fetches:
+                    req.error = exc
+            else:
+                i = 0
+                for req in fetches:
+                    n = len(req.payload[0])
+                    req.result = found[i : i + n]
+                    i += n
+        for req in batch:
+            if req.kind == "call":
+                try:
+                    req.result = req.payload()
+                except Exception as exc:
+                    req.error = exc
+
+    async def acall(self, fn: Any) -> Any:
+        """Run ``fn()`` on the reader thread, awaited (for the rare reads with no batch)."""
+        req = Request("call", fn, asyncio.get_running_loop())
+        self.reader.submit(req)
+        assert req.future is not None
+        return await req.future
+
+    # -- writing -------------------------------------------------------------------------
+
+    def put(self, row: EntryRow, result: Prepared | None, value: Any = None) -> None:
+        """Store an entry (and its result); the index and memory know it at once."""
+        if self.disabled is not None:
+            return
+        key, _, _, version, _ = row
+        self.index[key] = version
+        nbytes = 0
+        if result is not None:
+            nbytes = len(result.data)
+            if result.format == "pickle":
+                self.values.put(version, result.format, result.data)
+        self.writer.submit(WriteOp("put", PutEntry(row, result, value), nbytes))
+
+    def put_result(self, result: Prepared) -> None:
+        """Store a result that no entry names yet (an expander's items)."""
+        if self.disabled is not None:
+            return
+        if result.format == "pickle":
+            self.values.put(result.data_version, result.format, result.data)
+        self.writer.submit(WriteOp("result", result, len(result.data)))
+
+    def forget(self, key: str, version: str | None) -> None:
+        """Drop an entry whose result is broken, so that the node's new result replaces it."""
+        self.index.pop(key, None)
+        if version is not None:
+            self.values.discard(version)
+        self.writer.submit(WriteOp("forget", (key, version)))
+
+    def record_run(self, run_id: str) -> None:
+        self.writer.submit(WriteOp("run", (run_id, time.time())))
+
+    def _commit(self, ops: list[WriteOp]) -> None:
+        if not self.ensure_open():
+            return
+        entries: list[EntryRow] = []
+        results: list[Prepared] = []
+        objects: list[tuple[str, Any]] = []
+        runs: list[tuple[str, float]] = []
+        forget_keys: list[str] = []
+        forget_versions: list[str] = []
+        for op in ops:
+            kind = op.kind
+            if kind == "put":
+                put: PutEntry = op.payload
+                entries.append(put.row)
+                if put.result is not None:
+                    results.append(put.result)
+                elif put.value is not None:
+                    objects.append((put.row[3], put.value))
+            elif kind == "result":
+                results.append(op.payload)
+            elif kind == "run":
+                runs.append(op.payload)
+            elif kind == "log":
+                path, lines = op.payload
+                with open(path, "a", encoding="utf-8") as f:
+                    f.write(lines)
+            elif kind == "forget":
+                forget_keys.append(op.payload[0])
+                if op.payload[1] is not None:
+                    forget_versions.append(op.payload[1])
+        if self.builtin:
+            self._commit_builtin(entries, results, runs, forget_keys, forget_versions)
+            return
+        # Other stores: results first, so an entry never names a result not yet stored.
+        if forget_keys:
+            self.metadata.delete_many(forget_keys)
+        for version in forget_versions:
+            self.results.delete(version)
+        for prepared in results:
+            self.results.set(prepared.data_version, pickle.loads(prepared.data))
+        for version, value in objects:
+            self.results.set(version, value)
+        if runs:
+            self.metadata.initialize_many(runs)
+        if entries:
+            self.metadata.set_many(entries)
+
+    def _commit_builtin(
+        self,
+        entries: list[EntryRow],
+        results: list[Prepared],
+        runs: list[tuple[str, float]],
+        forget_keys: list[str],
+        forget_versions: list[str],
+    ) -> None:
+        assert self.db is not None and isinstance(self.results, FileResultStore)
+        conn = self.db.local()
+        for attempt in range(_BUSY_RETRIES):
+            try:
+                with self.db.transaction(conn):
+                    if forget_keys:
+                        Database.delete_entries(conn, forget_keys)
+                    if forget_versions:
+                        self.results.delete_rows(conn, forget_versions)
+                    if results:
+                        self.results.write(conn, results)
+                    if runs:
+                        Database.put_runs(conn, runs)
+                    if entries:
+                        Database.put_entries(conn, entries)
+                return
+            except Exception as exc:  # "database is locked" past busy_timeout: try again
+                if "locked" not in str(exc) or attempt == _BUSY_RETRIES - 1:
+                    raise
+                time.sleep(0.05 * 2**attempt)
+
+    def _failed(self, ops: list[WriteOp], error: BaseException) -> None:
+        nodes = sorted({op.payload.row[1] for op in ops if op.kind == "put"})
+        for op in ops:
+            if op.kind == "put":
+                key, _, _, version, _ = op.payload.row
+                if self.index.get(key) == version:
+                    del self.index[key]
+                self.values.discard(version)
+            elif op.kind == "result":
+                self.values.discard(op.payload.data_version)
+        logger.warning(
+            "asyncdag cache: could not store %d result(s)%s: %r; they will be computed again"
+            " next time",
+            len(ops),
+            f" of node(s) {', '.join(map(repr, nodes))}" if nodes else "",
+            error,
+        )
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return self.writer.flush(timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        self.writer.close(timeout)
+        self.reader.close(timeout)
+
+
+_registry: dict[Any, Store] = {}
+_registry_lock = threading.Lock()
+
+
+def _settings(store: Any) -> Any:
+    if isinstance(store, SQLiteMetadataStore):
+        return ("sqlite", store.db.directory)
+    if isinstance(store, FileResultStore):
+        return ("file", str(store.path), store.inline_limit)
+    try:
+        return (type(store), bytes(cloudpickle.dumps(store)))
+    except Exception:
+        return (type(store), id(store))
+
+
+def open_store(
+    metadata: MetadataStore,
+    results: ResultStore,
+    *,
+    authoritative: bool,
+    memory_bytes: int = DEFAULT_MEMORY,
+) -> Store:
+    """This process's :class:`Store` for these stores (made on first use)."""
+    key = (_settings(metadata), _settings(results))
+    with _registry_lock:
+        found = _registry.get(key)
+        if found is None:
+            found = _registry[key] = Store(
+                metadata, results, authoritative=authoritative, memory_bytes=memory_bytes
+            )
+        elif authoritative and not found.authoritative:
+            found.authoritative = True
+        return found
+
+
+def _reopen(metadata: MetadataStore, results: ResultStore, memory_bytes: int) -> Store:
+    return open_store(metadata, results, authoritative=False, memory_bytes=memory_bytes)
+
+
+def forget_stores() -> None:
+    """Drop this process's stores (after flushing them): the next use opens them afresh."""
+    with _registry_lock:
+        stores = list(_registry.values())
+        _registry.clear()
+    for store in stores:
+        store.close(10.0)

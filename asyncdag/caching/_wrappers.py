@@ -1,0 +1,673 @@
+"""The callables the cache puts in place of node functions, one kind per call style.
+
+``wrap(fn, spec)`` returns a function that the engine calls exactly as it would call ``fn``
+(keyword arguments named after the node's parameters), wherever the node runs: on the loop,
+on an executor's thread, in a worker process. A sync node gets a sync wrapper, an async node
+an ``async def``, a generator expander a generator function, an async expander an async
+generator function.
+
+One call, for a node whose behaviour is ``default``:
+
+1. the cache key from the node's name, code version and its arguments' data versions (a
+   value this run produced is versioned by identity, at no cost);
+2. the index (memory): a key it does not know is a miss at once when the index is complete
+   for the node (the driver's process), else the database is asked;
+3. a hit: the bytes from memory, or one read (batched with other calls' reads on the reader
+   thread when the caller is a coroutine; on its own thread when it is sync) -> the value;
+4. a miss, or a hit whose result turns out broken (warned, forgotten): the node runs, its
+   result is versioned, encoded on the spot (a snapshot) and queued for the writer.
+
+Expanders record their items in parts as they are yielded and store them when the generator
+is exhausted; a hit replays them without calling the generator. A node whose failures are
+data (``on_error("deliver")`` or ``"skip"``) stores its failure like a result, and a hit
+raises it again, so a resumed crawl does not fetch a missing page twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import functools
+import itertools
+import pickle
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
+from typing import Any
+
+from asyncdag.caching import _formats
+from asyncdag.caching._behavior import CachingBehavior
+from asyncdag.caching._events import CachingEventType
+from asyncdag.caching._fingerprint import (
+    UNHASHABLE,
+    data_version,
+    digest,
+    sequence_version,
+    unique_version,
+)
+from asyncdag.caching._keys import key_prefix
+from asyncdag.caching._runs import RunState, anonymous_warning, state_for, task_id
+from asyncdag.caching._store import Fetched, Store
+from asyncdag.caching._stores import FileResultStore, Prepared
+
+__all__ = ["NodeSpec", "Role", "wrap"]
+
+E = CachingEventType
+#: Items per stored part of an expander's record (or fewer, past PART_BYTES).
+PART_ITEMS = 1024
+PART_BYTES = 256 * 1024
+_ITEMS_MARK = "asyncdag-items"
+
+
+class Role(enum.IntEnum):
+    """How a dependency enters the key."""
+
+    VALUE = 0  # its data version
+    COLLECT = 1  # a Collect[...] list: the versions of its items, in order
+    IGNORE = 2  # left out (an IGNORE node, a per-worker resource)
+    DISABLE = 3  # a DISABLE node: the key cannot be known, nothing is stored
+    STREAM = 4  # a streaming collect: the node always runs
+
+
+class NodeSpec:
+    """What a wrapper knows of its node; made at plan time, pickled with the wrapper."""
+
+    __slots__ = (
+        "behavior",
+        "cache_failures",
+        "code",
+        "deps",
+        "fmt",
+        "in_block",
+        "name",
+        "node_key",
+        "prefix",
+        "store",
+        "streaming",
+        "uid",
+    )
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        code: str,
+        behavior: CachingBehavior,
+        deps: tuple[tuple[str, Role], ...],
+        fmt: str,
+        store: Store,
+        uid: int,
+        in_block: bool,
+        cache_failures: bool,
+    ) -> None:
+        self.name = name
+        self.code = code
+        self.node_key = (name, code)
+        self.prefix = key_prefix(name, code)
+        self.behavior = behavior
+        self.deps = tuple(sorted(deps))
+        self.fmt = fmt
+        self.store = store
+        self.uid = uid
+        self.in_block = in_block
+        self.cache_failures = cache_failures
+        self.streaming = any(role is Role.STREAM for _, role in deps)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __setstate__(self, state: Mapping[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
+    @property
+    def lookup(self) -> bool:
+        return self.behavior is CachingBehavior.DEFAULT
+
+    def key(self, kwargs: Mapping[str, Any], state: RunState | None) -> str | None:
+        """The cache key of this call, or ``None`` when it cannot be known."""
+        if self.streaming:
+            return None
+        version = state.version_of if state is not None else data_version
+        parts = [self.prefix]
+        for name, role in self.deps:
+            value = kwargs.get(name, _ABSENT)
+            if value is _ABSENT:
+                continue  # an optional input not given: the function's default
+            if role is Role.VALUE:
+                v = version(value)
+            elif role is Role.COLLECT:
+                v = sequence_version([version(x) for x in value])
+            elif role is Role.IGNORE:
+                continue
+            else:
+                return None
+            if v[0] == "<":  # unhashable: a key that would hit wrongly, or never
+                return None
+            parts.append(name)
+            parts.append(v)
+        return digest("\0".join(parts).encode("utf-8", "surrogatepass"))
+
+
+_ABSENT = object()
+
+
+def wrap(fn: Callable[..., Any], spec: NodeSpec, *, is_async: bool, is_expander: bool) -> Any:
+    """The wrapper of ``fn`` for ``spec``, in ``fn``'s call style."""
+    if is_expander:
+        if is_async:
+
+            @functools.wraps(fn)
+            async def expand_async(**kwargs: Any) -> AsyncIterator[Any]:
+                source: AsyncGenerator[Any, None] = _expand_async(spec, fn, kwargs)
+                try:
+                    async for item in source:
+                        yield item
+                finally:
+                    await source.aclose()
+
+            return expand_async
+
+        @functools.wraps(fn)
+        def expand_sync(**kwargs: Any) -> Iterator[Any]:
+            yield from _expand_sync(spec, fn, kwargs)
+
+        return expand_sync
+    if spec.streaming:
+        if is_async:
+
+            @functools.wraps(fn)
+            async def stream_async(**kwargs: Any) -> Any:
+                return _after_stream(spec, await fn(**kwargs))
+
+            return stream_async
+
+        @functools.wraps(fn)
+        def stream_sync(**kwargs: Any) -> Any:
+            return _after_stream(spec, fn(**kwargs))
+
+        return stream_sync
+    if is_async:
+
+        @functools.wraps(fn)
+        async def call_async(**kwargs: Any) -> Any:
+            return await _call_async(spec, fn, kwargs)
+
+        return call_async
+
+    @functools.wraps(fn)
+    def call_sync(**kwargs: Any) -> Any:
+        return _call_sync(spec, fn, kwargs)
+
+    return call_sync
+
+
+# -- one call ---------------------------------------------------------------------------
+
+
+def _log(
+    state: RunState | None,
+    spec: NodeSpec,
+    kind: CachingEventType,
+    actor: str,
+    msg: str | None = None,
+    value: Any = None,
+) -> None:
+    if state is not None and state.log is not None:
+        state.log.add(spec.name, task_id() if spec.in_block else None, actor, kind, msg, value)
+
+
+def _warn(state: RunState | None, spec: NodeSpec, message: str) -> None:
+    if state is not None:
+        state.warn(spec.name, task_id() if spec.in_block else None, message)
+    else:
+        anonymous_warning(spec.name, message)
+
+
+def _unusable(spec: NodeSpec, state: RunState | None) -> bool:
+    store = spec.store
+    if not store._opened:
+        store.ensure_open()
+    if store.disabled is None:
+        return False
+    if state is not None:
+        state.warn(spec.name, None, f"cache miss, the cache cannot be used: {store.disabled}")
+    return True
+
+
+def _first_look(spec: NodeSpec, key: str) -> tuple[bool, str | None, Fetched | None]:
+    """(must look further, version from the index, what memory has)."""
+    store = spec.store
+    version = store.index.get(key)
+    if version is None:
+        return (not store.trusts(spec.node_key)), None, None
+    cached = store.values.get(version)
+    if cached is not None:
+        return True, version, Fetched(version, cached[0], cached[1])
+    return True, version, None
+
+
+def _decode(got: Fetched) -> Any:
+    if got.fmt == "object":
+        return got.data
+    if got.fmt == "pickle":
+        return pickle.loads(got.data)
+    assert got.fmt is not None
+    return _formats.get_format(got.fmt).decode(got.data)
+
+
+class _Miss(Exception):
+    pass
+
+
+def _use(spec: NodeSpec, state: RunState | None, key: str, got: Fetched) -> Any:
+    """The value of a hit; raises ``_Miss`` (after warning) when it cannot be used, and the
+    stored failure of a node whose failures are data."""
+    if got.version is None:
+        raise _Miss
+    if got.broken is not None:
+        _warn(state, spec, f"cache miss, running the node again: {got.broken}")
+        _log(state, spec, E.MISSING_RESULT, "result_store", got.broken, got.version)
+        spec.store.forget(key, got.version)
+        raise _Miss
+    try:
+        value = _decode(got)
+    except Exception as exc:
+        message = f"stored result {got.version} cannot be read back ({exc!r})"
+        _warn(state, spec, f"cache miss, running the node again: {message}")
+        _log(state, spec, E.FAILED_RETRIEVAL, "result_store", message, got.version)
+        spec.store.forget(key, got.version)
+        raise _Miss from None
+    _log(state, spec, E.GET_RESULT, "result_store", "hit", got.version)
+    if got.version[0] == "!":
+        if isinstance(value, Exception):
+            raise value
+        raise _Miss
+    _remember(spec, state, value, got.version)
+    return value
+
+
+def _remember(spec: NodeSpec, state: RunState | None, value: Any, version: str) -> None:
+    if state is None:
+        return
+    state.remember(value, version)
+    if spec.in_block:
+        task = task_id()
+        if task is not None:
+            state.item_versions.setdefault(spec.name, {})[task] = version
+    else:
+        state.versions[spec.name] = version
+
+
+def _prepare(spec: NodeSpec, state: RunState | None, version: str, value: Any) -> Prepared | None:
+    """The result encoded for the store, or ``None`` (warned) when it cannot be stored."""
+    try:
+        return FileResultStore.prepare(version, value, spec.fmt)
+    except _formats.FormatError as exc:
+        _warn(state, spec, f"format {spec.fmt!r} cannot hold this result ({exc}); stored as pickle")
+    except Exception as exc:
+        _warn(
+            state,
+            spec,
+            f"result of type {type(value).__qualname__} cannot be stored ({exc!r}); it is not"
+            " cached",
+        )
+        _log(state, spec, E.FAILED_STORAGE, "result_store", repr(exc))
+        return None
+    try:
+        return FileResultStore.prepare(version, value, "pickle")
+    except Exception as exc:
+        _warn(state, spec, f"result cannot be pickled ({exc!r}); it is not cached")
+        return None
+
+
+def _store(spec: NodeSpec, state: RunState | None, key: str, version: str, value: Any) -> bool:
+    store = spec.store
+    known = store.values.get(version)
+    if known is not None and known[0] == spec.fmt:
+        prepared = None  # the same data is stored already: only the entry is new
+    else:
+        prepared = _prepare(spec, state, version, value)
+        if prepared is None:
+            return False
+        version = prepared.data_version
+    run_id = state.run_id if state is not None else None
+    store.put((key, spec.name, spec.code, version, run_id), prepared)
+    if state is not None:
+        state.wrote = True
+    _log(state, spec, E.SET_RESULT, "result_store", None, version)
+    return True
+
+
+def _version_result(spec: NodeSpec, state: RunState | None, result: Any) -> str:
+    version = data_version(result)
+    if version.startswith(UNHASHABLE):
+        _log(state, spec, E.UNHASHABLE_DATA_VERSION, "adapter", str(type(result)))
+        version = unique_version()
+    return version
+
+
+def _failure_version(error: Exception) -> str:
+    return "!" + digest(f"{type(error).__module__}.{type(error).__qualname__}|{error!r}".encode())
+
+
+def _after_failure(
+    spec: NodeSpec, state: RunState | None, key: str | None, error: Exception
+) -> bool:
+    """Store the failure of a node whose failures are data; whether it must be durable."""
+    _log(state, spec, E.FAILED_EXECUTION, "adapter", repr(error))
+    if key is None or not spec.cache_failures:
+        return False
+    version = _failure_version(error)
+    try:
+        prepared = FileResultStore.prepare(version, error, "pickle")
+        pickle.loads(prepared.data)  # an exception that cannot be rebuilt is not stored
+    except Exception:
+        return False
+    run_id = state.run_id if state is not None else None
+    spec.store.put((key, spec.name, spec.code, version, run_id), prepared)
+    if state is not None:
+        state.wrote = True
+    return True
+
+
+def _after_result(spec: NodeSpec, state: RunState | None, key: str | None, result: Any) -> bool:
+    """Version, remember and store a computed result; whether a write was queued."""
+    version = _version_result(spec, state, result)
+    _log(state, spec, E.EXECUTE_NODE, "adapter")
+    _remember(spec, state, result, version)
+    if key is None:
+        return False
+    return _store(spec, state, key, version, result)
+
+
+def _after_stream(spec: NodeSpec, result: Any) -> Any:
+    state = state_for(spec.uid)
+    _after_result(spec, state, None, result)
+    return result
+
+
+def _call_sync(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    state = state_for(spec.uid)
+    if _unusable(spec, state):
+        return fn(**kwargs)
+    key = spec.key(kwargs, state)
+    if key is not None and spec.lookup:
+        further, version, got = _first_look(spec, key)
+        if further:
+            if got is None:
+                got = spec.store.fetch([key], [version])[0]
+            try:
+                return _use(spec, state, key, got)
+            except _Miss:
+                pass
+    try:
+        result = fn(**kwargs)
+    except Exception as exc:
+        if _after_failure(spec, state, key, exc):
+            _durable_sync(spec)
+        raise
+    if _after_result(spec, state, key, result):
+        _durable_sync(spec)
+    return result
+
+
+async def _call_async(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    state = state_for(spec.uid)
+    store = spec.store
+    if not store._opened:
+        await store.acall(store.ensure_open)
+    if _unusable(spec, state):
+        return await fn(**kwargs)
+    key = spec.key(kwargs, state)
+    if key is not None and spec.lookup:
+        further, version, got = _first_look(spec, key)
+        if further:
+            if got is None:
+                got = (await store.afetch([key], [version]))[0]
+            try:
+                return _use(spec, state, key, got)
+            except _Miss:
+                pass
+    try:
+        result = await fn(**kwargs)
+    except Exception as exc:
+        if _after_failure(spec, state, key, exc):
+            await _durable_async(spec)
+        raise
+    if _after_result(spec, state, key, result):
+        await _durable_async(spec)
+    return result
+
+
+def _durable_sync(spec: NodeSpec) -> None:
+    """Outside the driver's process nobody flushes at the end of the run: wait for the
+    commit here, so that the next run sees this result wherever it looks."""
+    store = spec.store
+    if not store.authoritative:
+        store.writer.flush()
+    elif store.writer.full:
+        store.writer.wait_room()
+
+
+async def _durable_async(spec: NodeSpec) -> None:
+    store = spec.store
+    loop = _running_loop()
+    if not store.authoritative:
+        await store.writer.flushed(loop)
+    elif store.writer.full:
+        await store.writer.room(loop)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop:
+    return asyncio.get_running_loop()
+
+
+# -- expanders --------------------------------------------------------------------------
+
+
+class _Recorder:
+    """Keeps an expander's items as they are yielded: each item pickled at once (a snapshot
+    taken before anyone downstream can change it), parts of items queued for the writer."""
+
+    def __init__(self, spec: NodeSpec, state: RunState | None) -> None:
+        self.spec = spec
+        self.state = state
+        self.record = "x" + uuid.uuid4().hex
+        self.parts: list[str] = []
+        self.buf: list[bytes] = []
+        self.buf_bytes = 0
+        self.count = 0
+        self.broken = False
+
+    def add(self, item: Any) -> None:
+        self.count += 1
+        if self.broken:
+            return
+        try:
+            data = _formats.encode("pickle", item)[1]
+        except Exception as exc:
+            self.broken = True
+            self.buf = []
+            _warn(
+                self.state,
+                self.spec,
+                f"item {self.count - 1} of type {type(item).__qualname__} cannot be pickled"
+                f" ({exc!r}); the items of this expansion are not cached",
+            )
+            return
+        self.buf.append(data)
+        self.buf_bytes += len(data)
+        if len(self.buf) >= PART_ITEMS or self.buf_bytes >= PART_BYTES:
+            self._flush_part()
+
+    def _flush_part(self) -> None:
+        if not self.buf:
+            return
+        version = f"{self.record}.{len(self.parts)}"
+        self.spec.store.put_result(FileResultStore.prepare(version, self.buf))
+        self.parts.append(version)
+        self.buf = []
+        self.buf_bytes = 0
+
+    def finish(self, key: str | None) -> bool:
+        """Store the record under ``key`` once the generator is exhausted."""
+        if key is None or self.broken:
+            return False
+        self._flush_part()
+        manifest = FileResultStore.prepare(self.record, (_ITEMS_MARK, self.parts, self.count))
+        run_id = self.state.run_id if self.state is not None else None
+        spec = self.spec
+        spec.store.put((key, spec.name, spec.code, self.record, run_id), manifest)
+        if self.state is not None:
+            self.state.wrote = True
+        _log(self.state, spec, E.EXECUTE_NODE, "adapter", f"{self.count} items")
+        _log(self.state, spec, E.SET_RESULT, "result_store", None, self.record)
+        return True
+
+
+def _manifest(spec: NodeSpec, state: RunState | None, key: str, got: Fetched) -> list[str] | None:
+    """The parts of a stored record, or ``None`` (a miss, warned when broken)."""
+    try:
+        value = _use(spec, state, key, got)
+    except _Miss:
+        return None
+    if not (isinstance(value, tuple) and len(value) == 3 and value[0] == _ITEMS_MARK):
+        _warn(state, spec, "cache miss: the stored items are not an item record")
+        spec.store.forget(key, got.version)
+        return None
+    parts: list[str] = value[1]
+    return parts
+
+
+def _part_items(spec: NodeSpec, state: RunState | None, got: Fetched) -> list[Any] | None:
+    if got.broken is not None or got.data is None:
+        return None
+    try:
+        return [pickle.loads(b) for b in _decode(got)]
+    except Exception:
+        return None
+
+
+def _expand_sync(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Iterator[Any]:
+    """Runs where the engine iterates the expander (a generator's pump thread, a worker)."""
+    state = state_for(spec.uid)
+    store = spec.store
+    key = None if _unusable(spec, state) else spec.key(kwargs, state)
+    replayed = 0
+    if key is not None and spec.lookup:
+        further, version, got = _first_look(spec, key)
+        if further:
+            if got is None:
+                got = store.fetch([key], [version])[0]
+            parts = _manifest(spec, state, key, got)
+            if parts is not None:
+                for part in parts:
+                    items = _part_items(spec, state, store.fetch([part], [part])[0])
+                    if items is None:
+                        _broken_record(spec, state, key, got.version, replayed)
+                        break
+                    replayed += len(items)
+                    yield from items
+                else:
+                    return
+    yield from _record_sync(spec, state, key, fn, kwargs, replayed)
+
+
+def _broken_record(
+    spec: NodeSpec, state: RunState | None, key: str, version: str | None, replayed: int
+) -> None:
+    _warn(
+        state,
+        spec,
+        f"a part of the stored items is missing or broken after {replayed} items; running the"
+        f" expander again and skipping the {replayed} items already yielded (this assumes it"
+        " yields the same items in the same order, as a cached expander must)",
+    )
+    spec.store.forget(key, version)
+
+
+def _record_sync(
+    spec: NodeSpec,
+    state: RunState | None,
+    key: str | None,
+    fn: Callable[..., Any],
+    kwargs: dict[str, Any],
+    skip: int,
+) -> Iterator[Any]:
+    recorder = _Recorder(spec, state)
+    source = fn(**kwargs)
+    it = iter(source)
+    try:
+        for item in itertools.islice(it, skip):
+            recorder.add(item)
+        for item in it:
+            recorder.add(item)
+            yield item
+        if recorder.finish(key):
+            _durable_sync(spec)
+        elif key is None:
+            _log(state, spec, E.EXECUTE_NODE, "adapter", f"{recorder.count} items")
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+
+
+async def _expand_async(
+    spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]
+) -> AsyncGenerator[Any, None]:
+    state = state_for(spec.uid)
+    store = spec.store
+    if not store._opened:
+        await store.acall(store.ensure_open)
+    key = None if _unusable(spec, state) else spec.key(kwargs, state)
+    replayed = 0
+    if key is not None and spec.lookup:
+        further, version, got = _first_look(spec, key)
+        if further:
+            if got is None:
+                got = (await store.afetch([key], [version]))[0]
+            parts = _manifest(spec, state, key, got)
+            if parts is not None:
+                complete = True
+                for part in parts:
+                    cached = store.values.get(part)
+                    fetched = (
+                        Fetched(part, cached[0], cached[1])
+                        if cached is not None
+                        else (await store.afetch([part], [part]))[0]
+                    )
+                    items = _part_items(spec, state, fetched)
+                    if items is None:
+                        _broken_record(spec, state, key, got.version, replayed)
+                        complete = False
+                        break
+                    replayed += len(items)
+                    for item in items:
+                        yield item
+                if complete:
+                    return
+    recorder = _Recorder(spec, state)
+    source = fn(**kwargs)
+    if hasattr(source, "__await__"):
+        source = await source
+    if hasattr(source, "__aiter__"):
+        it = source.__aiter__()
+        try:
+            async for item in it:
+                recorder.add(item)
+                if recorder.count > replayed:
+                    yield item
+        finally:
+            aclose = getattr(it, "aclose", None)
+            if aclose is not None:
+                await aclose()
+    else:
+        for item in source:
+            recorder.add(item)
+            if recorder.count > replayed:
+                yield item
+    if recorder.finish(key):
+        await _durable_async(spec)
+    elif key is None:
+        _log(state, spec, E.EXECUTE_NODE, "adapter", f"{recorder.count} items")
