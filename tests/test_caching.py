@@ -43,7 +43,9 @@ def fresh_process() -> None:
 
 
 def build(path: Path, *modules: Any, **options: Any) -> driver.Driver:
-    return driver.Builder().with_modules(*(modules or (shapes,))).with_cache(path, **options).build()
+    return (
+        driver.Builder().with_modules(*(modules or (shapes,))).with_cache(path, **options).build()
+    )
 
 
 def calls() -> dict[str, int]:
@@ -415,9 +417,7 @@ def test_logs_run_ids_and_data_versions(tmp_path: Path) -> None:
     assert {e["node_name"] for e in stored} == {"base", "left", "right", "joined"}
     joined = next(e for e in stored if e["node_name"] == "joined")
     assert dr.cache.result_store.get(joined["data_version"]) == {"left": 31, "right": 60}
-    key = dr.cache.get_cache_key(
-        "left", {"base": versions[first]["base"]}
-    )
+    key = dr.cache.get_cache_key("left", {"base": versions[first]["base"]})
     assert dr.cache.metadata_store.get(key) == versions[first]["left"]
 
 

@@ -1,10 +1,11 @@
 """Test DAGs for the cache: a static diamond, a block with an async expander, nested blocks,
 a streaming collector, failures that are data. Every node counts its calls in ``CALLS``
-(in-process runs only); ``reference_*`` functions compute the expected results by hand."""
+(in-process runs only); ``_reference_*`` functions compute the expected results by hand."""
 
 from __future__ import annotations
 
 from collections import Counter
+
 from asyncdag.function_modifiers import cache
 from asyncdag.htypes import Collect, CollectStream, Parallelizable
 from asyncdag.policies import on_error
