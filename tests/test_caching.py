@@ -201,7 +201,8 @@ def test_failures_that_are_data_are_cached_and_raised_again(tmp_path: Path) -> N
     result = dr.execute(["looked_up"], inputs={"names": names})
     failure = result["looked_up"][1]
     assert isinstance(failure, ItemFailure) and isinstance(failure.error, shapes.Missing)
-    assert failure.error.name == "nobody"
+    assert failure.error.name == "nobody" and failure.error.why == "no such entry"
+    assert str(failure.error) == "nobody: no such entry"
     assert calls() == {}
 
 

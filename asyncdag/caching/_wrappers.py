@@ -41,6 +41,7 @@ from asyncdag.caching._fingerprint import (
     UNHASHABLE,
     data_version,
     digest,
+    hash_value,
     sequence_version,
     unique_version,
 )
@@ -279,9 +280,11 @@ def _use(spec: NodeSpec, state: RunState | None, key: str, got: Fetched) -> Any:
         raise _Miss from None
     _log(state, spec, E.GET_RESULT, "result_store", "hit", got.version)
     if got.version[0] == "!":
-        if isinstance(value, Exception):
-            raise value
-        raise _Miss
+        error = _unpack_error(value)
+        if error is None:
+            spec.store.forget(key, got.version)
+            raise _Miss
+        raise error
     _remember(spec, state, value, got.version)
     return value
 
@@ -346,22 +349,47 @@ def _version_result(spec: NodeSpec, state: RunState | None, result: Any) -> str:
     return version
 
 
+_ERROR_MARK = "asyncdag-error"
+
+
 def _failure_version(error: Exception) -> str:
-    return "!" + digest(f"{type(error).__module__}.{type(error).__qualname__}|{error!r}".encode())
+    return "!" + hash_value(error)
+
+
+def _pack_error(error: Exception) -> tuple[Any, ...]:
+    """An exception as (mark, class, args, attributes): rebuilt without calling its
+    ``__init__``, which for many exception classes does not take back its own ``args``."""
+    state = {k: v for k, v in vars(error).items() if not k.startswith("__")}
+    return (_ERROR_MARK, type(error), error.args, state)
+
+
+def _unpack_error(packed: Any) -> Exception | None:
+    if not (isinstance(packed, tuple) and len(packed) == 4 and packed[0] == _ERROR_MARK):
+        return None
+    _, cls, args, state = packed
+    if not (isinstance(cls, type) and issubclass(cls, Exception)):
+        return None
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 def _after_failure(
     spec: NodeSpec, state: RunState | None, key: str | None, error: Exception
 ) -> bool:
-    """Store the failure of a node whose failures are data; whether it must be durable."""
+    """Store the failure of a node whose failures are data; whether a write was queued."""
     _log(state, spec, E.FAILED_EXECUTION, "adapter", repr(error))
     if key is None or not spec.cache_failures:
         return False
     version = _failure_version(error)
+    if version.startswith(UNHASHABLE):
+        return False
     try:
-        prepared = FileResultStore.prepare(version, error, "pickle")
-        pickle.loads(prepared.data)  # an exception that cannot be rebuilt is not stored
-    except Exception:
+        prepared = FileResultStore.prepare(version, _pack_error(error), "pickle")
+        if _unpack_error(pickle.loads(prepared.data)) is None:
+            return False
+    except Exception:  # attributes that cannot be pickled: the failure is not stored
         return False
     run_id = state.run_id if state is not None else None
     spec.store.put((key, spec.name, spec.code, version, run_id), prepared)

@@ -98,9 +98,12 @@ def grid_total(row_sum: Collect[int]) -> int:
 
 
 class Missing(Exception):
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
+    """Like many exceptions, it cannot be rebuilt from its ``args`` (plain pickle fails)."""
+
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__(f"{name}: {why}")
         self.name = name
+        self.why = why
 
 
 def entry(names: list[str]) -> Parallelizable[str]:
@@ -112,7 +115,7 @@ def entry(names: list[str]) -> Parallelizable[str]:
 async def looked_up(entry: str) -> str:
     CALLS[f"looked_up:{entry}"] += 1
     if entry.startswith("no"):
-        raise Missing(entry)
+        raise Missing(entry, "no such entry")
     return entry.title()
 
 
