@@ -38,7 +38,7 @@ __all__ = [
 DB_NAME = "asyncdag_cache.db"
 APPLICATION_ID = 0x61444147  # "aDAG"
 SCHEMA = 1
-_MAX_PARAMS = 500  # host parameters per statement (SQLite allows 999 in old builds)
+_MAX_PARAMS = 999  # host parameters per statement (the limit of old SQLite builds)
 
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS runs (
@@ -79,6 +79,19 @@ class ForeignDatabase(Exception):
 def _chunks(items: Sequence[Any], size: int = _MAX_PARAMS) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def _insert_many(
+    conn: sqlite3.Connection, head: str, width: int, rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Many rows per statement. Each statement lets go of the GIL and must get it back; with a
+    busy event loop in another thread that costs up to a switch interval (5 ms) each time, so
+    ``executemany`` (a statement per row) made a batch of a thousand rows take seconds."""
+    per = max(1, _MAX_PARAMS // width)
+    row_marks = "(" + ",".join("?" * width) + ")"
+    for start in range(0, len(rows), per):
+        chunk = rows[start : start + per]
+        conn.execute(head + ",".join([row_marks] * len(chunk)), [v for row in chunk for v in row])
 
 
 class Database:
@@ -216,26 +229,28 @@ class Database:
     @staticmethod
     def put_results(conn: sqlite3.Connection, rows: Iterable[ResultRow]) -> None:
         now = time.time()
-        conn.executemany(
+        _insert_many(
+            conn,
             "INSERT OR REPLACE INTO results"
-            " (data_version, format, size, checksum, value, file, created)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " (data_version, format, size, checksum, value, file, created) VALUES ",
+            7,
             [(*row, now) for row in rows],
         )
 
     @staticmethod
     def put_entries(conn: sqlite3.Connection, rows: Iterable[EntryRow]) -> None:
         now = time.time()
-        conn.executemany(
+        _insert_many(
+            conn,
             "INSERT OR REPLACE INTO entries"
-            " (cache_key, node_name, code_version, data_version, run_id, created)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            " (cache_key, node_name, code_version, data_version, run_id, created) VALUES ",
+            6,
             [(*row, now) for row in rows],
         )
 
     @staticmethod
     def put_runs(conn: sqlite3.Connection, run_ids: Iterable[tuple[str, float]]) -> None:
-        conn.executemany("INSERT OR IGNORE INTO runs (run_id, started) VALUES (?, ?)", run_ids)
+        _insert_many(conn, "INSERT OR IGNORE INTO runs (run_id, started) VALUES ", 2, list(run_ids))
 
     @staticmethod
     def delete_entries(conn: sqlite3.Connection, keys: Sequence[str]) -> None:

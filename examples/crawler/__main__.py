@@ -50,6 +50,7 @@ class Options:
     progress: bool
     polite: bool
     site: SiteConfig
+    cache: str | None = None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -77,6 +78,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--allow-host", action="append", default=[], metavar="HOST", help="another host to crawl")
     add("--no-progress", action="store_true", help="no progress bar")
     add("--verbose", "-v", action="store_true", help="log every failed page")
+    add("--cache", metavar="DIR", help="keep pages in DIR: a crawl started again resumes")
     site = parser.add_argument_group("the embedded site (when no SOURCE is given)")
     site.add_argument("--pages", type=int, default=2000, help="pages (default 2,000)")
     site.add_argument("--latency", type=float, default=0.02, help="seconds per page (0.02)")
@@ -124,7 +126,9 @@ def options(args: argparse.Namespace) -> Options:
         pages=args.pages, seed=args.seed, latency=args.latency, rate_limit=args.rate_limit
     )
     polite = args.polite if args.polite is not None else source is not None
-    return Options(source, limits, args.output, args.window, not args.no_progress, polite, site)
+    opts = Options(source, limits, args.output, args.window, not args.no_progress, polite, site)
+    opts.cache = args.cache
+    return opts
 
 
 def _file_hosts(path: str) -> set[str]:
@@ -155,6 +159,7 @@ async def run(opts: Options) -> int:
             window=opts.window,
             hooks=hooks,
             polite=opts.polite,
+            cache=opts.cache,
         )
         print(_report(result, opts.source, opts))
         return 0
@@ -173,6 +178,7 @@ async def run(opts: Options) -> int:
             window=opts.window,
             hooks=hooks,
             polite=opts.polite,
+            cache=opts.cache,
         )
         print(_report(result, site.sitemap_url, opts))
         statuses = ", ".join(f"{n:,} x {code}" for code, n in sorted(site.stats.by_status.items()))

@@ -32,10 +32,13 @@ def build_driver(
     window: int | None = None,
     hooks: Sequence[Any] = (),
     polite: bool = False,
+    cache: str | None = None,
 ) -> driver.Driver:
     """The crawl dataflow on the asyncio executor, ``limits.concurrency`` pages at once.
 
-    ``polite``: at most ``dataflow.POLITE_RATE`` requests a second to each host.
+    ``polite``: at most ``dataflow.POLITE_RATE`` requests a second to each host. ``cache``: a
+    directory where pages (and failures) are kept, so a crawl started again fetches only
+    what it has not fetched yet.
     """
     builder = (
         driver.Builder()
@@ -46,6 +49,8 @@ def build_driver(
     )
     if hooks:
         builder = builder.with_adapters(*hooks)
+    if cache is not None:
+        builder = builder.with_cache(cache)
     return builder.build()
 
 
@@ -57,6 +62,7 @@ async def crawl(
     window: int | None = None,
     hooks: Sequence[Any] = (),
     polite: bool = False,
+    cache: str | None = None,
 ) -> CrawlResult:
     """Crawl the sitemap at URL ``source`` (or the URL file at path ``source``).
 
@@ -66,7 +72,7 @@ async def crawl(
     inputs: dict[str, Any] = {"source": source, "limits": limits}
     if output_path is not None:
         inputs["output_path"] = output_path
-    dr = build_driver(limits, window=window, hooks=hooks, polite=polite)
+    dr = build_driver(limits, window=window, hooks=hooks, polite=polite, cache=cache)
     async with dr:
         started = time.perf_counter()
         try:
