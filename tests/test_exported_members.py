@@ -28,6 +28,15 @@ PUBLIC = [
     "asyncdag.cli",
     "asyncdag.data_quality",
     "asyncdag.data_quality.base",
+    "asyncdag.caching",
+    "asyncdag.caching.adapter",
+    "asyncdag.caching.cache_key",
+    "asyncdag.caching.fingerprinting",
+    "asyncdag.caching.stores",
+    "asyncdag.caching.stores.base",
+    "asyncdag.caching.stores.file",
+    "asyncdag.caching.stores.memory",
+    "asyncdag.caching.stores.sqlite",
 ]
 
 
