@@ -236,11 +236,13 @@ def _hash_exception(obj: BaseException, *args: Any, depth: int = 0, **kwargs: An
 def _hash_mapping(obj: Mapping[Any, Any], *args: Any, depth: int = 0, **kwargs: Any) -> str:
     if depth > MAX_DEPTH:
         return UNHASHABLE
-    pairs = sorted(
-        f"{hash_value(k, depth=depth + 1)}\0{hash_value(v, depth=depth + 1)}"
-        for k, v in obj.items()
-    )
-    return _combine("m", [_type_name(obj), *pairs])
+    pairs = []
+    for k, v in obj.items():
+        hk, hv = hash_value(k, depth=depth + 1), hash_value(v, depth=depth + 1)
+        if hk == UNHASHABLE or hv == UNHASHABLE:
+            return UNHASHABLE
+        pairs.append(f"{hk}\0{hv}")
+    return _combine("m", [_type_name(obj), *sorted(pairs)])
 
 
 @hash_value.register(Sequence)
