@@ -110,7 +110,7 @@ def test_what_cannot_be_versioned_is_unhashable_and_custom_types_can_register() 
 
 def test_depth_is_bounded() -> None:
     nested: object = 1
-    for _ in range(4):
+    for _ in range(5):
         nested = [nested]
     old = fingerprinting.MAX_DEPTH
     try:
