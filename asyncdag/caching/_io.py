@@ -68,13 +68,16 @@ class BatchThread(Generic[T]):
         *,
         max_batch: int = 4096,
         idle: float = 2.0,
+        linger: float = 0.0,
     ) -> None:
         self.name = name
         self._handle = handle
         self.max_batch = max_batch
         self.idle = idle
+        self.linger = linger
         self._items: deque[T] = deque()
         self._wake = threading.Event()
+        self._hurry = threading.Event()
         self._sleeping = False
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -102,6 +105,12 @@ class BatchThread(Generic[T]):
         if self._thread is None:
             self._start()
 
+    def urge(self) -> None:
+        """Cut the current linger short: something waits for the next batch."""
+        self._hurry.set()
+        if self._sleeping:
+            self._wake.set()
+
     def _start(self) -> None:
         with self._lock:
             if self._thread is None:
@@ -126,6 +135,12 @@ class BatchThread(Generic[T]):
                             self._thread = None
                             return
                 continue
+            if self.linger and not self._closing and len(items) < self.max_batch:
+                # Let a batch gather: a submit while the thread lingers costs an append, not
+                # a wake-up (one wake-up per item made the loop and this thread trade the
+                # GIL for every item).
+                self._hurry.wait(self.linger)
+            self._hurry.clear()
             batch: list[T] = []
             while items and len(batch) < self.max_batch:
                 batch.append(items.popleft())
@@ -142,6 +157,7 @@ class BatchThread(Generic[T]):
             return True
         self._closing = True
         self._wake.set()
+        self._hurry.set()
         thread.join(timeout)
         self._closing = False
         return not thread.is_alive()
@@ -150,6 +166,7 @@ class BatchThread(Generic[T]):
         self._thread = None
         self._sleeping = False
         self._wake = threading.Event()
+        self._hurry = threading.Event()
         self._lock = threading.Lock()
         self._items.clear()
 
@@ -193,23 +210,33 @@ class Writer:
         max_batch: int = 8192,
         max_pending_bytes: int = 256 * 1024 * 1024,
         idle: float = 2.0,
+        linger: float = 0.005,
     ) -> None:
         self._commit = commit
         self._on_failure = on_failure
         self.max_pending_bytes = max_pending_bytes
-        self.pending_bytes = 0
+        # Two counters, each written by one side, so a submit takes no lock: submitters add
+        # (threads racing may drop a count: the bound is a soft one), the writer thread adds
+        # what it has handled.
+        self.submitted_bytes = 0
+        self.handled_bytes = 0
         self._cond = threading.Condition()
         self._room: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-        self.thread = BatchThread(name, self._handle, max_batch=max_batch, idle=idle)
+        self.thread = BatchThread(
+            name, self._handle, max_batch=max_batch, idle=idle, linger=linger
+        )
 
     def submit(self, op: WriteOp) -> None:
         """Queue ``op``; never blocks."""
         if op.nbytes:
-            with self._cond:
-                self.pending_bytes += op.nbytes
+            self.submitted_bytes += op.nbytes
         self.thread.submit(op)
 
     # -- backpressure ----------------------------------------------------------------------
+
+    @property
+    def pending_bytes(self) -> int:
+        return self.submitted_bytes - self.handled_bytes
 
     @property
     def full(self) -> bool:
@@ -236,6 +263,7 @@ class Writer:
         """A future resolved once every op submitted before this call is handled."""
         barrier = _Barrier(loop)
         self.thread.submit(barrier)
+        self.thread.urge()
         assert barrier.future is not None
         return barrier.future
 
@@ -243,6 +271,7 @@ class Writer:
         """Block until every op submitted before this call is handled; ``False`` on timeout."""
         barrier = _Barrier(None)
         self.thread.submit(barrier)
+        self.thread.urge()
         return barrier.event.wait(timeout)
 
     def _handle(self, batch: list[WriteOp]) -> None:
@@ -259,7 +288,7 @@ class Writer:
         room: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         if freed:
             with self._cond:
-                self.pending_bytes -= freed
+                self.handled_bytes += freed
                 if not self.full and self._room:
                     room, self._room = self._room, []
                 self._cond.notify_all()
@@ -387,7 +416,7 @@ def _reset_after_fork() -> None:
     for writer in list(_writers):
         writer._cond = threading.Condition()
         writer._room = []
-        writer.pending_bytes = 0
+        writer.handled_bytes = writer.submitted_bytes
 
 
 atexit.register(_drain_at_exit)

@@ -31,7 +31,7 @@ class RunState:
     def __init__(self, run_id: str, log: RunLog | None) -> None:
         self.run_id = run_id
         self.log = log
-        self._ids: dict[int, tuple[Any, str]] = {}
+        self._ids: OrderedDict[int, tuple[Any, str]] = OrderedDict()
         self.versions: dict[str, str] = {}  # node outside blocks -> data version
         self.item_versions: dict[str, dict[str, str]] = {}  # node in a block -> task -> version
         self.wrote = False
@@ -58,8 +58,8 @@ class RunState:
         ids[id(value)] = (value, version)  # the reference keeps the id from being reused
         if len(ids) > IDENTITY_LIMIT:
             try:
-                del ids[next(iter(ids))]
-            except (StopIteration, KeyError, RuntimeError):  # another thread got there first
+                ids.popitem(last=False)
+            except KeyError:  # another thread emptied it first
                 pass
 
     def warn(self, node: str, task: str | None, message: str) -> None:

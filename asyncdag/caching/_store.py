@@ -23,6 +23,7 @@ import asyncio
 import pickle
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,12 +44,16 @@ _BUSY_RETRIES = 5
 
 
 class ValueCache:
-    """data version -> (format, bytes), oldest dropped first past ``max_bytes``."""
+    """data version -> (format, bytes), oldest dropped first past ``max_bytes``.
+
+    An ``OrderedDict``: dropping the oldest entry of a plain dict again and again makes each
+    ``next(iter(d))`` step over every slot deleted before it (quadratic over a long run).
+    """
 
     def __init__(self, max_bytes: int = DEFAULT_MEMORY) -> None:
         self.max_bytes = max_bytes
         self.nbytes = 0
-        self._data: dict[str, tuple[str, bytes]] = {}
+        self._data: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, version: str) -> tuple[str, bytes] | None:
@@ -65,7 +70,7 @@ class ValueCache:
             self._data[version] = (fmt, data)
             self.nbytes += size
             while self.nbytes > self.max_bytes and self._data:
-                _, (_, dropped) = _pop_oldest(self._data)
+                _, (_, dropped) = self._data.popitem(last=False)
                 self.nbytes -= len(dropped)
 
     def discard(self, version: str) -> None:
@@ -81,11 +86,6 @@ class ValueCache:
 
     def __len__(self) -> int:
         return len(self._data)
-
-
-def _pop_oldest(d: dict[str, tuple[str, bytes]]) -> tuple[str, tuple[str, bytes]]:
-    key = next(iter(d))
-    return key, d.pop(key)
 
 
 @dataclass
