@@ -395,9 +395,10 @@ def test_dataframe_formats(tmp_path: Path) -> None:
 # -- the dr.cache API --------------------------------------------------------------------
 
 
-def test_logs_run_ids_and_data_versions(tmp_path: Path) -> None:
+def test_logs_run_ids_and_data_versions(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     dr = build(tmp_path)
-    dr.execute(["joined"], inputs={"x": 3})
+    with caplog.at_level(logging.DEBUG, logger="asyncdag.caching"):  # records debug events too
+        dr.execute(["joined"], inputs={"x": 3})
     dr.execute(["joined"], inputs={"x": 3})
     first, second = dr.cache.run_ids[-2:]
     assert dr.cache.last_run_id == second

@@ -6,6 +6,7 @@ be pickled. Real files under ``tmp_path``, damaged the way a crash or a disk wou
 from __future__ import annotations
 
 import logging
+import pickle
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from asyncdag import driver
 from asyncdag.caching import FileResultStore
+from asyncdag.caching._fingerprint import digest
 from asyncdag.caching._sqlite import APPLICATION_ID, DB_NAME
 from asyncdag.caching._store import forget_stores
 from tests.dags_cache import faulty, shapes
@@ -76,17 +78,19 @@ def test_a_damaged_result_file_is_a_miss_then_repaired(
     assert ran() == []  # the new result replaced the broken one
 
 
-def test_a_corrupted_row_in_the_database_is_a_miss(
+def test_a_damaged_pack_in_the_database_is_a_miss(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     run(tmp_path, ["small"])
     ran()
     with sqlite3.connect(tmp_path / DB_NAME) as conn:
-        conn.execute("UPDATE results SET value = x'0102' WHERE value IS NOT NULL")
+        assert conn.execute("UPDATE packs SET data = x'0102'").rowcount == 1
     with caplog.at_level(logging.WARNING, logger="asyncdag.caching"):
         assert run(tmp_path, ["small"]) == {"small": 8}
     assert ran() == ["small"]
     assert any("node 'small'" in w and "truncated" in w for w in warnings(caplog))
+    run(tmp_path, ["small"])
+    assert ran() == []  # the damaged pack was dropped, the new result stored
 
 
 def test_a_result_that_cannot_be_read_back_is_a_miss(
@@ -94,13 +98,12 @@ def test_a_result_that_cannot_be_read_back_is_a_miss(
 ) -> None:
     run(tmp_path, ["small"])
     ran()
-    from asyncdag.caching._fingerprint import digest
-
-    garbage = b"not a pickle at all"
     with sqlite3.connect(tmp_path / DB_NAME) as conn:
+        ((keys,),) = conn.execute("SELECT keys FROM packs").fetchall()
+        ((_, version),) = pickle.loads(keys)
+        blob = pickle.dumps([(version, b"not a pickle at all")])
         conn.execute(
-            "UPDATE results SET value = ?, size = ?, checksum = ? WHERE value IS NOT NULL",
-            (garbage, len(garbage), digest(garbage)),
+            "UPDATE packs SET data = ?, size = ?, checksum = ?", (blob, len(blob), digest(blob))
         )
     with caplog.at_level(logging.WARNING, logger="asyncdag.caching"):
         assert run(tmp_path, ["small"]) == {"small": 8}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pickle
 import sqlite3
 import subprocess
 import sys
@@ -40,9 +41,15 @@ def _clean() -> Iterator[None]:
 
 
 def entries_by_node(path: Path) -> dict[str, int]:
+    """Distinct cache keys per node: rows of ``entries`` and keys inside ``packs``."""
+    keys: dict[str, set[str]] = {}
     with sqlite3.connect(path / DB_NAME) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        return dict(conn.execute("SELECT node_name, count(*) FROM entries GROUP BY node_name"))
+        for node, key in conn.execute("SELECT node_name, cache_key FROM entries"):
+            keys.setdefault(node, set()).add(key)
+        for node, packed in conn.execute("SELECT node_name, keys FROM packs"):
+            keys.setdefault(node, set()).update(k for k, _ in pickle.loads(packed))
+    return {node: len(found) for node, found in keys.items()}
 
 
 def test_the_database_says_what_it_is_and_runs_in_wal_mode(tmp_path: Path) -> None:
@@ -88,8 +95,6 @@ def test_hamiltons_store_methods(tmp_path: Path) -> None:
 
 
 def test_the_stores_pickle_as_their_settings(tmp_path: Path) -> None:
-    import pickle
-
     meta = pickle.loads(pickle.dumps(SQLiteMetadataStore(tmp_path)))
     assert isinstance(meta, SQLiteMetadataStore) and meta.db.directory == str(tmp_path)
     results = pickle.loads(pickle.dumps(FileResultStore(tmp_path, inline_limit=7)))

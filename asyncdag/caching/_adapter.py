@@ -270,13 +270,14 @@ class CacheAdapter(LifecycleHooks):
         results: dict[str, Any] | None,
         **future_kwargs: Any,
     ) -> None:
-        """Flush the run's writes (not when it was cancelled: that must not wait)."""
+        """Flush the run's writes, so that what it computed is stored when the run returns
+        (not when it was cancelled: a cancellation must not wait)."""
         state = forget_run(self.uid, run_id)
         if state is None:
             return
         if self.log_to_file and state.log is not None:
             self._append_log_file(state.log)
-        if state.wrote and not isinstance(error, asyncio.CancelledError):
+        if not isinstance(error, asyncio.CancelledError):  # the run's id is a write too
             await self.store.writer.flushed(asyncio.get_running_loop())
 
     def _append_log_file(self, log: RunLog) -> None:

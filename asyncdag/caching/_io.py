@@ -222,9 +222,7 @@ class Writer:
         self.handled_bytes = 0
         self._cond = threading.Condition()
         self._room: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-        self.thread = BatchThread(
-            name, self._handle, max_batch=max_batch, idle=idle, linger=linger
-        )
+        self.thread = BatchThread(name, self._handle, max_batch=max_batch, idle=idle, linger=linger)
 
     def submit(self, op: WriteOp) -> None:
         """Queue ``op``; never blocks."""

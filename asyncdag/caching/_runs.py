@@ -31,6 +31,7 @@ class RunState:
     def __init__(self, run_id: str, log: RunLog | None) -> None:
         self.run_id = run_id
         self.log = log
+        self.debug = log.debug if log is not None else False  # record debug-level events
         self._ids: OrderedDict[int, tuple[Any, str]] = OrderedDict()
         self.versions: dict[str, str] = {}  # node outside blocks -> data version
         self.item_versions: dict[str, dict[str, str]] = {}  # node in a block -> task -> version

@@ -8,6 +8,9 @@ waits up to ``busy_timeout`` for another's lock). Three tables:
   wrote it (the metadata store);
 - ``results``: data version -> format, size, checksum, and either the bytes (small pickles,
   kept in the database) or the name of a file under ``results/`` (the result store);
+- ``packs``: the small results of one node written in one batch: a blob of (key, version)
+  pairs and a blob of (version, bytes) pairs, one row instead of two per result (a row per
+  result cost the writer more than the node calls it stored);
 - ``runs``: the run ids, in the order they started.
 
 The file says what it is: ``PRAGMA application_id`` is asyncdag's and ``PRAGMA user_version``
@@ -32,6 +35,7 @@ __all__ = [
     "Database",
     "EntryRow",
     "ForeignDatabase",
+    "PackRow",
     "ResultRow",
 ]
 
@@ -54,7 +58,21 @@ _TABLES = (
         created REAL NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS entries_by_node ON entries (node_name, code_version)",
-    "CREATE INDEX IF NOT EXISTS entries_by_run ON entries (run_id)",
+    # the small results of one node from one batch of writes: keys and values in two blobs,
+    # so that loading the index reads the keys only
+    """CREATE TABLE IF NOT EXISTS packs (
+        pack_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        node_name TEXT NOT NULL,
+        code_version TEXT NOT NULL,
+        run_id TEXT,
+        count INTEGER NOT NULL,
+        keys BLOB NOT NULL,
+        data BLOB NOT NULL,
+        size INTEGER NOT NULL,
+        checksum TEXT NOT NULL,
+        created REAL NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS packs_by_node ON packs (node_name, code_version)",
     """CREATE TABLE IF NOT EXISTS results (
         data_version TEXT PRIMARY KEY,
         format TEXT NOT NULL,
@@ -70,6 +88,8 @@ _TABLES = (
 EntryRow = tuple[str, str, str, str, str | None]
 # data_version, format, size, checksum, value (bytes, or None when in a file), file name
 ResultRow = tuple[str, str, int, str, bytes | None, str | None]
+# node_name, code_version, run_id, count, keys, data, size, checksum
+PackRow = tuple[str, str, str | None, int, bytes, bytes, int, str]
 
 
 class ForeignDatabase(Exception):
@@ -253,6 +273,69 @@ class Database:
         _insert_many(conn, "INSERT OR IGNORE INTO runs (run_id, started) VALUES ", 2, list(run_ids))
 
     @staticmethod
+    def put_packs(conn: sqlite3.Connection, rows: Sequence[PackRow]) -> list[int]:
+        """Insert packs; their ids, in order."""
+        now = time.time()
+        ids = []
+        for row in rows:
+            cur = conn.execute(
+                "INSERT INTO packs (node_name, code_version, run_id, count, keys, data, size,"
+                " checksum, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*row, now),
+            )
+            ids.append(int(cur.lastrowid or 0))
+        return ids
+
+    @staticmethod
+    def delete_packs(conn: sqlite3.Connection, ids: Sequence[int]) -> None:
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            conn.execute(f"DELETE FROM packs WHERE pack_id IN ({marks})", tuple(chunk))
+
+    @staticmethod
+    def node_packs(conn: sqlite3.Connection, node_name: str, code_version: str) -> list[Any]:
+        """(pack id, keys blob) of one node at one code version."""
+        return conn.execute(
+            "SELECT pack_id, keys FROM packs WHERE node_name = ? AND code_version = ?",
+            (node_name, code_version),
+        ).fetchall()
+
+    @staticmethod
+    def packs_since(conn: sqlite3.Connection, pack_id: int) -> list[Any]:
+        """(pack id, node, code version, keys blob) of packs written after ``pack_id``."""
+        return conn.execute(
+            "SELECT pack_id, node_name, code_version, keys FROM packs WHERE pack_id > ?",
+            (pack_id,),
+        ).fetchall()
+
+    @staticmethod
+    def last_pack_id(conn: sqlite3.Connection) -> int:
+        found = conn.execute("SELECT max(pack_id) FROM packs").fetchone()[0]
+        return int(found or 0)
+
+    @staticmethod
+    def pack_data(
+        conn: sqlite3.Connection, ids: Sequence[int]
+    ) -> dict[int, tuple[bytes, int, str]]:
+        """pack id -> (data blob, size, checksum)."""
+        found: dict[int, tuple[bytes, int, str]] = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            for pid, data, size, checksum in conn.execute(
+                f"SELECT pack_id, data, size, checksum FROM packs WHERE pack_id IN ({marks})",
+                tuple(chunk),
+            ):
+                found[int(pid)] = (data, size, checksum)
+        return found
+
+    @staticmethod
+    def all_packs(conn: sqlite3.Connection) -> list[Any]:
+        """(pack id, node, code version, run id, keys blob, data blob) of every pack."""
+        return conn.execute(
+            "SELECT pack_id, node_name, code_version, run_id, keys, data FROM packs"
+        ).fetchall()
+
+    @staticmethod
     def delete_entries(conn: sqlite3.Connection, keys: Sequence[str]) -> None:
         for chunk in _chunks(keys):
             marks = ",".join("?" * len(chunk))
@@ -335,10 +418,14 @@ class Database:
 
     @staticmethod
     def count(conn: sqlite3.Connection, table: str) -> int:
-        assert table in ("entries", "results", "runs")
+        assert table in ("entries", "results", "runs", "packs")
         return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
     @staticmethod
+    def packed_count(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("SELECT coalesce(sum(count), 0) FROM packs").fetchone()[0])
+
+    @staticmethod
     def clear(conn: sqlite3.Connection, table: str) -> None:
-        assert table in ("entries", "results", "runs")
+        assert table in ("entries", "results", "runs", "packs")
         conn.execute(f"DELETE FROM {table}")

@@ -31,6 +31,7 @@ from typing import Any
 import cloudpickle
 
 from asyncdag.caching._events import logger
+from asyncdag.caching._fingerprint import digest
 from asyncdag.caching._io import Reader, Request, WriteOp, Writer, register_for_exit
 from asyncdag.caching._sqlite import Database, EntryRow, ForeignDatabase
 from asyncdag.caching._stores import FileResultStore, Prepared, SQLiteMetadataStore
@@ -96,6 +97,7 @@ class Fetched:
     fmt: str | None = None  # "object" when ``data`` is the result itself (a custom store)
     data: Any = None
     broken: str | None = None  # the entry exists but its result cannot be had: why
+    pack: int | None = None  # the broken pack, when the result was in one
 
 
 @dataclass
@@ -123,9 +125,11 @@ class Store:
         self.authoritative = authoritative
         self.memory_bytes = memory_bytes
         self.index: dict[str, str] = {}
+        self.pack_of: dict[str, int] = {}  # cache key -> the pack holding its result
         self.values = ValueCache(memory_bytes)
         self._loaded: set[tuple[str, str]] = set()
         self._hw = 0
+        self._pack_hw = 0
         self._lock = threading.Lock()
         self.disabled: str | None = None  # why this store cannot be used at all
         self._opened = False
@@ -135,6 +139,8 @@ class Store:
             and metadata.db.path == results.db.path
         )
         self.db: Database | None = metadata.db if self.builtin else None  # type: ignore[attr-defined]
+        #: results pickled to at most this many bytes go to packs (several in one row)
+        self.small_limit = results.inline_limit if isinstance(results, FileResultStore) else 0
         name = f"asyncdag-cache:{getattr(metadata, '_directory', '')}"
         self.writer = Writer(f"{name}:writer", self._commit, self._failed)
         self.reader = Reader(f"{name}:reader", self._serve)
@@ -178,16 +184,39 @@ class Store:
             top = Database.last_rowid(conn)
             fresh = Database.entries_since(conn, self._hw) if self._hw < top else []
             loaded = [(n, Database.node_entries(conn, *n)) for n in wanted]
+            pack_top = Database.last_pack_id(conn)
+            fresh_packs = (
+                Database.packs_since(conn, self._pack_hw) if self._pack_hw < pack_top else []
+            )
+            loaded_packs = [(n, Database.node_packs(conn, *n)) for n in wanted]
         index = self.index
         known = self._loaded
         for _, key, name, code, version in fresh:
             if (name, code) in known:
                 index[key] = version
-        for node, rows in loaded:
+        for pack_id, name, code, keys in fresh_packs:
+            if (name, code) in known:
+                self._index_pack(pack_id, keys)
+        for _node, rows in loaded:
             for _, key, version in rows:
                 index[key] = version
+        for node, packs in loaded_packs:
+            for pack_id, keys in packs:
+                self._index_pack(pack_id, keys)
             known.add(node)
         self._hw = max(self._hw, top)
+        self._pack_hw = max(self._pack_hw, pack_top)
+
+    def _index_pack(self, pack_id: int, keys: bytes) -> None:
+        try:
+            pairs = pickle.loads(keys)
+        except Exception:  # a damaged pack: its entries are not known, so they are misses
+            logger.warning("asyncdag cache: pack %d of %s cannot be read", pack_id, self.db)
+            return
+        index, pack_of = self.index, self.pack_of
+        for key, version in pairs:
+            index[key] = version
+            pack_of[key] = pack_id
 
     def trusts(self, node: tuple[str, str]) -> bool:
         """Whether a key of ``node`` (name, code version) missing from the index is a miss
@@ -196,9 +225,15 @@ class Store:
 
     # -- reading -------------------------------------------------------------------------
 
-    def fetch(self, keys: Sequence[str], versions: Sequence[str | None]) -> list[Fetched]:
+    def fetch(
+        self,
+        keys: Sequence[str],
+        versions: Sequence[str | None],
+        nodes: Sequence[tuple[str, str]] = (),
+    ) -> list[Fetched]:
         """For each key (and its data version, when the index knew it), what is stored;
-        keys given without a version are looked up in the metadata store.
+        keys given without a version are looked up in the metadata store (after a refresh of
+        ``nodes``, the nodes they belong to).
 
         Blocking: call it on a thread that is not an event loop's (the reader, a worker
         thread, a generator's pump).
@@ -210,13 +245,18 @@ class Store:
             return out
         unknown = [k for k, v in zip(keys, versions, strict=True) if v is None]
         if unknown:
-            found = self._entries(unknown)
+            if self.db is not None:  # what was written since (by any process), then the index
+                self.refresh(nodes)
+                found = {k: self.index[k] for k in unknown if k in self.index}
+            else:
+                found = self._entries(unknown)
             for key, f in zip(keys, out, strict=True):
                 if f.version is None and key in found:
                     f.version = found[key]
                     self.index[key] = found[key]
         need = []
-        for f in out:
+        key_of: dict[int, str] = {}
+        for key, f in zip(keys, out, strict=True):
             if f.version is None:
                 continue
             cached = self.values.get(f.version)
@@ -224,6 +264,9 @@ class Store:
                 f.fmt, f.data = cached
             else:
                 need.append(f)
+                key_of[id(f)] = key
+        if need and self.db is not None:
+            need = self._read_packs(need, key_of)
         if need:
             self._read_results(need)
         return out
@@ -232,6 +275,49 @@ class Store:
         if self.db is not None:
             return Database.entries(self.db.local(), keys)
         return self.metadata.get_many(keys)
+
+    def _read_packs(self, need: list[Fetched], keys: dict[int, str]) -> list[Fetched]:
+        """Read the packs holding what ``need`` asks for (all their values go to memory);
+        returns what is still needed."""
+        assert self.db is not None
+        by_pack: dict[int, list[Fetched]] = {}
+        rest = []
+        for f in need:
+            pack_id = self.pack_of.get(keys[id(f)])
+            if pack_id is None:
+                rest.append(f)
+            else:
+                by_pack.setdefault(pack_id, []).append(f)
+        if not by_pack:
+            return need
+        found = Database.pack_data(self.db.local(), sorted(by_pack))
+        for pack_id, waiting in by_pack.items():
+            row = found.get(pack_id)
+            problem = None
+            values: dict[str, bytes] = {}
+            if row is None:
+                problem = "its pack of results is missing from the database"
+            else:
+                data, size, checksum = row
+                if len(data) != size:
+                    problem = f"its pack of results is truncated ({len(data)} of {size} bytes)"
+                elif digest(data) != checksum:
+                    problem = "its pack of results is corrupted (checksum mismatch)"
+                else:
+                    try:
+                        values = dict(pickle.loads(data))
+                    except Exception as exc:
+                        problem = f"its pack of results cannot be read ({exc!r})"
+            for version, value in values.items():
+                self.values.put(version, "pickle", value)
+            for f in waiting:
+                got = values.get(f.version or "")
+                if got is None:
+                    f.broken = problem or "its result is missing from its pack"
+                    f.pack = pack_id
+                else:
+                    f.fmt, f.data = "pickle", got
+        return rest
 
     def _read_results(self, need: list[Fetched]) -> None:
         if self.builtin:
@@ -265,9 +351,14 @@ class Store:
             else:
                 f.fmt, f.data = "object", value
 
-    async def afetch(self, keys: Sequence[str], versions: Sequence[str | None]) -> list[Fetched]:
+    async def afetch(
+        self,
+        keys: Sequence[str],
+        versions: Sequence[str | None],
+        nodes: Sequence[tuple[str, str]] = (),
+    ) -> list[Fetched]:
         """:meth:`fetch` on the reader thread, awaited."""
-        req = Request("fetch", (keys, versions), asyncio.get_running_loop())
+        req = Request("fetch", (keys, versions, nodes), asyncio.get_running_loop())
         self.reader.submit(req)
         assert req.future is not None
         result: list[Fetched] = await req.future
@@ -294,8 +385,9 @@ class Store:
         if fetches:
             keys = [k for r in fetches for k in r.payload[0]]
             versions = [v for r in fetches for v in r.payload[1]]
+            nodes = sorted({n for r in fetches for n in r.payload[2]})
             try:
-                found = self.fetch(keys, versions)
+                found = self.fetch(keys, versions, nodes)
             except Exception as exc:
                 for req in fetches:
                     req.error = exc
@@ -334,6 +426,16 @@ class Store:
                 self.values.put(version, result.format, result.data)
         self.writer.submit(WriteOp("put", PutEntry(row, result, value), nbytes))
 
+    def put_small(
+        self, key: str, node: str, code: str, version: str, run_id: str | None, data: bytes
+    ) -> None:
+        """Store an entry whose result is a small pickle: it goes to its node's next pack."""
+        if self.disabled is not None:
+            return
+        self.index[key] = version
+        self.values.put(version, "pickle", data)
+        self.writer.submit(WriteOp("small", (key, node, code, version, run_id, data), len(data)))
+
     def put_result(self, result: Prepared) -> None:
         """Store a result that no entry names yet (an expander's items)."""
         if self.disabled is not None:
@@ -342,12 +444,14 @@ class Store:
             self.values.put(result.data_version, result.format, result.data)
         self.writer.submit(WriteOp("result", result, len(result.data)))
 
-    def forget(self, key: str, version: str | None) -> None:
-        """Drop an entry whose result is broken, so that the node's new result replaces it."""
+    def forget(self, key: str, version: str | None, pack: int | None = None) -> None:
+        """Drop an entry whose result is broken, so that the node's new result replaces it
+        (and the pack it was in, when that pack is the broken part)."""
         self.index.pop(key, None)
+        self.pack_of.pop(key, None)
         if version is not None:
             self.values.discard(version)
-        self.writer.submit(WriteOp("forget", (key, version)))
+        self.writer.submit(WriteOp("forget", (key, version, pack)))
 
     def record_run(self, run_id: str) -> None:
         self.writer.submit(WriteOp("run", (run_id, time.time())))
@@ -361,9 +465,14 @@ class Store:
         runs: list[tuple[str, float]] = []
         forget_keys: list[str] = []
         forget_versions: list[str] = []
+        forget_packs: list[int] = []
+        small: dict[tuple[str, str, str | None], list[tuple[str, str, bytes]]] = {}
         for op in ops:
             kind = op.kind
-            if kind == "put":
+            if kind == "small":
+                key, node, code, version, run_id, data = op.payload
+                small.setdefault((node, code, run_id), []).append((key, version, data))
+            elif kind == "put":
                 put: PutEntry = op.payload
                 entries.append(put.row)
                 if put.result is not None:
@@ -382,9 +491,17 @@ class Store:
                 forget_keys.append(op.payload[0])
                 if op.payload[1] is not None:
                     forget_versions.append(op.payload[1])
+                if op.payload[2] is not None:
+                    forget_packs.append(op.payload[2])
         if self.builtin:
-            self._commit_builtin(entries, results, runs, forget_keys, forget_versions)
+            self._commit_builtin(
+                entries, results, runs, forget_keys, forget_versions, forget_packs, small
+            )
             return
+        for (node, code, run_id), rows in small.items():  # other stores: one entry at a time
+            for key, version, data in rows:
+                self.results.set(version, pickle.loads(data))
+                entries.append((key, node, code, version, run_id))
         # Other stores: results first, so an entry never names a result not yet stored.
         if forget_keys:
             self.metadata.delete_many(forget_keys)
@@ -406,9 +523,16 @@ class Store:
         runs: list[tuple[str, float]],
         forget_keys: list[str],
         forget_versions: list[str],
+        forget_packs: list[int],
+        small: dict[tuple[str, str, str | None], list[tuple[str, str, bytes]]],
     ) -> None:
         assert self.db is not None and isinstance(self.results, FileResultStore)
         conn = self.db.local()
+        packs = []
+        for (node, code, run_id), rows in small.items():
+            keys = pickle.dumps([(k, v) for k, v, _ in rows], protocol=5)
+            data = pickle.dumps([(v, d) for _, v, d in rows], protocol=5)
+            packs.append((node, code, run_id, len(rows), keys, data, len(data), digest(data)))
         for attempt in range(_BUSY_RETRIES):
             try:
                 with self.db.transaction(conn):
@@ -416,12 +540,18 @@ class Store:
                         Database.delete_entries(conn, forget_keys)
                     if forget_versions:
                         self.results.delete_rows(conn, forget_versions)
+                    if forget_packs:
+                        Database.delete_packs(conn, forget_packs)
+                    pack_ids = Database.put_packs(conn, packs) if packs else []
                     if results:
                         self.results.write(conn, results)
                     if runs:
                         Database.put_runs(conn, runs)
                     if entries:
                         Database.put_entries(conn, entries)
+                for pack_id, rows in zip(pack_ids, small.values(), strict=True):
+                    for key, _, _ in rows:
+                        self.pack_of[key] = pack_id
                 return
             except Exception as exc:  # "database is locked" past busy_timeout: try again
                 if "locked" not in str(exc) or attempt == _BUSY_RETRIES - 1:
@@ -429,9 +559,17 @@ class Store:
                 time.sleep(0.05 * 2**attempt)
 
     def _failed(self, ops: list[WriteOp], error: BaseException) -> None:
-        nodes = sorted({op.payload.row[1] for op in ops if op.kind == "put"})
+        nodes = sorted(
+            {op.payload.row[1] for op in ops if op.kind == "put"}
+            | {op.payload[1] for op in ops if op.kind == "small"}
+        )
         for op in ops:
-            if op.kind == "put":
+            if op.kind == "small":
+                key, _, _, version, _, _ = op.payload
+                if self.index.get(key) == version:
+                    del self.index[key]
+                self.values.discard(version)
+            elif op.kind == "put":
                 key, _, _, version, _ = op.payload.row
                 if self.index.get(key) == version:
                     del self.index[key]

@@ -69,7 +69,8 @@ class SQLiteMetadataStore(MetadataStore):
         return self.db.local()
 
     def __len__(self) -> int:
-        return Database.count(self.db.local(), "entries")
+        conn = self.db.local()
+        return Database.count(conn, "entries") + Database.packed_count(conn)
 
     def initialize(self, run_id: str) -> None:
         self.initialize_many([(run_id, _now())])
@@ -96,10 +97,19 @@ class SQLiteMetadataStore(MetadataStore):
             Database.put_entries(conn, rows)
 
     def get(self, cache_key: str, **kwargs: Any) -> str | None:
-        return Database.entries(self.db.local(), [cache_key]).get(cache_key)
+        return self.get_many([cache_key]).get(cache_key)
 
     def get_many(self, keys: Sequence[str]) -> dict[str, str]:
-        return Database.entries(self.db.local(), keys)
+        """The stored data versions of ``keys`` (the entries, then the packs: a scan)."""
+        conn = self.db.local()
+        found = Database.entries(conn, keys)
+        wanted = set(keys) - set(found)
+        if wanted:
+            for _, _, _, _, packed, _ in Database.all_packs(conn):
+                for key, version in pickle.loads(packed):
+                    if key in wanted:
+                        found[key] = version
+        return found
 
     def exists(self, cache_key: str) -> bool:
         return self.get(cache_key) is not None
@@ -108,14 +118,41 @@ class SQLiteMetadataStore(MetadataStore):
         self.delete_many([cache_key])
 
     def delete_many(self, keys: Sequence[str]) -> None:
+        doomed = set(keys)
         conn = self.db.local()
         with self.db.transaction(conn):
             Database.delete_entries(conn, keys)
+            for pack_id, node, code, run_id, packed, data in Database.all_packs(conn):
+                pairs = pickle.loads(packed)
+                kept = [(k, v) for k, v in pairs if k not in doomed]
+                if len(kept) == len(pairs):
+                    continue
+                Database.delete_packs(conn, [pack_id])
+                if kept:  # the pack again, without the deleted keys
+                    versions = {v for _, v in kept}
+                    values = [(v, d) for v, d in pickle.loads(data) if v in versions]
+                    blob = pickle.dumps(values, protocol=5)
+                    Database.put_packs(
+                        conn,
+                        [
+                            (
+                                node,
+                                code,
+                                run_id,
+                                len(kept),
+                                pickle.dumps(kept, protocol=5),
+                                blob,
+                                len(blob),
+                                digest(blob),
+                            )
+                        ],
+                    )
 
     def delete_all(self) -> None:
         conn = self.db.local()
         with self.db.transaction(conn):
             Database.clear(conn, "entries")
+            Database.clear(conn, "packs")
             Database.clear(conn, "runs")
 
     def get_run_ids(self) -> list[str]:
@@ -124,7 +161,15 @@ class SQLiteMetadataStore(MetadataStore):
     def get_run(self, run_id: str) -> list[dict[str, Any]]:
         if run_id not in self.get_run_ids():
             raise IndexError(f"run {run_id!r} is not in the metadata store")
-        return Database.run_entries(self.db.local(), run_id)
+        conn = self.db.local()
+        found = Database.run_entries(conn, run_id)
+        for _, node, code, pack_run, packed, _ in Database.all_packs(conn):
+            if pack_run == run_id:
+                found.extend(
+                    {"cache_key": k, "data_version": v, "node_name": node, "code_version": code}
+                    for k, v in pickle.loads(packed)
+                )
+        return found
 
 
 @dataclass
@@ -248,13 +293,23 @@ class FileResultStore(ResultStore):
     def get(self, data_version: str, **kwargs: Any) -> Any | None:
         row = self.rows(self.db.local(), [data_version]).get(data_version)
         if row is None:
-            return None
+            packed = self._packed(data_version)
+            return None if packed is None else pickle.loads(packed)
         return self.decode(row, self.payload(row))
+
+    def _packed(self, data_version: str) -> bytes | None:
+        """A small result from a pack (a scan of every pack: an inspection, not the cache)."""
+        for _, _, _, _, _, data in Database.all_packs(self.db.local()):
+            for version, value in pickle.loads(data):
+                if version == data_version:
+                    found: bytes = value
+                    return found
+        return None
 
     def exists(self, data_version: str) -> bool:
         row = self.rows(self.db.local(), [data_version]).get(data_version)
         if row is None:
-            return False
+            return self._packed(data_version) is not None
         return row[4] is not None or (row[5] is not None and (self.files / row[5]).exists())
 
     def delete(self, data_version: str) -> None:
@@ -266,6 +321,7 @@ class FileResultStore(ResultStore):
         conn = self.db.local()
         with self.db.transaction(conn):
             Database.clear(conn, "results")
+            Database.clear(conn, "packs")
         shutil.rmtree(self.files, ignore_errors=True)
         self.files.mkdir(parents=True, exist_ok=True)
 

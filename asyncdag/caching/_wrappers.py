@@ -268,7 +268,7 @@ def _use(spec: NodeSpec, state: RunState | None, key: str, got: Fetched) -> Any:
     if got.broken is not None:
         _warn(state, spec, f"cache miss, running the node again: {got.broken}")
         _log(state, spec, E.MISSING_RESULT, "result_store", got.broken, got.version)
-        spec.store.forget(key, got.version)
+        spec.store.forget(key, got.version, got.pack)
         raise _Miss
     try:
         value = _decode(got)
@@ -326,18 +326,26 @@ def _prepare(spec: NodeSpec, state: RunState | None, version: str, value: Any) -
 def _store(spec: NodeSpec, state: RunState | None, key: str, version: str, value: Any) -> bool:
     store = spec.store
     known = store.values.get(version)
-    if known is not None and known[0] == spec.fmt:
-        prepared = None  # the same data is stored already: only the entry is new
+    if known is not None and known[0] == "pickle" == spec.fmt:
+        data = known[1]  # the same result is stored already: its bytes, not encoded again
+        fmt = "pickle"
+        prepared = None
     else:
         prepared = _prepare(spec, state, version, value)
         if prepared is None:
             return False
-        version = prepared.data_version
+        version, fmt, data = prepared.data_version, prepared.format, prepared.data
     run_id = state.run_id if state is not None else None
-    store.put((key, spec.name, spec.code, version, run_id), prepared)
+    if fmt == "pickle" and len(data) <= store.small_limit:
+        store.put_small(key, spec.name, spec.code, version, run_id, data)
+    else:
+        if prepared is None:
+            prepared = FileResultStore.prepare(version, value, "pickle")
+        store.put((key, spec.name, spec.code, version, run_id), prepared)
     if state is not None:
         state.wrote = True
-    _log(state, spec, E.SET_RESULT, "result_store", None, version)
+        if state.debug:
+            _log(state, spec, E.SET_RESULT, "result_store", None, version)
     return True
 
 
@@ -392,7 +400,11 @@ def _after_failure(
     except Exception:  # attributes that cannot be pickled: the failure is not stored
         return False
     run_id = state.run_id if state is not None else None
-    spec.store.put((key, spec.name, spec.code, version, run_id), prepared)
+    store = spec.store
+    if len(prepared.data) <= store.small_limit:
+        store.put_small(key, spec.name, spec.code, version, run_id, prepared.data)
+    else:
+        store.put((key, spec.name, spec.code, version, run_id), prepared)
     if state is not None:
         state.wrote = True
     return True
@@ -423,7 +435,7 @@ def _call_sync(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) -
         further, version, got = _first_look(spec, key)
         if further:
             if got is None:
-                got = spec.store.fetch([key], [version])[0]
+                got = spec.store.fetch([key], [version], [spec.node_key])[0]
             try:
                 return _use(spec, state, key, got)
             except _Miss:
@@ -451,7 +463,7 @@ async def _call_async(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, 
         further, version, got = _first_look(spec, key)
         if further:
             if got is None:
-                got = (await store.afetch([key], [version]))[0]
+                got = (await store.afetch([key], [version], [spec.node_key]))[0]
             try:
                 return _use(spec, state, key, got)
             except _Miss:
@@ -586,7 +598,7 @@ def _expand_sync(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any])
         further, version, got = _first_look(spec, key)
         if further:
             if got is None:
-                got = store.fetch([key], [version])[0]
+                got = store.fetch([key], [version], [spec.node_key])[0]
             parts = _manifest(spec, state, key, got)
             if parts is not None:
                 for part in parts:
@@ -654,7 +666,7 @@ async def _expand_async(
         further, version, got = _first_look(spec, key)
         if further:
             if got is None:
-                got = (await store.afetch([key], [version]))[0]
+                got = (await store.afetch([key], [version], [spec.node_key]))[0]
             parts = _manifest(spec, state, key, got)
             if parts is not None:
                 complete = True
