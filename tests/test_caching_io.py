@@ -227,13 +227,14 @@ def test_the_value_cache_drops_the_oldest_past_its_bound() -> None:
     for i in range(10):
         values.put(f"v{i}", "pickle", bytes(100))
     assert values.nbytes == 1000 and len(values) == 10
-    values.put("v10", "pickle", bytes(100))
-    assert values.get("v0") is None and values.get("v10") is not None
-    assert values.nbytes == 1000
+    values.put("v10", "pickle", bytes(100))  # over the bound: the oldest go, down to 90%
+    assert values.get("v0") is None and values.get("v1") is None
+    assert values.get("v2") is not None and values.get("v10") is not None
+    assert values.nbytes == 900
     values.put("huge", "pickle", bytes(200))  # over an eighth of the bound: not kept
     assert values.get("huge") is None
     values.discard("v10")
-    assert values.get("v10") is None and values.nbytes == 900
+    assert values.get("v10") is None and values.nbytes == 800
 
 
 def test_a_run_versions_a_value_once_by_identity() -> None:

@@ -7,7 +7,6 @@ for, so that a run of a hundred thousand items does not pay for objects nobody r
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import enum
 import logging
@@ -105,8 +104,7 @@ _Raw = tuple[str, str | None, str, CachingEventType, str | None, Any, float]
 class RunLog:
     """The events of one run. ``add`` may be called from any thread of the run.
 
-    Bounded: past ``limit`` events only the per-node counts keep growing (a note says how many
-    events were left out).
+    Bounded: past ``limit`` events, further ones are only counted (``dropped``).
     """
 
     def __init__(self, run_id: str, *, debug: bool, limit: int = 200_000) -> None:
@@ -116,8 +114,9 @@ class RunLog:
         self.dropped = 0
         self._events: list[_Raw] = []
         self._lock = threading.Lock()
-        self.hits: collections.Counter[str] = collections.Counter()
-        self.misses: collections.Counter[str] = collections.Counter()
+        # whether the logger shows anything, decided once: checking per event cost more
+        # than recording it
+        self.emit = logger.isEnabledFor(logging.INFO)
 
     def add(
         self,
@@ -128,15 +127,12 @@ class RunLog:
         msg: str | None = None,
         value: Any = None,
     ) -> None:
-        if kind is CachingEventType.GET_RESULT:
-            self.hits[node] += 1
-        elif kind is CachingEventType.EXECUTE_NODE:
-            self.misses[node] += 1
-        if len(self._events) >= self.limit:
+        events = self._events
+        if len(events) >= self.limit:
             self.dropped += 1
             return
-        self._events.append((node, task_id, actor, kind, msg, value, time.time()))
-        if logger.isEnabledFor(logging.INFO) and (kind in INFO_EVENTS or logger.isEnabledFor(10)):
+        events.append((node, task_id, actor, kind, msg, value, time.time()))
+        if self.emit and (kind in INFO_EVENTS or self.debug):
             logger.log(
                 logging.INFO if kind in INFO_EVENTS else logging.DEBUG,
                 "%s",

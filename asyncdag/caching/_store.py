@@ -64,14 +64,21 @@ class ValueCache:
         size = len(data)
         if size > self.max_bytes // 8:
             return
+        # No lock on this path (it runs once per stored result): threads racing may skew the
+        # byte count a little, which only moves when the oldest entries are dropped.
+        self._data[version] = (fmt, data)
+        self.nbytes += size
+        if self.nbytes > self.max_bytes:
+            self._trim()
+
+    def _trim(self) -> None:
         with self._lock:
-            old = self._data.pop(version, None)
-            if old is not None:
-                self.nbytes -= len(old[1])
-            self._data[version] = (fmt, data)
-            self.nbytes += size
-            while self.nbytes > self.max_bytes and self._data:
-                _, (_, dropped) = self._data.popitem(last=False)
+            data = self._data
+            while self.nbytes > self.max_bytes * 0.9 and data:
+                try:
+                    _, (_, dropped) = data.popitem(last=False)
+                except KeyError:
+                    break
                 self.nbytes -= len(dropped)
 
     def discard(self, version: str) -> None:
@@ -434,7 +441,9 @@ class Store:
             return
         self.index[key] = version
         self.values.put(version, "pickle", data)
-        self.writer.submit(WriteOp("small", (key, node, code, version, run_id, data), len(data)))
+        writer = self.writer
+        writer.submitted_bytes += len(data)
+        writer.thread.submit(WriteOp("small", (key, node, code, version, run_id, data), len(data)))
 
     def put_result(self, result: Prepared) -> None:
         """Store a result that no entry names yet (an expander's items)."""

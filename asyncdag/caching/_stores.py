@@ -179,7 +179,7 @@ class Prepared:
     data_version: str
     format: str
     data: bytes
-    checksum: str
+    checksum: str  # "" until it is needed (a result in a pack needs none of its own)
 
 
 class FileResultStore(ResultStore):
@@ -222,7 +222,7 @@ class FileResultStore(ResultStore):
         exactly, and what pickling raises when it cannot be pickled.
         """
         used, data = _formats.encode(format, value)
-        return Prepared(data_version, used, data, digest(data))
+        return Prepared(data_version, used, data, "")
 
     def file_name(self, data_version: str, format: str) -> str:
         name = digest(data_version.encode("utf-8", "surrogatepass"))
@@ -232,6 +232,8 @@ class FileResultStore(ResultStore):
         """Write files, then their rows, in the caller's transaction on ``conn``."""
         rows: list[ResultRow] = []
         for item in items:
+            if not item.checksum:
+                item.checksum = digest(item.data)
             if item.format == "pickle" and len(item.data) <= self.inline_limit:
                 rows.append(
                     (item.data_version, item.format, len(item.data), item.checksum, item.data, None)

@@ -474,7 +474,7 @@ async def _call_async(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, 
         if _after_failure(spec, state, key, exc):
             await _durable_async(spec)
         raise
-    if _after_result(spec, state, key, result):
+    if _after_result(spec, state, key, result) and (not store.authoritative or store.writer.full):
         await _durable_async(spec)
     return result
 
