@@ -112,6 +112,7 @@ __all__ = [
     "ValidationResult",
     "apply_to",
     "asyncdag_exclude",
+    "cache",
     "check_output",
     "check_output_custom",
     "config",
