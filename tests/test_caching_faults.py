@@ -86,7 +86,7 @@ def test_a_damaged_pack_in_the_database_is_a_miss(
     with sqlite3.connect(tmp_path / DB_NAME) as conn:
         assert conn.execute("UPDATE packs SET data = x'0102'").rowcount == 1
     with caplog.at_level(logging.WARNING, logger="asyncdag.caching"):
-        assert run(tmp_path, ["small"]) == {"small": 8}
+        assert run(tmp_path, ["small"]) == {"small": [8]}
     assert ran() == ["small"]
     assert any("node 'small'" in w and "truncated" in w for w in warnings(caplog))
     run(tmp_path, ["small"])
@@ -106,7 +106,7 @@ def test_a_result_that_cannot_be_read_back_is_a_miss(
             "UPDATE packs SET data = ?, size = ?, checksum = ?", (blob, len(blob), digest(blob))
         )
     with caplog.at_level(logging.WARNING, logger="asyncdag.caching"):
-        assert run(tmp_path, ["small"]) == {"small": 8}
+        assert run(tmp_path, ["small"]) == {"small": [8]}
     assert ran() == ["small"]
     assert any("node 'small'" in w and "cannot be read back" in w for w in warnings(caplog))
 
@@ -129,7 +129,7 @@ def test_a_database_that_is_not_this_versions_is_left_alone(
     before = db.read_bytes()
     for _ in range(2):
         with caplog.at_level(logging.WARNING, logger="asyncdag.caching"):
-            assert run(tmp_path, ["after_big", "small"]) == {"after_big": 300_000, "small": 8}
+            assert run(tmp_path, ["after_big", "small"]) == {"after_big": 300_000, "small": [8]}
         assert ran() == ["after_big", "big", "small"]
     text = " ".join(warnings(caplog))
     assert "node 'small'" in text and "cache miss" in text
@@ -165,7 +165,7 @@ def test_results_live_in_files_when_the_store_says_so(tmp_path: Path) -> None:
     run(tmp_path, ["small"], result_store=store)
     assert len(result_files(tmp_path)) == 1
     assert run(tmp_path, ["small"], result_store=FileResultStore(tmp_path, inline_limit=0)) == {
-        "small": 8
+        "small": [8]
     }
     assert ran() == ["small"]
 

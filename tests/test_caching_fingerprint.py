@@ -156,3 +156,27 @@ def test_cache_keys_change_with_every_part() -> None:
         create_cache_key("n", "c1", {"a": "i1", "c": "s2"}),
     ]
     assert len({key, *others}) == 6
+
+
+def test_a_small_primitive_is_read_back_from_its_version_alone() -> None:
+    from asyncdag.caching._fingerprint import literal
+
+    for value in [
+        0,
+        -7,
+        10**20,
+        True,
+        False,
+        None,
+        0.1,
+        -0.0,
+        float("inf"),
+        "",
+        "a\tb é",
+        b"",
+        b"\x00\xff",
+    ]:
+        ok, back = literal(v(value))
+        assert ok and back == value and type(back) is type(value), value
+    for value in ["x" * 100, 10**40, b"y" * 100, [1], (1,)]:
+        assert literal(v(value))[0] is False, value

@@ -39,6 +39,7 @@ __all__ = [
     "digest",
     "hash_value",
     "is_unhashable",
+    "literal",
     "sequence_version",
     "set_max_depth",
     "unique_version",
@@ -102,6 +103,28 @@ def data_version(value: Any) -> str:
     if fast is not None:
         return fast(value)
     return hash_value(value)
+
+
+_LITERAL = frozenset("ifsbny")
+
+
+def literal(version: str) -> tuple[bool, Any]:
+    """``(True, value)`` when ``version`` spells its value (a small primitive's version)."""
+    tag = version[:1]
+    if tag not in _LITERAL:
+        return False, None
+    rest = version[1:]
+    if tag == "i":
+        return True, int(rest)
+    if tag == "s":
+        return True, rest
+    if tag == "f":
+        return True, float(rest)
+    if tag == "b":
+        return True, rest == "1"
+    if tag == "n":
+        return True, None
+    return True, bytes.fromhex(rest)
 
 
 def is_unhashable(version: str) -> bool:

@@ -42,6 +42,7 @@ __all__ = ["Fetched", "Store", "ValueCache", "open_store"]
 #: Bytes of recent results a store keeps in memory.
 DEFAULT_MEMORY = 64 * 1024 * 1024
 _BUSY_RETRIES = 5
+_LITERAL_TAGS = frozenset("ifsbny")  # versions that spell their value (see _fingerprint)
 
 
 class ValueCache:
@@ -266,6 +267,9 @@ class Store:
         for key, f in zip(keys, out, strict=True):
             if f.version is None:
                 continue
+            if f.version[0] in _LITERAL_TAGS:  # the version spells the value
+                f.fmt = "literal"
+                continue
             cached = self.values.get(f.version)
             if cached is not None:
                 f.fmt, f.data = cached
@@ -440,7 +444,8 @@ class Store:
         if self.disabled is not None:
             return
         self.index[key] = version
-        self.values.put(version, "pickle", data)
+        if data:
+            self.values.put(version, "pickle", data)
         writer = self.writer
         writer.submitted_bytes += len(data)
         writer.thread.submit(WriteOp("small", (key, node, code, version, run_id, data), len(data)))

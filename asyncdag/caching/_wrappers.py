@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
+import hashlib
 import itertools
 import pickle
 import uuid
@@ -40,8 +41,8 @@ from asyncdag.caching._events import CachingEventType
 from asyncdag.caching._fingerprint import (
     UNHASHABLE,
     data_version,
-    digest,
     hash_value,
+    literal,
     sequence_version,
     unique_version,
 )
@@ -73,6 +74,7 @@ class NodeSpec:
     """What a wrapper knows of its node; made at plan time, pickled with the wrapper."""
 
     __slots__ = (
+        "_hash",
         "behavior",
         "cache_failures",
         "code",
@@ -104,6 +106,7 @@ class NodeSpec:
         self.code = code
         self.node_key = (name, code)
         self.prefix = key_prefix(name, code)
+        self._hash = hashlib.blake2b(self.prefix.encode(), digest_size=16)
         self.behavior = behavior
         self.deps = tuple(sorted(deps))
         self.fmt = fmt
@@ -114,11 +117,12 @@ class NodeSpec:
         self.streaming = any(role is Role.STREAM for _, role in deps)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        return {name: getattr(self, name) for name in self.__slots__ if name != "_hash"}
 
     def __setstate__(self, state: Mapping[str, Any]) -> None:
         for name, value in state.items():
             setattr(self, name, value)
+        self._hash = hashlib.blake2b(self.prefix.encode(), digest_size=16)
 
     @property
     def lookup(self) -> bool:
@@ -129,7 +133,7 @@ class NodeSpec:
         if self.streaming:
             return None
         version = state.version_of if state is not None else data_version
-        parts = [self.prefix]
+        parts = [""]  # the prefix is in ``_hash`` already
         for name, role in self.deps:
             value = kwargs.get(name, _ABSENT)
             if value is _ABSENT:
@@ -146,10 +150,13 @@ class NodeSpec:
                 return None
             parts.append(name)
             parts.append(v)
-        return digest("\0".join(parts).encode("utf-8", "surrogatepass"))
+        h = self._hash.copy()
+        h.update("\0".join(parts).encode("utf-8", "surrogatepass"))
+        return h.hexdigest()
 
 
 _ABSENT = object()
+_LITERAL_TAGS = frozenset("ifsbny")
 
 
 def wrap(fn: Callable[..., Any], spec: NodeSpec, *, is_async: bool, is_expander: bool) -> Any:
@@ -241,6 +248,8 @@ def _first_look(spec: NodeSpec, key: str) -> tuple[bool, str | None, Fetched | N
     version = store.index.get(key)
     if version is None:
         return (not store.trusts(spec.node_key)), None, None
+    if version[0] in _LITERAL_TAGS:  # the version spells the value: nothing to read
+        return True, version, Fetched(version, "literal")
     cached = store.values.get(version)
     if cached is not None:
         return True, version, Fetched(version, cached[0], cached[1])
@@ -248,6 +257,8 @@ def _first_look(spec: NodeSpec, key: str) -> tuple[bool, str | None, Fetched | N
 
 
 def _decode(got: Fetched) -> Any:
+    if got.fmt == "literal":
+        return literal(got.version or "")[1]
     if got.fmt == "object":
         return got.data
     if got.fmt == "pickle":
@@ -325,6 +336,12 @@ def _prepare(spec: NodeSpec, state: RunState | None, version: str, value: Any) -
 
 def _store(spec: NodeSpec, state: RunState | None, key: str, version: str, value: Any) -> bool:
     store = spec.store
+    if version[0] in _LITERAL_TAGS and store.small_limit:  # the version is the value
+        run_id = state.run_id if state is not None else None
+        store.put_small(key, spec.name, spec.code, version, run_id, b"")
+        if state is not None:
+            state.wrote = True
+        return True
     known = store.values.get(version)
     if known is not None and known[0] == "pickle" == spec.fmt:
         data = known[1]  # the same result is stored already: its bytes, not encoded again

@@ -14,9 +14,9 @@ def big(x: int) -> bytes:
     return bytes([x % 256]) * 300_000  # over the inline limit: a file
 
 
-def small(x: int) -> int:
+def small(x: int) -> list[int]:
     CALLS.append("small")
-    return x + 1
+    return [x + 1]  # not a literal version: its pickle is stored (in a pack)
 
 
 def after_big(big: bytes) -> int:
