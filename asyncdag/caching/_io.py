@@ -182,6 +182,11 @@ class WriteOp:
         self.nbytes = nbytes
 
 
+#: What a writer commits: a WriteOp, or a bare tuple (a store's cheapest kind of write, which
+#: it tells apart itself).
+Op = WriteOp | tuple[Any, ...]
+
+
 class _Barrier(WriteOp):
     """Handled once everything queued before it is: what ``flush`` waits for."""
 
@@ -204,8 +209,8 @@ class Writer:
     def __init__(
         self,
         name: str,
-        commit: Callable[[list[WriteOp]], None],
-        on_failure: Callable[[list[WriteOp], BaseException], None],
+        commit: Callable[[list[Op]], None],
+        on_failure: Callable[[list[Op], BaseException], None],
         *,
         max_batch: int = 8192,
         max_pending_bytes: int = 256 * 1024 * 1024,
@@ -272,9 +277,9 @@ class Writer:
         self.thread.urge()
         return barrier.event.wait(timeout)
 
-    def _handle(self, batch: list[WriteOp]) -> None:
-        ops = [op for op in batch if type(op) is not _Barrier]
-        if ops:
+    def _handle(self, batch: list[Op]) -> None:
+        ops = [op for op in batch if type(op) is not _Barrier]  # (a store's own ops may be
+        if ops:  # tuples: its cheapest kind, which it tells apart itself)
             try:
                 self._commit(ops)
             except BaseException as exc:
@@ -282,7 +287,7 @@ class Writer:
                     self._on_failure(ops, exc)
                 except BaseException:
                     logger.exception("cache writer: reporting a failed batch failed")
-        freed = sum(op.nbytes for op in ops)
+        freed = sum(len(op[-1]) if isinstance(op, tuple) else op.nbytes for op in ops)
         room: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         if freed:
             with self._cond:

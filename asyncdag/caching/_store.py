@@ -32,7 +32,7 @@ import cloudpickle
 
 from asyncdag.caching._events import logger
 from asyncdag.caching._fingerprint import digest
-from asyncdag.caching._io import Reader, Request, WriteOp, Writer, register_for_exit
+from asyncdag.caching._io import Op, Reader, Request, WriteOp, Writer, register_for_exit
 from asyncdag.caching._sqlite import Database, EntryRow, ForeignDatabase
 from asyncdag.caching._stores import FileResultStore, Prepared, SQLiteMetadataStore
 from asyncdag.caching._stores_base import MetadataStore, ResultRetrievalError, ResultStore
@@ -446,9 +446,9 @@ class Store:
         self.index[key] = version
         if data:
             self.values.put(version, "pickle", data)
-        writer = self.writer
-        writer.submitted_bytes += len(data)
-        writer.thread.submit(WriteOp("small", (key, node, code, version, run_id, data), len(data)))
+            self.writer.submitted_bytes += len(data)
+        # a bare tuple, not a WriteOp: this runs once per stored result
+        self.writer.thread.submit((key, node, code, version, run_id, data))
 
     def put_result(self, result: Prepared) -> None:
         """Store a result that no entry names yet (an expander's items)."""
@@ -470,7 +470,7 @@ class Store:
     def record_run(self, run_id: str) -> None:
         self.writer.submit(WriteOp("run", (run_id, time.time())))
 
-    def _commit(self, ops: list[WriteOp]) -> None:
+    def _commit(self, ops: list[Op]) -> None:
         if not self.ensure_open():
             return
         entries: list[EntryRow] = []
@@ -482,11 +482,12 @@ class Store:
         forget_packs: list[int] = []
         small: dict[tuple[str, str, str | None], list[tuple[str, str, bytes]]] = {}
         for op in ops:
-            kind = op.kind
-            if kind == "small":
-                key, node, code, version, run_id, data = op.payload
+            if isinstance(op, tuple):  # a small result (put_small)
+                key, node, code, version, run_id, data = op
                 small.setdefault((node, code, run_id), []).append((key, version, data))
-            elif kind == "put":
+                continue
+            kind = op.kind
+            if kind == "put":
                 put: PutEntry = op.payload
                 entries.append(put.row)
                 if put.result is not None:
@@ -572,14 +573,14 @@ class Store:
                     raise
                 time.sleep(0.05 * 2**attempt)
 
-    def _failed(self, ops: list[WriteOp], error: BaseException) -> None:
+    def _failed(self, ops: list[Op], error: BaseException) -> None:
         nodes = sorted(
-            {op.payload.row[1] for op in ops if op.kind == "put"}
-            | {op.payload[1] for op in ops if op.kind == "small"}
+            {op[1] for op in ops if isinstance(op, tuple)}
+            | {op.payload.row[1] for op in ops if isinstance(op, WriteOp) and op.kind == "put"}
         )
         for op in ops:
-            if op.kind == "small":
-                key, _, _, version, _, _ = op.payload
+            if isinstance(op, tuple):
+                key, _, _, version, _, _ = op
                 if self.index.get(key) == version:
                     del self.index[key]
                 self.values.discard(version)

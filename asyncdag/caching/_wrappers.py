@@ -39,6 +39,7 @@ from asyncdag.caching import _formats
 from asyncdag.caching._behavior import CachingBehavior
 from asyncdag.caching._events import CachingEventType
 from asyncdag.caching._fingerprint import (
+    _FAST,
     UNHASHABLE,
     data_version,
     hash_value,
@@ -157,6 +158,8 @@ class NodeSpec:
 
 _ABSENT = object()
 _LITERAL_TAGS = frozenset("ifsbny")
+_EXECUTE = CachingEventType.EXECUTE_NODE
+_RAW_ITEMS = frozenset({int, str, float, bool, type(None), bytes})
 
 
 def wrap(fn: Callable[..., Any], spec: NodeSpec, *, is_async: bool, is_expander: bool) -> Any:
@@ -473,7 +476,8 @@ async def _call_async(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, 
     store = spec.store
     if not store._opened:
         await store.acall(store.ensure_open)
-    if _unusable(spec, state):
+    if store.disabled is not None:
+        _unusable(spec, state)
         return await fn(**kwargs)
     key = spec.key(kwargs, state)
     if key is not None and spec.lookup:
@@ -491,6 +495,21 @@ async def _call_async(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, 
         if _after_failure(spec, state, key, exc):
             await _durable_async(spec)
         raise
+    fast = _FAST.get(type(result))
+    if fast is not None and key is not None and state is not None and store.small_limit:
+        # the common case, inline: a small primitive, the version of which is the value
+        version = fast(result)
+        if version[0] in _LITERAL_TAGS:
+            log = state.log
+            if log is not None:
+                log.add(spec.name, task_id() if spec.in_block else None, "adapter", _EXECUTE)
+            if not spec.in_block:
+                state.versions[spec.name] = version
+            store.put_small(key, spec.name, spec.code, version, state.run_id, b"")
+            state.wrote = True
+            if not store.authoritative or store.writer.full:
+                await _durable_async(spec)
+            return result
     if _after_result(spec, state, key, result) and (not store.authoritative or store.writer.full):
         await _durable_async(spec)
     return result
@@ -531,7 +550,7 @@ class _Recorder:
         self.state = state
         self.record = "x" + uuid.uuid4().hex
         self.parts: list[str] = []
-        self.buf: list[bytes] = []
+        self.buf: list[Any] = []  # items as they are (primitives) or as 1-tuples of a pickle
         self.buf_bytes = 0
         self.count = 0
         self.broken = False
@@ -540,8 +559,14 @@ class _Recorder:
         self.count += 1
         if self.broken:
             return
+        if type(item) in _RAW_ITEMS:  # immutable: kept as it is, pickled with its part
+            self.buf.append(item)
+            self.buf_bytes += 8
+            if len(self.buf) >= PART_ITEMS:
+                self._flush_part()
+            return
         try:
-            data = _formats.encode("pickle", item)[1]
+            data = (_formats.encode("pickle", item)[1],)  # a 1-tuple marks a pickled item
         except Exception as exc:
             self.broken = True
             self.buf = []
@@ -553,7 +578,7 @@ class _Recorder:
             )
             return
         self.buf.append(data)
-        self.buf_bytes += len(data)
+        self.buf_bytes += len(data[0])
         if len(self.buf) >= PART_ITEMS or self.buf_bytes >= PART_BYTES:
             self._flush_part()
 
@@ -600,7 +625,7 @@ def _part_items(spec: NodeSpec, state: RunState | None, got: Fetched) -> list[An
     if got.broken is not None or got.data is None:
         return None
     try:
-        return [pickle.loads(b) for b in _decode(got)]
+        return [pickle.loads(x[0]) if type(x) is tuple else x for x in _decode(got)]
     except Exception:
         return None
 
