@@ -100,8 +100,8 @@ def test_a_result_that_cannot_be_read_back_is_a_miss(
     ran()
     with sqlite3.connect(tmp_path / DB_NAME) as conn:
         ((keys,),) = conn.execute("SELECT keys FROM packs").fetchall()
-        ((_, version),) = pickle.loads(keys)
-        blob = pickle.dumps([(version, b"not a pickle at all")])
+        (_,), (version,) = pickle.loads(keys)
+        blob = pickle.dumps(([version], [b"not a pickle at all"]))
         conn.execute(
             "UPDATE packs SET data = ?, size = ?, checksum = ?", (blob, len(blob), digest(blob))
         )

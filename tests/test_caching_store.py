@@ -48,7 +48,7 @@ def entries_by_node(path: Path) -> dict[str, int]:
         for node, key in conn.execute("SELECT node_name, cache_key FROM entries"):
             keys.setdefault(node, set()).add(key)
         for node, packed in conn.execute("SELECT node_name, keys FROM packs"):
-            keys.setdefault(node, set()).update(k for k, _ in pickle.loads(packed))
+            keys.setdefault(node, set()).update(pickle.loads(packed)[0])
     return {node: len(found) for node, found in keys.items()}
 
 
@@ -219,3 +219,26 @@ def test_two_processes_sharing_one_directory(tmp_path: Path) -> None:
     for n in (600, 800):
         dr.execute(["total"], inputs={"n": n, "offset": 5, "log_path": log})
     assert counted.calls(log) == {}
+
+
+def test_hamiltons_methods_see_results_kept_in_packs(tmp_path: Path) -> None:
+    log = str(tmp_path / "log")
+    inputs = {"n": 3, "offset": 0, "log_path": log}
+    dr = driver.Builder().with_modules(counted).with_cache(tmp_path / "c").build()
+    dr.execute(["total"], inputs=inputs)
+    meta, results = dr.cache.metadata_store, dr.cache.result_store
+    run = meta.get_run(dr.cache.last_run_id)
+    assert sorted(e["node_name"] for e in run) == ["item"] + ["shifted"] * 3 + ["square"] * 3 + [
+        "total"
+    ]
+    assert len(meta) == 8
+    square = sorted((e for e in run if e["node_name"] == "square"), key=lambda e: e["data_version"])
+    assert [results.get(e["data_version"]) for e in square] == [0, 1, 4]  # literals, in packs
+    assert meta.get(square[2]["cache_key"]) == square[2]["data_version"]
+    meta.delete(square[2]["cache_key"])  # the pack is rewritten without it
+    assert meta.get(square[2]["cache_key"]) is None and len(meta) == 7
+    Path(log).unlink()
+    forget_stores()
+    dr = driver.Builder().with_modules(counted).with_cache(tmp_path / "c").build()
+    dr.execute(["total"], inputs=inputs)
+    assert counted.calls(log) == {"square:2": 1}  # its result, 4, equals the stored one

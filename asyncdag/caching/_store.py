@@ -97,6 +97,30 @@ class ValueCache:
         return len(self._data)
 
 
+class _Pack:
+    """The small results of one node queued in one write batch."""
+
+    __slots__ = ("data", "data_versions", "keys", "versions")
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.versions: list[str] = []
+        self.data_versions: list[str] = []  # the results that have bytes (not literals)
+        self.data: list[bytes] = []
+
+
+def unpack_keys(blob: bytes) -> tuple[list[str], list[str]]:
+    """A pack's keys and their data versions, in order."""
+    keys, versions = pickle.loads(blob)
+    return list(keys), list(versions)
+
+
+def unpack_values(blob: bytes) -> dict[str, bytes]:
+    """A pack's results by data version (literal versions have no bytes)."""
+    versions, data = pickle.loads(blob)
+    return dict(zip(versions, data, strict=True))
+
+
 @dataclass
 class Fetched:
     """What a lookup found for one cache key."""
@@ -217,14 +241,12 @@ class Store:
 
     def _index_pack(self, pack_id: int, keys: bytes) -> None:
         try:
-            pairs = pickle.loads(keys)
+            names, versions = unpack_keys(keys)
         except Exception:  # a damaged pack: its entries are not known, so they are misses
             logger.warning("asyncdag cache: pack %d of %s cannot be read", pack_id, self.db)
             return
-        index, pack_of = self.index, self.pack_of
-        for key, version in pairs:
-            index[key] = version
-            pack_of[key] = pack_id
+        self.index.update(zip(names, versions, strict=True))
+        self.pack_of.update(dict.fromkeys(names, pack_id))
 
     def trusts(self, node: tuple[str, str]) -> bool:
         """Whether a key of ``node`` (name, code version) missing from the index is a miss
@@ -316,7 +338,7 @@ class Store:
                     problem = "its pack of results is corrupted (checksum mismatch)"
                 else:
                     try:
-                        values = dict(pickle.loads(data))
+                        values = unpack_values(data)
                     except Exception as exc:
                         problem = f"its pack of results cannot be read ({exc!r})"
             for version, value in values.items():
@@ -480,11 +502,19 @@ class Store:
         forget_keys: list[str] = []
         forget_versions: list[str] = []
         forget_packs: list[int] = []
-        small: dict[tuple[str, str, str | None], list[tuple[str, str, bytes]]] = {}
+        small: dict[tuple[str, str, str | None], _Pack] = {}
         for op in ops:
             if isinstance(op, tuple):  # a small result (put_small)
                 key, node, code, version, run_id, data = op
-                small.setdefault((node, code, run_id), []).append((key, version, data))
+                group = (node, code, run_id)
+                pack = small.get(group)
+                if pack is None:
+                    pack = small[group] = _Pack()
+                pack.keys.append(key)
+                pack.versions.append(version)
+                if data:
+                    pack.data_versions.append(version)
+                    pack.data.append(data)
                 continue
             kind = op.kind
             if kind == "put":
@@ -513,9 +543,11 @@ class Store:
                 entries, results, runs, forget_keys, forget_versions, forget_packs, small
             )
             return
-        for (node, code, run_id), rows in small.items():  # other stores: one entry at a time
-            for key, version, data in rows:
-                self.results.set(version, pickle.loads(data))
+        for (node, code, run_id), pack in small.items():  # other stores: one entry at a time
+            stored = dict(zip(pack.data_versions, pack.data, strict=True))
+            for key, version in zip(pack.keys, pack.versions, strict=True):
+                if version in stored:
+                    self.results.set(version, pickle.loads(stored[version]))
                 entries.append((key, node, code, version, run_id))
         # Other stores: results first, so an entry never names a result not yet stored.
         if forget_keys:
@@ -539,15 +571,15 @@ class Store:
         forget_keys: list[str],
         forget_versions: list[str],
         forget_packs: list[int],
-        small: dict[tuple[str, str, str | None], list[tuple[str, str, bytes]]],
+        small: dict[tuple[str, str, str | None], _Pack],
     ) -> None:
         assert self.db is not None and isinstance(self.results, FileResultStore)
         conn = self.db.local()
         packs = []
-        for (node, code, run_id), rows in small.items():
-            keys = pickle.dumps([(k, v) for k, v, _ in rows], protocol=5)
-            data = pickle.dumps([(v, d) for _, v, d in rows], protocol=5)
-            packs.append((node, code, run_id, len(rows), keys, data, len(data), digest(data)))
+        for (node, code, run_id), pack in small.items():
+            keys = pickle.dumps((pack.keys, pack.versions), protocol=5)
+            data = pickle.dumps((pack.data_versions, pack.data), protocol=5)
+            packs.append((node, code, run_id, len(pack.keys), keys, data, len(data), digest(data)))
         for attempt in range(_BUSY_RETRIES):
             try:
                 with self.db.transaction(conn):
@@ -564,9 +596,10 @@ class Store:
                         Database.put_runs(conn, runs)
                     if entries:
                         Database.put_entries(conn, entries)
-                for pack_id, rows in zip(pack_ids, small.values(), strict=True):
-                    for key, _, _ in rows:
-                        self.pack_of[key] = pack_id
+                for pack_id, pack in zip(pack_ids, small.values(), strict=True):
+                    pack_of = self.pack_of
+                    for key in pack.keys:
+                        pack_of[key] = pack_id
                 return
             except Exception as exc:  # "database is locked" past busy_timeout: try again
                 if "locked" not in str(exc) or attempt == _BUSY_RETRIES - 1:

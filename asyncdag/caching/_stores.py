@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncdag.caching import _formats
-from asyncdag.caching._fingerprint import digest
+from asyncdag.caching._fingerprint import digest, literal
 from asyncdag.caching._sqlite import Database, EntryRow, ResultRow
 from asyncdag.caching._stores_base import MetadataStore, ResultRetrievalError, ResultStore
 
@@ -106,7 +106,8 @@ class SQLiteMetadataStore(MetadataStore):
         wanted = set(keys) - set(found)
         if wanted:
             for _, _, _, _, packed, _ in Database.all_packs(conn):
-                for key, version in pickle.loads(packed):
+                keys, versions = pickle.loads(packed)
+                for key, version in zip(keys, versions, strict=True):
                     if key in wanted:
                         found[key] = version
         return found
@@ -123,30 +124,25 @@ class SQLiteMetadataStore(MetadataStore):
         with self.db.transaction(conn):
             Database.delete_entries(conn, keys)
             for pack_id, node, code, run_id, packed, data in Database.all_packs(conn):
-                pairs = pickle.loads(packed)
-                kept = [(k, v) for k, v in pairs if k not in doomed]
-                if len(kept) == len(pairs):
+                keys, versions = pickle.loads(packed)
+                kept = [(k, v) for k, v in zip(keys, versions, strict=True) if k not in doomed]
+                if len(kept) == len(keys):
                     continue
                 Database.delete_packs(conn, [pack_id])
                 if kept:  # the pack again, without the deleted keys
-                    versions = {v for _, v in kept}
-                    values = [(v, d) for v, d in pickle.loads(data) if v in versions]
-                    blob = pickle.dumps(values, protocol=5)
-                    Database.put_packs(
-                        conn,
-                        [
-                            (
-                                node,
-                                code,
-                                run_id,
-                                len(kept),
-                                pickle.dumps(kept, protocol=5),
-                                blob,
-                                len(blob),
-                                digest(blob),
-                            )
-                        ],
+                    still = {v for _, v in kept}
+                    old_versions, old_data = pickle.loads(data)
+                    values = [
+                        (v, d) for v, d in zip(old_versions, old_data, strict=True) if v in still
+                    ]
+                    blob = pickle.dumps(
+                        ([v for v, _ in values], [d for _, d in values]), protocol=5
                     )
+                    keys_blob = pickle.dumps(
+                        ([k for k, _ in kept], [v for _, v in kept]), protocol=5
+                    )
+                    row = (node, code, run_id, len(kept), keys_blob, blob, len(blob), digest(blob))
+                    Database.put_packs(conn, [row])
 
     def delete_all(self) -> None:
         conn = self.db.local()
@@ -165,9 +161,10 @@ class SQLiteMetadataStore(MetadataStore):
         found = Database.run_entries(conn, run_id)
         for _, node, code, pack_run, packed, _ in Database.all_packs(conn):
             if pack_run == run_id:
+                keys, versions = pickle.loads(packed)
                 found.extend(
                     {"cache_key": k, "data_version": v, "node_name": node, "code_version": code}
-                    for k, v in pickle.loads(packed)
+                    for k, v in zip(keys, versions, strict=True)
                 )
         return found
 
@@ -301,11 +298,14 @@ class FileResultStore(ResultStore):
 
     def _packed(self, data_version: str) -> bytes | None:
         """A small result from a pack (a scan of every pack: an inspection, not the cache)."""
-        for _, _, _, _, _, data in Database.all_packs(self.db.local()):
-            for version, value in pickle.loads(data):
+        for _, _, _, _, packed, data in Database.all_packs(self.db.local()):
+            versions, values = pickle.loads(data)
+            for version, value in zip(versions, values, strict=True):
                 if version == data_version:
                     found: bytes = value
                     return found
+            if data_version[:1] in "ifsbny" and data_version in pickle.loads(packed)[1]:
+                return pickle.dumps(literal(data_version)[1])  # a literal: its version spells it
         return None
 
     def exists(self, data_version: str) -> bool:

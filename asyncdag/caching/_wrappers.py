@@ -682,8 +682,16 @@ def _record_sync(
     try:
         for item in itertools.islice(it, skip):
             recorder.add(item)
+        raw = _RAW_ITEMS
         for item in it:
-            recorder.add(item)
+            if type(item) in raw and not recorder.broken:  # the common case, inline
+                recorder.count += 1
+                buf = recorder.buf
+                buf.append(item)
+                if len(buf) >= PART_ITEMS:
+                    recorder._flush_part()
+            else:
+                recorder.add(item)
             yield item
         if recorder.finish(key):
             _durable_sync(spec)
