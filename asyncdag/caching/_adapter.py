@@ -259,7 +259,8 @@ class CacheAdapter(LifecycleHooks):
         for name in overrides:
             log.add(name, None, "adapter", CachingEventType.IS_OVERRIDE)
         self.store.record_run(run_id)
-        await self.store.arefresh(nodes)
+        if self.store.needs_refresh(nodes):
+            await self.store.arefresh(nodes)
 
     async def run_after_graph_execution(
         self,
@@ -271,13 +272,14 @@ class CacheAdapter(LifecycleHooks):
         **future_kwargs: Any,
     ) -> None:
         """Flush the run's writes, so that what it computed is stored when the run returns
-        (not when it was cancelled: a cancellation must not wait)."""
+        (not when it was cancelled: a cancellation must not wait). A run that stored nothing
+        does not wait: its id reaches the metadata store with the next batch, moments later."""
         state = forget_run(self.uid, run_id)
         if state is None:
             return
         if self.log_to_file and state.log is not None:
             self._append_log_file(state.log)
-        if not isinstance(error, asyncio.CancelledError):  # the run's id is a write too
+        if state.wrote and not isinstance(error, asyncio.CancelledError):
             await self.store.writer.flushed(asyncio.get_running_loop())
 
     def _append_log_file(self, log: RunLog) -> None:

@@ -42,6 +42,8 @@ __all__ = ["Fetched", "Store", "ValueCache", "open_store"]
 #: Bytes of recent results a store keeps in memory.
 DEFAULT_MEMORY = 64 * 1024 * 1024
 _BUSY_RETRIES = 5
+#: Seconds a refresh of the index serves the runs that start after it.
+REFRESH_EVERY = 0.1
 _LITERAL_TAGS = frozenset("ifsbny")  # versions that spell their value (see _fingerprint)
 
 
@@ -162,6 +164,7 @@ class Store:
         self._loaded: set[tuple[str, str]] = set()
         self._hw = 0
         self._pack_hw = 0
+        self._refreshed = -1e9
         self._lock = threading.Lock()
         self.disabled: str | None = None  # why this store cannot be used at all
         self._opened = False
@@ -238,6 +241,7 @@ class Store:
             known.add(node)
         self._hw = max(self._hw, top)
         self._pack_hw = max(self._pack_hw, pack_top)
+        self._refreshed = time.monotonic()
 
     def _index_pack(self, pack_id: int, keys: bytes) -> None:
         try:
@@ -247,6 +251,15 @@ class Store:
             return
         self.index.update(zip(names, versions, strict=True))
         self.pack_of.update(dict.fromkeys(names, pack_id))
+
+    def needs_refresh(self, nodes: Iterable[tuple[str, str]]) -> bool:
+        """Whether a run of ``nodes`` must refresh the index before it starts: some of them
+        are not loaded, or the last refresh is more than ``REFRESH_EVERY`` seconds old (what
+        other processes wrote since then may be missed for that long: a miss, never wrong)."""
+        if time.monotonic() - self._refreshed > REFRESH_EVERY:
+            return True
+        loaded = self._loaded
+        return any(n not in loaded for n in nodes)
 
     def trusts(self, node: tuple[str, str]) -> bool:
         """Whether a key of ``node`` (name, code version) missing from the index is a miss
