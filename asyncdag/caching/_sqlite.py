@@ -294,9 +294,10 @@ class Database:
 
     @staticmethod
     def node_packs(conn: sqlite3.Connection, node_name: str, code_version: str) -> list[Any]:
-        """(pack id, keys blob) of one node at one code version."""
+        """(pack id, keys blob, data size) of one node at one code version, oldest first."""
         return conn.execute(
-            "SELECT pack_id, keys FROM packs WHERE node_name = ? AND code_version = ?",
+            "SELECT pack_id, keys, size FROM packs WHERE node_name = ? AND code_version = ?"
+            " ORDER BY pack_id",
             (node_name, code_version),
         ).fetchall()
 

@@ -235,13 +235,35 @@ class Store:
         for _node, rows in loaded:
             for _, key, version in rows:
                 index[key] = version
+        preload: list[int] = []
+        budget = self.values.max_bytes // 4
         for node, packs in loaded_packs:
-            for pack_id, keys in packs:
+            for pack_id, keys, _ in packs:
                 self._index_pack(pack_id, keys)
+            for pack_id, _, size in reversed(packs):  # the newest first
+                if size > budget:
+                    break
+                budget -= size
+                preload.append(pack_id)
             known.add(node)
+        if preload:
+            # The results of nodes loaded for the first time, newest first, while there is room:
+            # a rerun then finds them in memory instead of reading on the node's thread.
+            self._preload(conn, preload)
         self._hw = max(self._hw, top)
         self._pack_hw = max(self._pack_hw, pack_top)
         self._refreshed = time.monotonic()
+
+    def _preload(self, conn: Any, pack_ids: list[int]) -> None:
+        for _, (data, size, checksum) in Database.pack_data(conn, pack_ids).items():
+            if len(data) != size or digest(data) != checksum:
+                continue  # a broken pack: read (and reported) when one of its results is asked
+            try:
+                values = unpack_values(data)
+            except Exception:
+                continue
+            for version, value in values.items():
+                self.values.put(version, "pickle", value)
 
     def _index_pack(self, pack_id: int, keys: bytes) -> None:
         try:
