@@ -448,3 +448,68 @@ def test_cache_adapter_is_hamiltons_adapter_name() -> None:
     from asyncdag.caching.adapter import HamiltonCacheAdapter
 
     assert HamiltonCacheAdapter is CacheAdapter
+
+
+def test_every_hit_read_from_the_database_when_nothing_is_kept_in_memory(tmp_path: Path) -> None:
+    # memory_bytes=0: no result stays in memory, so each hit is read (async nodes through the
+    # reader thread, sync ones on their thread); expander parts and packs alike
+    outputs = ["lengths", "shout", "joined", "grid_total", "found"]
+    inputs = {
+        "text": " ".join(f"w{i}" for i in range(1500)),
+        "x": 2,
+        "rows": [[1, 2], [3]],
+        "names": ["ann", "nobody"],
+    }
+    first = build(tmp_path, memory_bytes=0).execute(outputs, inputs=inputs)
+    calls()
+    for _ in range(2):
+        fresh_process()
+        assert build(tmp_path, memory_bytes=0).execute(outputs, inputs=inputs) == first
+        assert calls() == {}
+
+
+async def test_a_cancelled_run_keeps_what_finished(tmp_path: Path) -> None:
+    flow = _module(
+        tmp_path,
+        "flow_cancel",
+        """
+        import asyncio
+
+        from asyncdag.htypes import Collect, Parallelizable
+
+        RAN = []
+        GATE = {}
+
+
+        def item(n: int) -> Parallelizable[int]:
+            yield from range(n)
+
+
+        async def work(item: int) -> int:
+            if item >= 5:
+                await GATE["open"].wait()  # items 5.. wait until the test lets them go
+            RAN.append(item)
+            if len(RAN) == 5:
+                GATE["five"].set()
+            return item * 2
+
+
+        def total(work: Collect[int]) -> int:
+            return sum(work)
+        """,
+    )
+    dr = build(tmp_path / "c", flow)
+    flow.GATE["open"], flow.GATE["five"] = asyncio.Event(), asyncio.Event()
+    run = asyncio.ensure_future(dr.aexecute(["total"], inputs={"n": 8}))
+    with anyio.fail_after(10):
+        await flow.GATE["five"].wait()  # the first five have finished, the rest wait
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+    assert sorted(flow.RAN) == [0, 1, 2, 3, 4]
+    dr.cache.flush(10)
+    flow.RAN.clear()
+    flow.GATE["open"].set()
+    with anyio.fail_after(10):
+        assert await dr.aexecute(["total"], inputs={"n": 8}) == {"total": 56}
+    assert sorted(flow.RAN) == [5, 6, 7]
