@@ -49,22 +49,43 @@ class RunInfo:
 
 
 class CallInfo:
-    """One node call: which node, which item, which attempt."""
+    """One node call: which node, which item, which attempt.
 
-    __slots__ = ("attempt", "index", "label", "node", "run")
+    A policy that calls the node's function again (``retry``) reports it with
+    :meth:`retrying`, so that lifecycle hooks and summaries count the attempt.
+    """
+
+    __slots__ = ("_label", "attempt", "index", "node", "on_retry", "run")
 
     def __init__(
         self,
         run: RunInfo,
         node: str,
         index: tuple[int, ...] = (),
-        label: str | None = None,
+        label: Any = None,
+        on_retry: Any = None,
     ) -> None:
         self.run = run
         self.node = node
         self.index = index
-        self.label = label
+        self._label = label  # a string, or a function that makes it (labels are lazy)
         self.attempt = 1
+        #: set by the engine: called as ``on_retry(call, error, delay)``
+        self.on_retry = on_retry
+
+    @property
+    def label(self) -> str | None:
+        """The item's short label (``None`` outside blocks)."""
+        label = self._label
+        if callable(label):
+            label = self._label = label()
+        return label if label is None else str(label)
+
+    def retrying(self, error: BaseException, delay: float) -> None:
+        """The node's call failed with ``error`` and will be tried again in ``delay`` s."""
+        self.attempt += 1
+        if self.on_retry is not None:
+            self.on_retry(self, error, delay)
 
     def __repr__(self) -> str:
         return f"CallInfo({self.node!r}, {self.index}, attempt={self.attempt})"
@@ -94,6 +115,15 @@ def check_cancelled() -> None:
     run = _RUN.get()
     if run is not None and run.cancelled:
         raise asyncio.CancelledError(f"run {run.run_id} was cancelled")
+
+
+def enter_call(call: CallInfo) -> Any:
+    """Make ``call`` the current node call of this context (engine use)."""
+    return _CALL.set(call)
+
+
+def exit_call(token: Any) -> None:
+    _CALL.reset(token)
 
 
 def enter_run(run: RunInfo) -> Any:

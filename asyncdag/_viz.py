@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asyncdag.errors import VisualizationError
-from asyncdag.execution._plan import compile_plan
 from asyncdag.graph._build import Graph, Scope, scopes_of
 from asyncdag.graph._node import DepKind, Node, Role
+from asyncdag.graph._select import select
 from asyncdag.graph._types import describe
 
 __all__ = [
@@ -121,13 +121,13 @@ def picture_of(
     else:
         provided = frozenset(graph.config) | frozenset(inputs or ()) | frozenset(overrides or ())
         plan_provided = provided | frozenset(graph.inputs) if bypass_validation else provided
-        plan = compile_plan(graph, final_vars, plan_provided)
-        names = plan.nodes
-        overridden = plan_provided & frozenset(plan.nodes)
-        scopes = scopes_of(graph.nodes, plan.nodes, plan_provided)
+        plan = select(graph, tuple(final_vars), plan_provided)
+        names = plan.order
+        overridden = plan_provided & frozenset(plan.order)
+        scopes = scopes_of(graph.nodes, plan.order, plan_provided)
         outputs = frozenset(final_vars)
         shown_inputs = {o for o in final_vars if o not in graph.nodes}
-        for name in plan.nodes:
+        for name in plan.order:
             if name not in overridden:
                 shown_inputs.update(
                     d.name

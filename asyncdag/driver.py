@@ -18,24 +18,28 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import copy as _copy
 import os
+import signal
 import threading
 import types
 import uuid
-from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from asyncdag import _calls
 from asyncdag.caching import CacheAdapter
 from asyncdag.errors import ExecutorError, InputTypeError, RunningLoopError
 from asyncdag.execution import grouping as _grouping
-from asyncdag.execution._plan import Plan, StepKind, compile_plan
+from asyncdag.execution._engine import Event, Placement, execute
+from asyncdag.execution._plan import CallStep, ExpandStep, Plan, compile_plan
 from asyncdag.execution._resources import ResourceCache
-from asyncdag.execution._scheduler import Event, Instance, Run
+from asyncdag.execution._run import call_hooks
+from asyncdag.execution._threads import ThreadPool
 from asyncdag.execution.executors import AsyncioExecutor, TaskExecutor
 from asyncdag.graph._build import Graph, build_graph
+from asyncdag.graph._select import select
 from asyncdag.graph._types import describe, value_fits
 from asyncdag.htypes import ItemFailure
 from asyncdag.lifecycle._hooks import HookSet
@@ -165,7 +169,8 @@ class Builder:
         )
         # Plan every node once, as if every input were given: what only shows in a plan (a
         # streaming collector that would deadlock) is then reported here, at build().
-        compile_plan(graph, graph.order, frozenset(graph.inputs) | frozenset(graph.config))
+        provided = frozenset(graph.inputs) | frozenset(graph.config)
+        compile_plan(select(graph, tuple(graph.order), provided))
         return Driver(
             graph,
             local=self._local,
@@ -194,8 +199,13 @@ class Driver:
         self._default_remote = remote is None
         if local is None:
             local = AsyncioExecutor()
+            local.inline_in_execute = True  # execute()'s private loop serves nothing else
         if remote is None:
-            remote = local if isinstance(local, AsyncioExecutor) else AsyncioExecutor()
+            if isinstance(local, AsyncioExecutor):
+                remote = local
+            else:
+                remote = AsyncioExecutor()
+                remote.inline_in_execute = True
         self.local = local
         self.remote = remote
         self.grouping = grouping or _grouping.GroupByRepeatableBlocks()
@@ -203,7 +213,16 @@ class Driver:
         self._hooks = HookSet(self.adapters)
         self.window = window
         self._resources = ResourceCache()
-        self._plans: dict[tuple[tuple[str, ...], frozenset[str]], Plan] = {}
+        self._plans: dict[tuple[tuple[str, ...], frozenset[str], bool], Plan] = {}
+        self._placements = {
+            private: Placement(
+                self.local,
+                self.remote,
+                private_loop=private,
+                group_blocks=self.grouping.group_blocks,
+            )
+            for private in (False, True)
+        }
         self._input_checks: dict[Plan, list[tuple[str, list[tuple[str, Any]]]]] = {}
         self._closed = False
 
@@ -217,11 +236,13 @@ class Driver:
 
     # -- planning ------------------------------------------------------------------------
 
-    def _plan(self, outputs: tuple[str, ...], provided: frozenset[str]) -> Plan:
-        key = (outputs, provided)
+    def _plan(
+        self, outputs: tuple[str, ...], provided: frozenset[str], streaming: bool = False
+    ) -> Plan:
+        key = (outputs, provided, streaming)
         plan = self._plans.get(key)
         if plan is None:
-            plan = compile_plan(self.graph, outputs, provided)
+            plan = compile_plan(select(self.graph, outputs, provided), streaming=streaming)
             if self._hooks.node_wrappers:
                 _wrap_nodes(plan, self._hooks.node_wrappers)
             if len(self._plans) > 512:  # many distinct requests: keep memory bounded
@@ -235,6 +256,7 @@ class Driver:
         final_vars: Iterable[str],
         overrides: Mapping[str, Any] | None,
         inputs: Mapping[str, Any] | None,
+        streaming: bool = False,
     ) -> tuple[Plan, dict[str, Any]]:
         values: dict[str, Any] = dict(self.graph.config)
         if inputs:
@@ -242,7 +264,7 @@ class Driver:
         if overrides:
             values.update(overrides)
         outputs = tuple(final_vars)
-        plan = self._plan(outputs, frozenset(values))
+        plan = self._plan(outputs, frozenset(values), streaming)
         if inputs:
             self._check_input_types(plan, inputs)
         return plan, values
@@ -302,7 +324,7 @@ class Driver:
         any user code runs, and ``NodeExecutionError`` (with the user's exception as
         ``__cause__``) when a node fails. Cancelling the awaiting task cancels the run.
         """
-        return await self._aexecute(final_vars, overrides, inputs, inline_sync=False)
+        return await self._aexecute(final_vars, overrides, inputs, private_loop=False)
 
     async def _aexecute(
         self,
@@ -310,51 +332,41 @@ class Driver:
         overrides: Mapping[str, Any] | None,
         inputs: Mapping[str, Any] | None,
         *,
-        inline_sync: bool,
+        private_loop: bool,
         events: Any = None,
     ) -> dict[str, Any]:
         if self._closed:
             raise ExecutorError("this driver is closed; build a new one")
-        plan, values = self._prepare(final_vars, overrides, inputs)
+        plan, values = self._prepare(final_vars, overrides, inputs, streaming=events is not None)
         hooks = self._hooks if self._hooks else None
         run_id = uuid.uuid4().hex
         if hooks is not None:
-            await hooks.acall(
+            await call_hooks(
+                hooks,
                 "run_before_graph_execution",
                 run_id=run_id,
                 final_vars=list(plan.outputs),
                 inputs=dict(inputs or {}),
                 overrides=dict(overrides or {}),
             )
-        run = Run(
-            self.local,
-            self.remote,
-            inline_sync=inline_sync and self._default_local,
-            inline_blocks=inline_sync and self._default_remote,
-            window=self.window,
-            events=events,
-            group_blocks=self.grouping.group_blocks,
-            resources=self._resources,
-            hooks=hooks,
-            run_id=run_id,
-        )
-        root = Instance(run, plan.root, values, None, (), _finish)
-        token = _calls.enter_run(run.info)  # every task of the run inherits it
         try:
-            if hooks is None:
-                root.start()
-                await run.wait()
-                return {name: values[name] for name in plan.outputs}
-            try:
-                root.start()
-                await run.wait()
-            except BaseException as exc:
+            await execute(
+                plan.root,
+                values,
+                self._placements[private_loop],
+                run_id=run_id,
+                window=self.window,
+                resources=self._resources,
+                hooks=hooks,
+                events=events,
+            )
+        except BaseException as exc:
+            if hooks is not None:
                 await _after_run(hooks, run_id, exc, None)
-                raise
-        finally:
-            _calls.exit_run(token)
-        results = {name: values[name] for name in plan.outputs}
-        await _after_run(hooks, run_id, None, results)
+            raise
+        results = {name: values[name] for name in plan.returned}
+        if hooks is not None:
+            await _after_run(hooks, run_id, None, results)
         return results
 
     def execute(
@@ -384,7 +396,7 @@ class Driver:
                 " that loop. Use `await dr.aexecute(...)` instead."
             )
         result: dict[str, Any] = _run_private(
-            self._aexecute(final_vars, overrides, inputs, inline_sync=True)
+            self._aexecute(final_vars, overrides, inputs, private_loop=True)
         )
         return result
 
@@ -396,11 +408,16 @@ class Driver:
     ) -> AsyncGenerator[StreamEvent, None]:
         """Run the graph and yield each requested output's values as they are produced.
 
-        In-block outputs arrive once per item (``kind="item"``, with the item's index path);
-        the last event has ``kind="result"`` and the final outputs dict as ``value``. Errors
-        about the request (missing inputs, unknown outputs) are raised before the first event.
-        Leaving the ``async for`` early (or ``aclose()``) cancels the run and waits for it to
-        end. Events are buffered for a slow reader: the run does not wait for the reader.
+        In-block outputs arrive once per item (``kind="item"``, with the item's index path),
+        and items ended by an error policy as ``kind="failure"``; the last event has
+        ``kind="result"`` with the outputs outside any block as ``value`` (in-block outputs
+        were delivered item by item and are not gathered again). Errors about the request
+        (missing inputs, unknown outputs) are raised before the first event.
+
+        The stream is bounded by the window: an item's window credit comes back only once
+        the reader has taken its events, so a slow reader slows the run instead of filling
+        memory. Leaving the ``async for`` early (or ``aclose()``) cancels the run and waits
+        for it to end.
 
         Example::
 
@@ -408,17 +425,13 @@ class Driver:
                 if event.kind == "item":
                     print(event.index, event.value)
         """
-        self._prepare(final_vars, overrides, inputs)  # request errors before the first event
-        queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
-
-        def on_event(event: Event) -> None:
-            kind = "failure" if isinstance(event[2], ItemFailure) else "item"
-            queue.put_nowait(StreamEvent(kind, event[0], event[1], event[2]))
+        self._prepare(final_vars, overrides, inputs, streaming=True)  # request errors first
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
 
         async def produce() -> dict[str, Any]:
             try:
                 return await self._aexecute(
-                    final_vars, overrides, inputs, inline_sync=False, events=on_event
+                    final_vars, overrides, inputs, private_loop=False, events=queue.put_nowait
                 )
             finally:
                 queue.put_nowait(None)
@@ -429,7 +442,11 @@ class Driver:
                 event = await queue.get()
                 if event is None:
                     break
-                yield event
+                name, index, value, release = event
+                if release is not None:
+                    release()  # the reader has it: the item's credit may come back
+                kind = "failure" if isinstance(value, ItemFailure) else "item"
+                yield StreamEvent(kind, name, index, value)
             result = await task
             yield StreamEvent("result", "", (), result)
         finally:
@@ -550,7 +567,8 @@ class Driver:
         if self._closed:
             return
         await self._resources.aclose()
-        await asyncio.get_running_loop().run_in_executor(None, self.close)
+        # off the loop (a process pool waits for its workers), never on its default executor
+        await _CLOSERS.submit(asyncio.get_running_loop(), self.close).future
 
     async def __aenter__(self) -> Driver:
         return self
@@ -569,7 +587,8 @@ async def _after_run(
     hooks: HookSet, run_id: str, error: BaseException | None, results: dict[str, Any] | None
 ) -> None:
     try:
-        await hooks.acall(
+        await call_hooks(
+            hooks,
             "run_after_graph_execution",
             run_id=run_id,
             success=error is None,
@@ -579,6 +598,12 @@ async def _after_run(
     except asyncio.CancelledError:
         if error is None:
             raise
+    except Exception:
+        if error is None:
+            raise  # a hook's own failure, when the run itself went well
+
+
+_CLOSERS = ThreadPool(4, "asyncdag-close")
 
 
 def _wrap_nodes(plan: Plan, wrappers: Sequence[Any]) -> None:
@@ -587,16 +612,14 @@ def _wrap_nodes(plan: Plan, wrappers: Sequence[Any]) -> None:
     while todo:
         block = todo.pop()
         for step in block.steps:
-            if step.child is not None:
+            if isinstance(step, ExpandStep):
                 todo.append(step.child)
+                if step.overridden_items:
+                    continue
+            elif not isinstance(step, CallStep):
+                continue
             node = step.node
-            if (
-                node is None
-                or step.fn is None
-                or step.overridden_items
-                or node.tags.get(PER_WORKER_TAG)
-                or step.kind not in (StepKind.CALL, StepKind.EXPAND)
-            ):
+            if node.tags.get(PER_WORKER_TAG):
                 continue
             fn = step.fn
             for wrap in wrappers:
@@ -605,17 +628,13 @@ def _wrap_nodes(plan: Plan, wrappers: Sequence[Any]) -> None:
                     node_tags=dict(node.tags),
                     fn=fn,
                     is_async=step.is_async,
-                    is_expander=step.kind is StepKind.EXPAND,
+                    is_expander=isinstance(step, ExpandStep),
                     in_block=bool(block.scope),
                     node=node,
                 )
                 if replaced is not None:
                     fn = replaced
             step.fn = fn
-
-
-def _finish(instance: Instance) -> None:
-    instance.run.finish()
 
 
 def _tags_match(tags: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
@@ -633,20 +652,100 @@ def _tags_match(tags: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
 _private = threading.local()
 
 
+class _PrivateLoop:
+    """This thread's private loop; closed when the thread ends (its thread-local goes)."""
+
+    __slots__ = ("loop",)
+
+    def __init__(self) -> None:
+        try:
+            import uvloop
+
+            self.loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+        except ImportError:  # pragma: no cover - uvloop installs wherever it is supported
+            self.loop = asyncio.new_event_loop()
+
+    def __del__(self) -> None:
+        loop = self.loop
+        if not loop.is_closed() and not loop.is_running():
+            loop.close()
+
+
 def _run_private(coro: Any) -> Any:
     """Run ``coro`` on this thread's private loop (uvloop when installed).
 
     The loop is made once per thread and reused: creating a loop per call costs more than a
-    whole small run. Nothing else ever runs on it, and it is closed at interpreter exit.
-    """
-    loop: asyncio.AbstractEventLoop | None = getattr(_private, "loop", None)
-    if loop is None or loop.is_closed():
-        try:
-            import uvloop
+    whole small run. Nothing else ever runs on it; it is closed when its thread ends (or at
+    exit, for the main thread).
 
-            loop = uvloop.new_event_loop()
-        except ImportError:  # pragma: no cover - uvloop installs wherever it is supported
-            loop = asyncio.new_event_loop()
-        _private.loop = loop
-        atexit.register(loop.close)
-    return loop.run_until_complete(coro)
+    Ctrl-C (on the main thread) cancels the run, which cleans up before ``KeyboardInterrupt``
+    propagates, so nothing of the run resumes in a later call. A second Ctrl-C while a sync
+    node blocks the loop interrupts that node; the run is then cleaned up the same way.
+    """
+    holder: _PrivateLoop | None = getattr(_private, "holder", None)
+    if holder is None or holder.loop.is_closed():
+        holder = _private.holder = _PrivateLoop()
+        if threading.current_thread() is threading.main_thread():
+            atexit.register(holder.loop.close)
+    loop = holder.loop
+    task = loop.create_task(coro)
+    interrupted = _Interrupts(loop, task)
+    try:
+        with interrupted.handled():
+            return loop.run_until_complete(task)
+    except KeyboardInterrupt:
+        interrupted.cleanup()
+        raise
+    except asyncio.CancelledError:
+        if interrupted.count:
+            raise KeyboardInterrupt() from None
+        raise
+
+
+class _Interrupts:
+    """Ctrl-C during a run on the private loop: cancel the run first, then interrupt."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
+        self.loop = loop
+        self.task = task
+        self.count = 0
+
+    @contextlib.contextmanager
+    def handled(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        try:
+            previous = signal.getsignal(signal.SIGINT)
+        except (ValueError, OSError):  # pragma: no cover - no signals here
+            yield
+            return
+        if previous is not signal.default_int_handler:
+            yield  # the application handles Ctrl-C itself: leave it alone
+            return
+        signal.signal(signal.SIGINT, self._on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        if self.count == 1 and not self.task.done():
+            self.task.cancel()
+            self.loop.call_soon_threadsafe(lambda: None)  # wake the loop if it sleeps
+            return
+        raise KeyboardInterrupt()
+
+    def cleanup(self) -> None:
+        """After a KeyboardInterrupt escaped the loop: end the run before it propagates."""
+        if self.task.done():
+            return
+        self.task.cancel()
+        while not self.task.done():
+            try:
+                self.loop.run_until_complete(asyncio.wait({self.task}))
+            except KeyboardInterrupt:
+                self.task.cancel()  # still cleaning up: keep at it
+        if not self.task.cancelled():
+            self.task.exception()  # retrieved: the interrupt is what the caller sees

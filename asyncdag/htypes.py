@@ -80,13 +80,16 @@ class CollectAsCompleted(CollectStream[_T]):
 class ItemFailure:
     """What a collector receives for an item whose node failed under ``on_error("deliver")``.
 
-    ``node`` is the node that raised, ``index`` the item's index path, ``error`` the exception.
+    ``node`` is the node that raised, ``index`` the item's index path, ``error`` the exception,
+    ``policy`` the error policy that ended the item (``"deliver"`` or ``"skip"``) and ``label``
+    the item's short label.
     """
 
     node: str
     index: tuple[int, ...]
     error: BaseException
     policy: str = "deliver"
+    label: str | None = None
 
 
 def is_parallelizable(annotation: Any) -> bool:

@@ -92,7 +92,7 @@ async def test_the_thread_executors_refuse_work_after_close() -> None:
             await dr.aexecute(["total"], inputs={"n": 5})
     for ex in (local, remote):
         with pytest.raises(ExecutorError):
-            ex._executor()
+            ex.pool()
 
 
 # -- a driver that is never closed ---------------------------------------------------------------

@@ -12,7 +12,6 @@ import asyncio
 import builtins
 import multiprocessing
 import os
-import threading
 import types
 from collections.abc import Iterator
 
@@ -20,8 +19,9 @@ import anyio
 import pytest
 
 from asyncdag import driver
-from asyncdag.errors import NodeExecutionError
+from asyncdag.errors import NodeExecutionError, NodeTimeoutError
 from asyncdag.execution import executors
+from asyncdag.execution._streams import PUMP_POOL
 from tests.dags_stream import (
     err_async_gen,
     err_block,
@@ -47,22 +47,25 @@ def _id(module: types.ModuleType) -> str:
     return module.__name__.rsplit(".", 1)[-1]
 
 
-def _expander_threads() -> set[threading.Thread]:
-    """Threads pumping a sync generator right now (pump threads are reused: between pumps
-    they stay alive under another name)."""
-    return {t for t in threading.enumerate() if t.name.startswith("asyncdag-expander")}
+def _expander_threads() -> int:
+    """Pump jobs running now (pump threads are shared and reused; what matters is that none
+    is still advancing or closing a generator of the run)."""
+    return PUMP_POOL.busy
 
 
-async def _join(threads: set[threading.Thread]) -> None:
-    """Wait until none of ``threads`` still pumps a generator of the run."""
+async def _join(_: int) -> None:
+    """Wait until no pump job still runs (the generator is closed on its own thread, after
+    ``probe.closed`` was set: only a return is left)."""
     with anyio.fail_after(2):
-        while busy := {t.name for t in threads & _expander_threads()}:
-            await anyio.sleep(0.01)  # the pump closes its generator on its own thread
-    assert not busy
+        while PUMP_POOL.busy:
+            await anyio.sleep(0)
 
 
 def _check_error(err: BaseException, node: str, index: tuple[int, ...], cause: type) -> None:
-    assert type(err) is NodeExecutionError  # never a bare ExceptionGroup, never re-wrapped
+    # one NodeExecutionError that is also the user's exception class (so `except Boom:` works),
+    # never a bare ExceptionGroup, never re-wrapped
+    assert isinstance(err, NodeExecutionError) and isinstance(err, cause)
+    assert type(err).__mro__[1] in (NodeExecutionError, NodeTimeoutError)
     assert not isinstance(err, _GROUP)
     assert err.node == node
     assert err.index == index

@@ -1,10 +1,16 @@
-"""A run's plan: which nodes run, in which block, waiting on what.
+"""A run's plan: which steps run in which block, waiting on what.
 
 Compiled once per (outputs, provided names) and cached on the driver, so a web app pays the
-graph walk once, not per request. A plan is a tree of ``BlockPlan``: the root holds the nodes
-outside any Parallelizable block; each expander step owns the ``BlockPlan`` of its items.
+graph walk once, not per request. A plan is a tree of :class:`BlockPlan`: the root holds the
+nodes outside any Parallelizable block; each :class:`ExpandStep` owns the ``BlockPlan`` of its
+items. Three kinds of step:
 
-Values live in *instances* (one per block instance, the root is one too) under string keys:
+- :class:`CallStep`: call a node function (standard nodes and collectors);
+- :class:`ExpandStep`: call an expander and open an expansion over its items;
+- :class:`ExpandDoneStep`: completes when every item of that expansion is done (what list
+  collectors wait on).
+
+Values live in *instances* (one per block instance; the root is one too) under string keys:
 
 - a node's value, under its name, in the instance of the node's scope;
 - an expander's item, under the expander's name, in each child instance;
@@ -14,60 +20,82 @@ Values live in *instances* (one per block instance, the root is one too) under s
 
 Each argument of a step is resolved as ``(kwarg, levels up, key)``. Inside an instance a step
 waits only on steps of the same instance; what a block needs from outside is awaited by the
-expansion that opens it, before its first item is dispatched (the generator itself may start
-earlier: its ``gate_keys``).
+expansion that opens it, before its first item is dispatched (``ExpandStep.gate_keys``; the
+generator itself starts as soon as its own arguments are ready).
 """
 
 from __future__ import annotations
 
-import enum
 import functools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from asyncdag.errors import MissingInputError, ScopeError, UnknownOutputError
+from asyncdag.errors import ScopeError
 from asyncdag.execution._resources import make_ref
-from asyncdag.graph._build import Graph, Scope, scopes_of
+from asyncdag.graph._build import Scope
 from asyncdag.graph._node import DepKind, Node, Role
-from asyncdag.policies import FAIL, ON_ERROR_TAG
+from asyncdag.graph._select import Selection
+from asyncdag.policies import FAIL, ITEM_LABEL_TAG, ON_ERROR_TAG
+from asyncdag.policies._labels import default_label
 from asyncdag.policies._wrapping import WAITS_TAG
 from asyncdag.resources import PER_WORKER_TAG
 
-__all__ = ["BlockPlan", "Plan", "Step", "StepKind", "compile_plan"]
+__all__ = [
+    "BlockPlan",
+    "CallStep",
+    "ExpandDoneStep",
+    "ExpandStep",
+    "Plan",
+    "Step",
+    "compile_plan",
+]
+
+Arg = tuple[str, int, str]  # (keyword, levels up, key)
 
 
-class StepKind(enum.Enum):
-    CALL = "call"  # a standard node or a collector
-    EXPAND = "expand"  # calls an expander and starts dispatching its items
-    EXPAND_DONE = "expand_done"  # completes when every item of the expansion is done
-
-
-@dataclass(eq=False)
+@dataclass(eq=False, kw_only=True)
 class Step:
     name: str
-    kind: StepKind
-    node: Node | None = None
-    fn: Callable[..., Any] | None = None
-    is_async: bool = False
-    args: tuple[tuple[str, int, str], ...] = ()
     dependents: list[int] = field(default_factory=list)
     waits: int = 0
-    child: BlockPlan | None = None  # EXPAND: the block of each item
-    done_step: int = -1  # EXPAND: index of its EXPAND_DONE step
-    overridden_items: bool = False  # EXPAND: items come from an override, not a call
+
+
+@dataclass(eq=False, kw_only=True)
+class _NodeStep(Step):
+    node: Node
+    fn: Callable[..., Any]
+    is_async: bool = False
+    args: tuple[Arg, ...] = ()
+    # arguments that read a per-worker resource: resolved where the step runs
+    resource_args: tuple[str, ...] = ()
+
+
+@dataclass(eq=False, kw_only=True)
+class CallStep(_NodeStep):
+    on_error: str = FAIL  # what a failure of this node does to its item (asyncdag.policies)
     emit: bool = False  # astream: report this step's value as it is produced
-    # a sync streaming collector blocks on its stream, so it must never run on the loop thread
+    # a sync step that must never run on a loop's thread: a sync streaming collector blocks
+    # on its stream, a policy may wait (backoff, slot, rate window)
     needs_thread: bool = False
     stream_keys: tuple[str, ...] = ()  # the streams this step reads (a streaming collector)
-    on_error: str = FAIL  # what a failure of this node does to its item (asyncdag.policies)
-    gate_keys: tuple[str, ...] = ()  # EXPAND: values of this instance the block reads
     # sync steps run in one thread hop, this one first: a chain where each step is the only
     # reader of the previous one and waits on nothing else (one hop, not one per node)
     chain: tuple[int, ...] = ()
     fused: bool = False  # runs inside an earlier step's chain
-    # arguments that read a per-worker resource: resolved where the step runs
-    resource_args: tuple[str, ...] = ()
+
+
+@dataclass(eq=False, kw_only=True)
+class ExpandStep(_NodeStep):
+    child: BlockPlan
+    done_step: int = -1  # index of its ExpandDoneStep
+    overridden_items: bool = False  # the items come from an override, not a call
+    gate_keys: tuple[str, ...] = ()  # values of this instance the block reads
+
+
+@dataclass(eq=False, kw_only=True)
+class ExpandDoneStep(Step):
+    pass
 
 
 @dataclass(eq=False)
@@ -83,11 +111,47 @@ class BlockPlan:
     stream_sinks: list[tuple[str, str, bool]] = field(default_factory=list)
     # steps that read from outside the block: (levels up from this block, key)
     external: set[tuple[int, str]] = field(default_factory=set)
-    all_sync: bool = True  # only sync CALL steps: an instance can run in one thread hop
+    all_sync: bool = True  # only sync CallSteps: an instance can run in one thread hop
+    emitted: tuple[str, ...] = ()  # CallSteps whose values astream reports
+    label: Callable[[Any], Any] | None = None  # names an item (policies.item_label)
+
+    def calls_by_name(self) -> dict[str, CallStep]:
+        """The call steps of this block and of the blocks nested in it, by node name."""
+        found = self.__dict__.get("_calls_by_name")
+        if found is None:
+            found = {}
+            todo = [self]
+            while todo:
+                b = todo.pop()
+                for s in b.steps:
+                    if isinstance(s, CallStep):
+                        found[s.name] = s
+                    elif isinstance(s, ExpandStep):
+                        todo.append(s.child)
+            self.__dict__["_calls_by_name"] = found
+        return found
+
+    def label_of(self, item: Any) -> str:
+        """The short label of one item of this block's expander."""
+        if self.label is None:
+            return default_label(item)
+        try:
+            return str(self.label(item))
+        except Exception as exc:  # a label must never fail a run
+            return f"{default_label(item)} (label failed: {type(exc).__name__})"
 
     @property
     def depth(self) -> int:
         return len(self.scope)
+
+    @property
+    def single_async(self) -> CallStep | None:
+        """The step, when the block is one async node that reads no stream."""
+        if len(self.steps) == 1:
+            step = self.steps[0]
+            if isinstance(step, CallStep) and step.is_async and not step.stream_keys:
+                return step
+        return None
 
 
 @dataclass(eq=False)
@@ -97,243 +161,218 @@ class Plan:
     required_inputs: frozenset[str]
     optional_inputs: frozenset[str]
     nodes: tuple[str, ...]  # nodes that will run, in topological order
+    #: the outputs a run returns at its end: all of them, or (a streaming plan, whose in-block
+    #: outputs go to astream item by item and are not gathered again) those outside blocks
+    returned: tuple[str, ...] = ()
 
 
-def _stream_key(key: str, consumer: str) -> str:
+def stream_key(key: str, consumer: str) -> str:
     return f"{key}\0{consumer}"
 
 
-def compile_plan(graph: Graph, outputs: Iterable[str], provided: frozenset[str]) -> Plan:
-    """Plan a run of ``outputs`` when ``provided`` names (inputs, overrides) are given."""
-    outputs = tuple(outputs)
-    nodes = graph.nodes
-    unknown = [o for o in outputs if o not in nodes and o not in provided]
-    if unknown:
-        known_inputs = sorted(set(graph.inputs) - provided)
-        hint = f" It is not a node; inputs not given: {known_inputs}." if known_inputs else ""
-        raise UnknownOutputError(
-            f"unknown output(s) {unknown}: no node has that name and no input was given for"
-            f" it.{hint} Check the spelling, or list the nodes with"
-            " driver.list_available_variables()."
-        )
+def compile_plan(selection: Selection, *, streaming: bool = False) -> Plan:
+    """The plan of the request ``selection`` describes.
 
-    # Walk back from the outputs; an override (or input) stops the walk, except that an
-    # overridden expander still fans out over the items given.
-    needed: set[str] = set()
-    missing: dict[str, list[str]] = {}
-    optional: set[str] = set()
-    required: set[str] = set()
-    stack = [o for o in outputs if o in nodes]
-    while stack:
-        name = stack.pop()
-        if name in needed:
-            continue
-        needed.add(name)
-        if name in provided:
-            continue
-        for dep in nodes[name].dependencies:
-            if dep.name in nodes:
-                stack.append(dep.name)
-            elif dep.name in provided:
-                (required if dep.required else optional).add(dep.name)
-            elif dep.required:
-                missing.setdefault(dep.name, []).append(name)
-    if missing:
-        lines = ", ".join(
-            f"{k!r} (needed by {', '.join(map(repr, v))})" for k, v in missing.items()
-        )
-        raise MissingInputError(
-            f"missing input(s): {lines}. Pass them in inputs={{...}}, or add a function that"
-            " computes them.",
-            missing=missing,
-        )
+    ``streaming`` (``astream``): in-block outputs are reported as they are produced and not
+    also gathered into lists for the end of the run.
+    """
+    builder = _Builder(selection)
+    for name in selection.order:
+        if not selection.overridden(name):
+            builder.add_node(name)
+    builder.add_sinks(gather_outputs=not streaming)
+    builder.add_waits()
+    returned = tuple(o for o in selection.outputs if not streaming or not selection.key_scope(o))
+    return Plan(
+        root=builder.blocks[()],
+        outputs=selection.outputs,
+        required_inputs=selection.required_inputs,
+        optional_inputs=selection.optional_inputs,
+        nodes=selection.order,
+        returned=returned,
+    )
 
-    order = [n for n in graph.order if n in needed]
-    scopes = scopes_of(nodes, order, provided) if provided & needed else dict(graph.scopes)
-    for o in outputs:
-        if o in nodes and o in provided and nodes[o].role is not Role.EXPAND:
-            scopes[o] = ()
 
-    def key_scope(name: str) -> Scope:
-        node = nodes.get(name)
-        if node is None or (name in provided and node.role is not Role.EXPAND):
-            return ()
-        if node.role is Role.EXPAND:
-            return (*scopes[name], name)
-        return scopes[name]
+class _Builder:
+    """The passes of :func:`compile_plan`: steps, sinks, then waits (deepest block first)."""
 
-    blocks: dict[Scope, BlockPlan] = {(): BlockPlan(expander=None, scope=())}
+    def __init__(self, selection: Selection) -> None:
+        self.sel = selection
+        self.blocks: dict[Scope, BlockPlan] = {(): BlockPlan(expander=None, scope=())}
+        self.index: dict[tuple[Scope, str], int] = {}
+        self.resources = {
+            n
+            for n in selection.order
+            if selection.nodes[n].tags.get(PER_WORKER_TAG) and n not in selection.provided
+        }
+        for name in self.resources:
+            if selection.scopes[name]:
+                raise ScopeError(
+                    f"per-worker resource {name!r} reads a per-item value, so it would be"
+                    " rebuilt for every item; give it only plain inputs, config or outer nodes."
+                )
 
-    def block(scope: Scope) -> BlockPlan:
-        found = blocks.get(scope)
+    def block(self, scope: Scope) -> BlockPlan:
+        found = self.blocks.get(scope)
         if found is None:
-            block(scope[:-1])
-            found = blocks[scope] = BlockPlan(expander=scope[-1], scope=scope)
+            self.block(scope[:-1])
+            found = self.blocks[scope] = BlockPlan(expander=scope[-1], scope=scope)
         return found
 
-    step_index: dict[tuple[Scope, str], int] = {}
-
-    def add_step(scope: Scope, step: Step) -> int:
-        b = block(scope)
+    def _add(self, scope: Scope, step: Step) -> int:
+        b = self.block(scope)
         b.steps.append(step)
-        step_index[(scope, step.name)] = len(b.steps) - 1
-        return len(b.steps) - 1
+        i = self.index[(scope, step.name)] = len(b.steps) - 1
+        return i
 
-    waits_on: dict[tuple[Scope, int], set[int]] = {}
-    emit_names = set(outputs)
-    resources = {n for n in order if nodes[n].tags.get(PER_WORKER_TAG) and n not in provided}
-    for name in resources:
-        if scopes[name]:
-            raise ScopeError(
-                f"per-worker resource {name!r} reads a per-item value, so it would be rebuilt"
-                " for every item; give it only plain inputs, config or outer nodes."
-            )
+    def _args(self, node: Node, scope: Scope, overridden: bool) -> tuple[Arg, ...]:
+        if overridden:
+            return ()
+        sel, args = self.sel, []
+        for dep in node.dependencies:
+            if dep.name not in sel.nodes and dep.name not in sel.provided:
+                continue  # optional input not given: the function's default applies
+            ks = sel.key_scope(dep.name)
+            if dep.kind is DepKind.VALUE:
+                args.append((dep.name, len(scope) - len(ks), dep.name))
+            elif dep.kind is DepKind.COLLECT:
+                args.append((dep.name, len(scope) - len(ks) + 1, dep.name))
+            else:
+                key = stream_key(dep.name, node.name)
+                args.append((dep.name, len(scope) - len(ks) + 1, key))
+        return tuple(args)
 
-    for name in order:
-        node = nodes[name]
-        if name in provided and node.role is not Role.EXPAND:
-            continue
-        scope = scopes[name]
-        overridden = name in provided
-        args: list[tuple[str, int, str]] = []
-        if not overridden:
-            for dep in node.dependencies:
-                if dep.name not in nodes and dep.name not in provided:
-                    continue  # optional input not given: the function's default applies
-                ks = key_scope(dep.name)
-                if dep.kind is DepKind.VALUE:
-                    args.append((dep.name, len(scope) - len(ks), dep.name))
-                elif dep.kind is DepKind.COLLECT:
-                    args.append((dep.name, len(scope) - len(ks) + 1, dep.name))
-                else:
-                    key = _stream_key(dep.name, name)
-                    args.append((dep.name, len(scope) - len(ks) + 1, key))
-        fn = node.callable
-        is_async = node.is_async
-        if name in resources:  # its value is a recipe; the object is built where it is read
+    def add_node(self, name: str) -> None:
+        sel = self.sel
+        node: Node = sel.nodes[name]
+        scope = sel.scopes[name]
+        overridden = name in sel.provided  # only expanders get here overridden
+        args = self._args(node, scope, overridden)
+        fn, is_async = node.callable, node.is_async
+        if name in self.resources:  # its value is a recipe; the object is built where read
             fn = functools.partial(make_ref, name, node.callable, node.is_async)
             is_async = False
         resource_args = tuple(
-            d.name for d in node.dependencies if d.name in resources and not d.kind.collects
+            d.name for d in node.dependencies if d.name in self.resources and not d.kind.collects
         )
         if node.role is Role.EXPAND:
-            child = block((*scope, name))
-            done = Step(name=f"{name}\0done", kind=StepKind.EXPAND_DONE)
-            step = Step(
+            child = self.block((*scope, name))
+            step = ExpandStep(
                 name=name,
-                kind=StepKind.EXPAND,
                 node=node,
                 fn=fn,
                 is_async=is_async,
-                args=tuple(args),
+                args=args,
                 child=child,
                 overridden_items=overridden,
                 resource_args=resource_args,
             )
-            add_step(scope, step)
-            step.done_step = add_step(scope, done)
-            blocks[scope].all_sync = False
-        else:
-            step = Step(
+            child.label = node.tags.get(ITEM_LABEL_TAG)
+            self._add(scope, step)
+            step.done_step = self._add(scope, ExpandDoneStep(name=f"{name}\0done"))
+            self.blocks[scope].all_sync = False
+            return
+        streams = tuple(key for _, _, key in args if "\0" in key)
+        self._add(
+            scope,
+            CallStep(
                 name=name,
-                kind=StepKind.CALL,
                 node=node,
                 fn=fn,
                 is_async=is_async,
-                args=tuple(args),
+                args=args,
                 resource_args=resource_args,
                 on_error=node.tags.get(ON_ERROR_TAG, FAIL),
-                emit=name in emit_names,
+                emit=name in sel.outputs,
                 needs_thread=not node.is_async
-                and (any("\0" in key for _, _, key in args) or bool(node.tags.get(WAITS_TAG))),
-                stream_keys=tuple(key for _, _, key in args if "\0" in key),
-            )
-            add_step(scope, step)
-            if is_async:
-                blocks[scope].all_sync = False
+                and (bool(streams) or bool(node.tags.get(WAITS_TAG))),
+                stream_keys=streams,
+            ),
+        )
+        if is_async:
+            self.blocks[scope].all_sync = False
 
-    # Sinks: what each expansion hands to the instance outside its block.
-    for name in order:
-        node = nodes[name]
-        if name in provided and node.role is not Role.EXPAND:
-            continue
-        for dep in node.dependencies if name not in provided else ():
-            if not dep.kind.collects:
+    def add_sinks(self, gather_outputs: bool) -> None:
+        """What each expansion hands to the instance outside its block."""
+        sel = self.sel
+        for name in sel.order:
+            node: Node = sel.nodes[name]
+            if name in sel.provided:
                 continue
-            ks = key_scope(dep.name)
-            child = blocks[ks]
-            if dep.kind is DepKind.COLLECT:
-                if dep.name not in child.list_sinks:
-                    child.list_sinks.append(dep.name)
-            else:
-                ordered = dep.kind is DepKind.STREAM
-                child.stream_sinks.append((dep.name, _stream_key(dep.name, name), ordered))
-    for o in outputs:
-        ks = key_scope(o)
-        for depth in range(len(ks), 0, -1):
-            child = blocks[ks[:depth]]
-            if o not in child.list_sinks:
-                child.list_sinks.append(o)
+            for dep in node.dependencies:
+                if not dep.kind.collects:
+                    continue
+                child = self.blocks[sel.key_scope(dep.name)]
+                if dep.kind is DepKind.COLLECT:
+                    if dep.name not in child.list_sinks:
+                        child.list_sinks.append(dep.name)
+                else:
+                    ordered = dep.kind is DepKind.STREAM
+                    child.stream_sinks.append((dep.name, stream_key(dep.name, name), ordered))
+        for o in sel.outputs if gather_outputs else ():
+            ks = sel.key_scope(o)
+            for depth in range(len(ks), 0, -1):
+                child = self.blocks[ks[:depth]]
+                if o not in child.list_sinks:
+                    child.list_sinks.append(o)
 
-    # Waits: within an instance, each step waits on the local steps producing its arguments.
-    def local_producer(scope: Scope, key: str) -> int | None:
+    def _producer(self, scope: Scope, key: str) -> int | None:
         """Index (in the block of ``scope``) of the step whose completion makes ``key`` ready."""
-        steps = blocks[scope].steps
+        sel, steps = self.sel, self.blocks[scope].steps
         if "\0" in key:  # a stream: ready once its expansion has started
-            return step_index[(scope, key_scope(key.split("\0", 1)[0])[-1])]
-        idx = step_index.get((scope, key))
+            return self.index[(scope, sel.key_scope(key.split("\0", 1)[0])[-1])]
+        idx = self.index.get((scope, key))
         if idx is not None:
             # a node's value, or (for Collect[E] straight on an expander) the list of its items
-            return idx if steps[idx].kind is StepKind.CALL else steps[idx].done_step
-        ks = key_scope(key)
+            step = steps[idx]
+            return step.done_step if isinstance(step, ExpandStep) else idx
+        ks = sel.key_scope(key)
         if len(ks) == len(scope) + 1 and ks[: len(scope)] == scope:
-            return steps[step_index[(scope, ks[-1])]].done_step  # a collected list
+            expand = steps[self.index[(scope, ks[-1])]]
+            assert isinstance(expand, ExpandStep)
+            return expand.done_step  # a collected list
         return None  # an item, an input, or an override: there from the start
 
-    # Process blocks deepest first, so a child's external needs reach its expander step.
-    for scope in sorted(blocks, key=len, reverse=True):
-        b = blocks[scope]
-        for i, step in enumerate(b.steps):
-            needs: list[tuple[int, str]] = [(lvl, key) for _, lvl, key in step.args]
-            if step.kind is StepKind.EXPAND and step.child is not None:
-                # What the block reads from this instance does not hold the expander back:
-                # the generator starts as soon as its own arguments are ready, and its items
-                # wait at the gate for these values (see Expansion._gate).
-                gate = []
-                for lvl, key in step.child.external:
-                    if lvl > 1:
-                        b.external.add((lvl - 1, key))
+    def add_waits(self) -> None:
+        # Deepest blocks first, so that a child's external needs reach its expander step.
+        for scope in sorted(self.blocks, key=len, reverse=True):
+            b = self.blocks[scope]
+            waits_on: dict[int, set[int]] = {}
+            for i, step in enumerate(b.steps):
+                if isinstance(step, ExpandStep):
+                    self._gate(b, i, step)
+                for _, lvl, key in step.args if isinstance(step, _NodeStep) else ():
+                    if lvl > 0:
+                        b.external.add((lvl, key))
                         continue
-                    producer = local_producer(scope, key)
+                    producer = self._producer(scope, key)
                     if producer is not None and producer != i:
-                        gate.append(key)
-                step.gate_keys = tuple(gate)
-            for lvl, key in needs:
-                if lvl > 0:
-                    b.external.add((lvl, key))
-                    continue
-                producer = local_producer(scope, key)
-                if producer is not None and producer != i:
-                    waits_on.setdefault((scope, i), set()).add(producer)
-        for i, step in enumerate(b.steps):
-            producers = waits_on.get((scope, i), set())
-            step.waits = len(producers)
-            if step.kind is StepKind.EXPAND_DONE:
-                step.waits = 1  # released by the expansion itself
-            for p in producers:
-                b.steps[p].dependents.append(i)
-        _check_streams_can_flow(b, waits_on)
-        _fuse_sync_chains(b)
-        b.initial_waits = [s.waits for s in b.steps]
-        b.ready = tuple(i for i, s in enumerate(b.steps) if s.waits == 0)
+                        waits_on.setdefault(i, set()).add(producer)
+            for i, step in enumerate(b.steps):
+                producers = waits_on.get(i, set())
+                # an ExpandDoneStep is released by its expansion itself
+                step.waits = 1 if isinstance(step, ExpandDoneStep) else len(producers)
+                for p in producers:
+                    b.steps[p].dependents.append(i)
+            _check_streams_can_flow(b, waits_on)
+            _fuse_sync_chains(b)
+            b.initial_waits = [s.waits for s in b.steps]
+            b.ready = tuple(i for i, s in enumerate(b.steps) if s.waits == 0)
+            b.emitted = tuple(s.name for s in b.steps if isinstance(s, CallStep) and s.emit)
 
-    return Plan(
-        root=blocks[()],
-        outputs=outputs,
-        required_inputs=frozenset(required),
-        optional_inputs=frozenset(optional),
-        nodes=tuple(order),
-    )
+    def _gate(self, b: BlockPlan, i: int, step: ExpandStep) -> None:
+        # What the block reads from this instance does not hold the expander back: the
+        # generator starts as soon as its own arguments are ready, and its first item waits
+        # at the gate for these values.
+        gate = []
+        for lvl, key in step.child.external:
+            if lvl > 1:
+                b.external.add((lvl - 1, key))
+                continue
+            producer = self._producer(b.scope, key)
+            if producer is not None and producer != i:
+                gate.append(key)
+        step.gate_keys = tuple(gate)
 
 
 def _fuse_sync_chains(block: BlockPlan) -> None:
@@ -341,7 +380,7 @@ def _fuse_sync_chains(block: BlockPlan) -> None:
 
     def fusable(s: Step) -> bool:
         return (
-            s.kind is StepKind.CALL
+            isinstance(s, CallStep)
             and not s.is_async
             and not s.needs_thread
             and not s.resource_args
@@ -357,14 +396,16 @@ def _fuse_sync_chains(block: BlockPlan) -> None:
         chain = [head]
         while chain[-1] in nxt:
             chain.append(nxt[chain[-1]])
-        steps[head].chain = tuple(chain)
+        first = steps[head]
+        assert isinstance(first, CallStep)
+        first.chain = tuple(chain)
         for i in chain[1:]:
-            steps[i].fused = True
+            fused = steps[i]
+            assert isinstance(fused, CallStep)
+            fused.fused = True
 
 
-def _check_streams_can_flow(
-    block: BlockPlan, waits_on: Mapping[tuple[Scope, int], set[int]]
-) -> None:
+def _check_streams_can_flow(block: BlockPlan, waits_on: Mapping[int, set[int]]) -> None:
     """A streaming collector must be able to run while its expansion is still producing.
 
     Its values are released from the window only once every streaming collector has taken
@@ -375,19 +416,21 @@ def _check_streams_can_flow(
     stream_source = {
         key: j
         for j, s in enumerate(steps)
-        if s.kind is StepKind.EXPAND and s.child is not None
+        if isinstance(s, ExpandStep)
         for _, key, _ in s.child.stream_sinks
     }
     by_expansion: dict[int, list[int]] = {}
     for i, step in enumerate(steps):
-        for _, lvl, key in step.args:
+        for _, lvl, key in step.args if isinstance(step, _NodeStep) else ():
             if lvl == 0 and key in stream_source:
                 by_expansion.setdefault(stream_source[key], []).append(i)
     for exp, consumers in by_expansion.items():
-        blocked = {steps[exp].done_step, *consumers}
+        expand = steps[exp]
+        assert isinstance(expand, ExpandStep)
+        blocked = {expand.done_step, *consumers}
         for c in consumers:
             seen: set[int] = set()
-            todo = list(waits_on.get((block.scope, c), ()))
+            todo = list(waits_on.get(c, ()))
             while todo:
                 p = todo.pop()
                 if p in seen:
@@ -396,13 +439,13 @@ def _check_streams_can_flow(
                 if p in blocked:
                     what = (
                         "the whole collection of its expansion"
-                        if p == steps[exp].done_step
+                        if p == expand.done_step
                         else f"the streaming collector {steps[p].name!r}"
                     )
                     raise ScopeError(
                         f"streaming collector {steps[c].name!r} would wait for {what} of"
-                        f" {steps[exp].name!r} before it starts, while that expansion waits for"
+                        f" {expand.name!r} before it starts, while that expansion waits for"
                         f" {steps[c].name!r} to take its values: a deadlock. Use Collect[...]"
                         " for one of them, or make the two collectors independent."
                     )
-                todo.extend(waits_on.get((block.scope, p), ()))
+                todo.extend(waits_on.get(p, ()))

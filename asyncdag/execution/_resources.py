@@ -20,9 +20,16 @@ from typing import Any
 
 import cloudpickle
 
-from asyncdag.errors import NodeExecutionError
+from asyncdag.errors import NodeExecutionError, node_error
 
-__all__ = ["WORKER_RESOURCES", "ResourceCache", "ResourceRef", "make_ref"]
+__all__ = [
+    "WORKER_RESOURCES",
+    "ResourceCache",
+    "ResourceRef",
+    "make_ref",
+    "resolve_async",
+    "resolve_sync",
+]
 
 
 class ResourceRef:
@@ -94,21 +101,36 @@ class ResourceCache:
                 made = next(gen)
                 self._teardown.append(gen)
         except Exception as exc:
-            raise NodeExecutionError(ref.name, (), f"{type(exc).__name__}: {exc}") from exc
+            raise node_error(ref.name, (), exc) from exc
         return made
 
     async def aget(self, ref: ResourceRef) -> Any:
-        """The object of a resource for the running loop (async factories: one per loop)."""
+        """The object of a resource for the running loop (async factories: one per loop).
+
+        Concurrent readers wait for the one that builds it. If that builder fails, they all
+        get its error; if it is cancelled, the next waiter builds it instead.
+        """
         if not ref.is_async:
             return self.get(ref)
         loop = asyncio.get_running_loop()
         slot = (id(loop), ref.key)
-        found = self._async.get(slot, _MISSING)
-        if found is not _MISSING:
-            return found
-        building = self._building.get(slot)
-        if building is not None:  # another task is building it: wait for that one
-            return await asyncio.shield(building)
+        while True:
+            found = self._async.get(slot, _MISSING)
+            if found is not _MISSING:
+                return found
+            building = self._building.get(slot)
+            if building is None:
+                return await self._abuild(ref, loop, slot)
+            try:
+                return await asyncio.shield(building)
+            except asyncio.CancelledError:
+                if not building.cancelled():
+                    raise  # this waiter itself is cancelled
+                # the builder was cancelled: try again (this waiter may build it)
+
+    async def _abuild(
+        self, ref: ResourceRef, loop: asyncio.AbstractEventLoop, slot: tuple[int, Any]
+    ) -> Any:
         fut: asyncio.Future[Any] = loop.create_future()
         self._building[slot] = fut
         try:
@@ -120,11 +142,13 @@ class ResourceCache:
             elif inspect.isawaitable(made):
                 made = await made
         except Exception as exc:
-            err = NodeExecutionError(ref.name, (), f"{type(exc).__name__}: {exc}")
-            err.__cause__ = exc
+            err = node_error(ref.name, (), exc)
             fut.set_exception(err)
             fut.exception()  # retrieved: waiters re-raise it
             raise err from exc
+        except BaseException:
+            fut.cancel()  # cancelled while building: a waiter takes over
+            raise
         finally:
             self._building.pop(slot, None)
         self._async[slot] = made
@@ -176,6 +200,28 @@ async def _finish_async(agen: Any) -> None:
 
 
 _MISSING = object()
+
+
+def resolve_sync(
+    names: tuple[str, ...], kwargs: dict[str, Any], resources: ResourceCache, is_async: bool
+) -> None:
+    """Swap the per-worker recipes among ``kwargs`` for the objects of this place (the sync
+    ones; an async step resolves async ones itself, on its loop)."""
+    for kw in names:
+        ref = kwargs[kw]
+        if isinstance(ref, ResourceRef) and not (ref.is_async and is_async):
+            kwargs[kw] = resources.get(ref)
+
+
+async def resolve_async(
+    names: tuple[str, ...], kwargs: dict[str, Any], resources: ResourceCache
+) -> None:
+    """Swap every per-worker recipe among ``kwargs`` for the object of the running loop."""
+    for kw in names:
+        ref = kwargs[kw]
+        if isinstance(ref, ResourceRef):
+            kwargs[kw] = await resources.aget(ref)
+
 
 #: The resources of this process when it is a worker.
 WORKER_RESOURCES = ResourceCache()

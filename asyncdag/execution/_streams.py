@@ -1,195 +1,257 @@
-"""The two ends of an expansion's stream, apart from its bookkeeping (``_fanout``).
+"""The two ends of an expansion's stream, as primitives that take callbacks.
 
-- ``ThreadPump``: advances a blocking iterator (a sync generator) on a daemon thread of its
-  own, bounded by the window; items reach the loop through a deque, with one wake-up per
-  burst rather than one per item.
-- ``Stream``: what a streaming collector iterates (``async for`` on the loop, or plain ``for``
-  from the thread a sync collector runs on), in yield order or completion order.
+- :class:`Pump` advances a blocking iterator (a sync generator) off the loop, in bursts, on a
+  bounded pool of threads shared by every expansion of the process.
+- :class:`Stream` is what a streaming collector iterates: ``async for`` on the loop, or plain
+  ``for`` from the thread a sync collector runs on, in yield or completion order.
+
+Who owns what
+-------------
+A ``Pump`` belongs to one expansion, which calls :meth:`Pump.run` from its task. The pump
+holds a thread of the shared pool only while it has window credit and advances the
+generator; starved of credit, it gives the thread back and starts again (one job) when
+credit returns. Items reach the loop as they are produced (one wake-up per burst), so a fast
+generator is batched and a slow one is delivered item by item.
+
+A ``Stream`` belongs to one collector of one expansion. Its sync iteration asks the loop for
+what is ready through the ``from_thread`` callable the run gives it, which fails with the
+run's cancellation once the run is over, so a thread iterating a stream never outlives its
+run blocked on it.
+
+Bounds
+------
+A pump produces no item it has no credit for; the pump pool has ``PUMP_THREADS`` threads.
+
+Errors and cancellation
+-----------------------
+An exception from ``next()`` ends the pump and is raised from ``run()``. Cancelling the task in
+``run()`` stops the pump: the generator is closed on a pool thread, by the job in progress
+when its ``next()`` returns (never waited for: it may be blocked in user code) or by a close
+job.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import queue
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 from asyncdag import htypes
+from asyncdag.execution._threads import ThreadPool
 
-if TYPE_CHECKING:
-    from asyncdag.execution._fanout import Expansion
-
-__all__ = ["SKIPPED", "Stream", "ThreadPump"]
+__all__ = ["PUMP_POOL", "SKIPPED", "Pump", "SourceFailed", "Stream"]
 
 #: a list slot, or a stream value, of an item that a skip error policy left out
 SKIPPED: Any = object()
 
+#: threads shared by the pumps of every expansion of the process
+PUMP_THREADS = 64
+PUMP_POOL = ThreadPool(PUMP_THREADS, "asyncdag-pump")
 
-class _PumpThreads:
-    """Daemon threads that run pumps, reused: starting an OS thread per expansion costs the
-    loop 0.2-0.8 ms (``Thread.start()`` waits for the thread), most of a small run.
-
-    An idle thread leaves after ``IDLE_SECONDS``. A thread is named after the expansion it
-    pumps while it does, and ``asyncdag-pump-idle`` between pumps.
-    """
-
-    IDLE_SECONDS = 30.0
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._jobs: queue.SimpleQueue[tuple[str, Callable[[], None]]] = queue.SimpleQueue()
-        self._idle = 0
-
-    def run(self, name: str, job: Callable[[], None]) -> None:
-        with self._lock:
-            self._jobs.put((name, job))
-            if self._idle > 0:
-                self._idle -= 1
-                return
-        threading.Thread(target=self._serve, name=name, daemon=True).start()
-
-    def _serve(self) -> None:
-        me = threading.current_thread()
-        while True:
-            try:
-                name, job = self._jobs.get(timeout=self.IDLE_SECONDS)
-            except queue.Empty:
-                with self._lock:
-                    if not self._jobs.empty():
-                        continue  # a job arrived meanwhile and counts on an idle thread
-                    self._idle -= 1
-                    return
-            me.name = name
-            try:
-                job()
-            finally:
-                me.name = "asyncdag-pump-idle"
-                with self._lock:
-                    self._idle += 1
+_END = object()
 
 
-_PUMP_THREADS = _PumpThreads()
+class SourceFailed(Exception):
+    """The source (the expander's call, or its iterator) raised ``error``."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
 
 
-class ThreadPump:
-    """Advances a blocking iterator on a thread of its own, bounded by the window.
-
-    Credits are a plain counter under the pump's lock: the loop returns one per consumed item
-    and wakes the thread only when it is actually waiting for credit.
-    """
-
-    def __init__(self, expansion: Expansion, it: Iterator[Any]) -> None:
-        self.expansion = expansion
-        self.loop = expansion.run.loop
-        self.it = it
-        self.credits = expansion.run.window
-        self.wake_at = max(1, expansion.run.window // 8)
-        self.items: deque[Any] = deque()
-        self.lock = threading.Lock()
-        self.cond = threading.Condition(self.lock)
-        self.starved = False  # the thread waits for credit
-        self.scheduled = False
-        self.finished = False
-        self.stopping = False
-        self.error: BaseException | None = None
-        self.waiter: asyncio.Future[None] | None = None
-        context = contextvars.copy_context()  # the run's context follows the generator
-        _PUMP_THREADS.run(
-            f"asyncdag-expander-{expansion.step.name}", lambda: context.run(self._produce)
-        )
-
-    def give_credit(self) -> None:
-        with self.lock:
-            self.credits += 1
-            # Wake a starved thread only once a slice of the window is free: it then yields a
-            # burst instead of paying a wake-up (a Condition notify, ~3 us) per item.
-            if self.starved and self.credits >= self.wake_at:
-                self.cond.notify()
-
-    def _produce(self) -> None:
-        it, cond = self.it, self.cond
+def _close(it: Iterator[Any]) -> None:
+    close = getattr(it, "close", None)
+    if close is not None:
         try:
-            while True:
-                with cond:
-                    while self.credits <= 0 and not self.stopping:
-                        self.starved = True
-                        cond.wait()
-                        self.starved = False
-                    if self.stopping:
-                        return
-                    self.credits -= 1
-                try:
-                    item = next(it)
-                except StopIteration:
-                    return
-                with cond:
-                    self.items.append(item)
-                    wake = not self.scheduled
-                    self.scheduled = True
-                if wake:
-                    self._wake_loop()
-        except BaseException as exc:
-            self.error = exc
-        finally:
-            close = getattr(it, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception:
-                    pass
-            with cond:
-                self.finished = True
-            self._wake_loop()
-
-    def _wake_loop(self) -> None:
-        try:
-            self.loop.call_soon_threadsafe(self._on_wake)
-        except RuntimeError:  # the loop is closed: the run is over
+            close()
+        except Exception:  # a generator failing while closing must not hide the real error
             pass
 
-    def _on_wake(self) -> None:
-        waiter = self.waiter
+
+class Pump:
+    """Advances ``it`` on :data:`PUMP_POOL` while it has credit; ``deliver(item)`` dispatches
+    each item on the loop as it arrives.
+
+    Thread side: a *job* calls ``next()`` while there is credit, appending items to a deque
+    and waking the loop once per burst (not per item); without credit it gives its thread
+    back. Loop side: :meth:`run` drains the deque; :meth:`give` returns credit and starts a
+    new job once a slice of the window (``wake_at``) is free, so a starved pump resumes with a
+    burst instead of one wake-up per item. Under the pump's lock at most one job exists, so
+    the generator is never advanced by two threads at once, and a stop while a job runs is
+    carried out by that job (it closes the generator on its thread).
+    """
+
+    def __init__(
+        self,
+        it: Iterator[Any],
+        *,
+        credits: int,
+        deliver: Callable[[Any], Awaitable[None] | None],
+        pool: ThreadPool = PUMP_POOL,
+    ) -> None:
+        self._it = it
+        self._deliver = deliver
+        self._pool = pool
+        self._context = contextvars.copy_context()  # the run's context follows the generator
+        self._lock = threading.Lock()
+        self._credits = credits
+        self._wake_at = max(1, credits // 8)
+        self._items: deque[Any] = deque()
+        self._running = False  # a job exists (queued or on a thread)
+        self._scheduled = False  # a wake-up of the loop is on its way
+        self._finished = False  # exhausted, failed or closed: no job will run again
+        self._stopped = False
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- the loop's side -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Dispatch every item the iterator yields; raises ``SourceFailed`` with what it
+        raised. The job advancing the generator is never waited for on the way out."""
+        loop = self._loop = asyncio.get_running_loop()
+        self._start_job()
+        try:
+            while True:
+                with self._lock:
+                    batch = list(self._items)
+                    self._items.clear()
+                    self._scheduled = False
+                    finished = self._finished
+                for item in batch:
+                    pending = self._deliver(item)
+                    if pending is not None:
+                        await pending
+                if finished and not batch:
+                    break
+                if not batch:
+                    self._waiter = loop.create_future()
+                    with self._lock:
+                        ready = bool(self._items) or self._finished
+                    if not ready:
+                        await self._waiter
+                    self._waiter = None
+        finally:
+            self._stop()
+        if self._error is not None:
+            raise SourceFailed(self._error)
+
+    def give(self, n: int = 1) -> None:
+        """Credit for ``n`` more items (on the loop)."""
+        with self._lock:
+            self._credits += n
+            start = (
+                not self._running
+                and not self._finished
+                and not self._stopped
+                and self._credits >= self._wake_at
+            )
+            if start:
+                self._running = True
+        if start:
+            self._submit(self._produce)
+
+    def _start_job(self) -> None:
+        with self._lock:
+            if self._running or self._finished or self._credits <= 0:
+                return
+            self._running = True
+        self._submit(self._produce)
+
+    def _submit(self, job: Callable[[], None]) -> None:
+        assert self._loop is not None
+        try:
+            self._pool.submit(self._loop, job, context=self._context)
+        except RuntimeError:  # the pool is closed (interpreter exit)
+            with self._lock:
+                self._running = False
+                self._finished = True
+
+    def _stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            close = not self._running and not self._finished
+            if close:
+                self._running = True  # the close job owns the generator now
+        if close:
+            self._submit(self._close_job)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def drain(self) -> None:
-        expansion = self.expansion
-        while True:
-            with self.lock:
-                batch = list(self.items)
-                self.items.clear()
-                self.scheduled = False
-                finished = self.finished
-            for item in batch:
-                if not expansion._dispatch_now(item):
-                    await expansion._dispatch(item)
-            if finished and not batch:
-                break
-            if not batch:
-                self.waiter = self.loop.create_future()
-                with self.lock:
-                    if self.items or self.finished:
-                        continue
-                await self.waiter
-        if self.error is not None:
-            raise self.error
+    # -- the thread's side ---------------------------------------------------------------------
 
-    def stop(self) -> None:
-        with self.cond:
-            self.stopping = True
-            self.cond.notify()
+    def _produce(self) -> None:
+        it, lock = self._it, self._lock
+        while True:
+            with lock:
+                if self._stopped:
+                    break  # closed below, on this thread
+                if self._credits <= 0:
+                    self._running = False  # starved: give the thread back
+                    return
+                self._credits -= 1
+            try:
+                item = next(it)
+            except StopIteration:
+                self._end(None)
+                return
+            except BaseException as exc:
+                self._end(exc)
+                return
+            with lock:
+                self._items.append(item)
+                wake = not self._scheduled
+                self._scheduled = True
+            if wake:
+                self._call_loop(self._wake)
+        self._close_job()
+
+    def _close_job(self) -> None:
+        _close(self._it)
+        self._end(None)
+
+    def _end(self, error: BaseException | None) -> None:
+        with self._lock:
+            self._error = error if self._error is None else self._error
+            self._finished = True
+            self._running = False
+        self._call_loop(self._wake)
+
+    def _call_loop(self, fn: Callable[[], None]) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            loop.call_soon_threadsafe(fn)
+        except RuntimeError:  # the loop is closed: the run is over
+            pass
 
 
 class Stream(htypes.CollectAsCompleted[Any]):
-    """What a streaming collector iterates: values of one expansion as they complete."""
+    """What a streaming collector iterates: values of one expansion as they complete.
 
-    def __init__(self, expansion: Expansion, ordered: bool) -> None:
-        self.expansion = expansion
+    ``consumed(i)`` is called once item ``i`` has been handed out (or skipped, or abandoned),
+    so the expansion can give its window credit back. ``from_thread(fn)`` runs the coroutine
+    function ``fn`` on the loop and returns its result to the calling thread, or raises the
+    run's cancellation.
+    """
+
+    def __init__(
+        self,
+        ordered: bool,
+        consumed: Callable[[int], None],
+        from_thread: Callable[[Callable[[], Awaitable[Any]]], Any],
+    ) -> None:
         self.ordered = ordered
-        self.loop = expansion.run.loop
+        self._consumed = consumed
+        self._from_thread = from_thread
         self.buffer: dict[int, Any] = {}
         self.fifo: deque[tuple[int, Any]] = deque()
         self.next_index = 0
@@ -207,7 +269,7 @@ class Stream(htypes.CollectAsCompleted[Any]):
         self.buffer.clear()
         self.fifo.clear()
         for i in left:
-            self.expansion.consumed(i)
+            self._consumed(i)
 
     def skip(self, i: int) -> None:
         """Item ``i`` was left out by a skip policy: never hand it out, never wait for it."""
@@ -215,7 +277,7 @@ class Stream(htypes.CollectAsCompleted[Any]):
 
     def put(self, i: int, value: Any) -> None:
         if self.abandoned:
-            self.expansion.consumed(i)
+            self._consumed(i)
             return
         if self.ordered:
             self.buffer[i] = value
@@ -224,6 +286,7 @@ class Stream(htypes.CollectAsCompleted[Any]):
         self._wake()
 
     def close(self, total: int) -> None:
+        """No item beyond ``total`` will come."""
         self.total = total
         self._wake()
 
@@ -244,23 +307,24 @@ class Stream(htypes.CollectAsCompleted[Any]):
                 got = self.fifo.popleft()
             else:
                 return None
+            self.taken += 1
+            self._consumed(got[0])
             if got[1] is not SKIPPED:
                 return got
-            # a skipped item: released at once, and counted as taken
-            self.taken += 1
-            self.expansion.consumed(got[0])
+            # a skipped item: released at once, counted as taken, never handed out
 
     async def _next(self) -> tuple[bool, Any]:
         while True:
             got = self._take_ready()
             if got is not None:
-                self.taken += 1
-                self.expansion.consumed(got[0])
                 return True, got[1]
             if self.total is not None and self.taken >= self.total:
                 return False, None
-            self.waiter = self.loop.create_future()
-            await self.waiter
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._aiter()
@@ -281,15 +345,13 @@ class Stream(htypes.CollectAsCompleted[Any]):
             got = self._take_ready()
             if got is None:
                 return batch
-            self.taken += 1
-            self.expansion.consumed(got[0])
             batch.append(got[1])
 
     def __iter__(self) -> Iterator[Any]:
-        # Called from the worker thread a sync collector runs on: fetch what is ready in one
-        # round trip to the loop, so the hop is paid per batch, not per value.
+        # On the thread a sync collector runs on: fetch what is ready in one round trip to
+        # the loop, so the hop is paid per batch, not per value.
         while True:
-            batch = asyncio.run_coroutine_threadsafe(self._next_batch(), self.loop).result()
+            batch = self._from_thread(self._next_batch)
             if batch is None:
                 return
             yield from batch

@@ -1,131 +1,56 @@
-"""What runs inside a worker process: one block instance from a cloudpickle payload.
+"""The worker side: what runs a payload in a worker process (or a Dask or Ray worker).
 
-The block's plan travels as bytes that the parent pickles once per block; the worker keeps
-the unpickled plan by key, so each item costs only its own values. An all-sync block runs
-directly; a block with async nodes or nested expanders runs on an event loop of the worker's
-own (uvloop when installed), with inner items processed one at a time.
+A batch's plan travels as bytes that the parent pickles once per block; the worker keeps the
+unpickled plan by key, so each item costs only its own values. An all-sync block runs item by
+item through ``_blockrun``; any other block runs through the engine (``_engine.execute``) on
+this worker's one event loop (uvloop when installed), all items of the batch at once, each
+item its own run, so that one item's failure or slowness does not hold the others. Answers
+are made by ``_wire``: nothing else pickles engine data.
+
+Node events happen here and are *recorded* (``_blockrun.NodeRecord``) when the parent's hooks
+listen, then relayed to the parent with the answer, where the hooks fire.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
 import cloudpickle
 
-from asyncdag.errors import NodeExecutionError, SerializationError, WorkerDiedError
-from asyncdag.execution._fanout import FAILED_KEY
+from asyncdag._calls import CallInfo, RunInfo
+from asyncdag.execution import _wire
+from asyncdag.execution._blockrun import NodeRecord, run_block
+from asyncdag.execution._dispatch import InlineCalls, InLoop
+from asyncdag.execution._engine import Placement, execute
+from asyncdag.execution._outcome import Outcome, Raised
 from asyncdag.execution._plan import BlockPlan
 from asyncdag.execution._resources import WORKER_RESOURCES
-from asyncdag.execution._scheduler import Event, Instance, Run, run_item_sync
-from asyncdag.htypes import ItemFailure
+from asyncdag.execution._threads import ThreadPool
+from asyncdag.lifecycle._hooks import HookSet, LifecycleHooks
 
-__all__ = ["decode_batch", "run_batch", "serve"]
+__all__ = ["CALL", "run_batch", "run_call", "serve"]
+
+#: the payload key of a single sync function call (a node outside blocks on processes)
+CALL = "\0call"
 
 _PLANS: dict[str, BlockPlan] = {}
+_THREADS = ThreadPool(16, "asyncdag-worker-sync")
+#: nested windows inside a worker item
+_WINDOW = 256
 
 
 class _Frame:
     """Stands in for the parent instances: the outer values a block reads, by level."""
 
-    __slots__ = ("parent", "values")
+    __slots__ = ("expansion", "parent", "values")
 
     def __init__(self, values: dict[str, Any], parent: _Frame | None) -> None:
         self.values = values
         self.parent = parent
-
-
-def result_keys(block: BlockPlan) -> list[str]:
-    return [*block.list_sinks, *(k for k, _, _ in block.stream_sinks)]
-
-
-def run_batch(key: str, plan: bytes, data: bytes) -> bytes:
-    """Run a batch of block instances of one expansion; the answer as bytes.
-
-    ``data`` holds the outer values the block reads (the same for every item of the batch)
-    and each item's ``(values, index)``. Items run in order; the first failure ends the batch.
-    """
-    try:
-        block = _PLANS.get(key)
-        if block is None:
-            block = _PLANS[key] = cloudpickle.loads(plan)
-        externals, items, want_events = cloudpickle.loads(data)
-    except Exception as exc:
-        return cloudpickle.dumps(("load", f"{type(exc).__name__}: {exc}"))  # type: ignore[no-any-return]
-    keys = result_keys(block)
-    events: list[tuple[str, tuple[int, ...], Any]] = []
-    failures: list[ItemFailure | None] = [None] * len(items)
-    started = time.perf_counter()
-    try:
-        if block.all_sync:
-
-            def lookup(levels: int, key: str) -> Any:
-                return externals[(levels, key)]
-
-            emitted = [s.name for s in block.steps if s.emit] if want_events else []
-            for n, (values, index) in enumerate(items):
-                failures[n] = run_item_sync(block, values, lookup, index, WORKER_RESOURCES)
-                if failures[n] is None:
-                    events.extend((name, index, values[name]) for name in emitted)
-        else:
-            sink = events.append if want_events else None
-            failures = _run_loop(_run_items(block, items, _frames(externals), sink))
-    except NodeExecutionError as exc:
-        return _pickle_error(exc)
-    out = [
-        {k: values[k] for k in keys} if failure is None else {FAILED_KEY: _portable(failure)}
-        for (values, _), failure in zip(items, failures, strict=True)
-    ]
-    # failures are reported once, by the parent, when it ends those items
-    events = [e for e in events if not isinstance(e[2], ItemFailure)]
-    elapsed = time.perf_counter() - started
-    return cloudpickle.dumps(("ok", out, elapsed, events))  # type: ignore[no-any-return]
-
-
-#: the payload key of a single sync function call (a node outside blocks on processes)
-CALL = "\0call"
-
-
-def run_call(data: bytes) -> bytes:
-    """Call one sync function with its keyword arguments; the answer as bytes."""
-    try:
-        fn, kwargs = cloudpickle.loads(data)
-    except Exception as exc:
-        return cloudpickle.dumps(("load", f"{type(exc).__name__}: {exc}"))  # type: ignore[no-any-return]
-    try:
-        value = fn(**kwargs)
-    except Exception as exc:
-        try:
-            return cloudpickle.dumps(("raised", exc))  # type: ignore[no-any-return]
-        except Exception:
-            return cloudpickle.dumps(("raised", RuntimeError(f"{type(exc).__name__}: {exc}")))  # type: ignore[no-any-return]
-    return cloudpickle.dumps(("ok", value))  # type: ignore[no-any-return]
-
-
-def decode_call(data: bytes) -> Any:
-    """In the parent: the call's value, or its exception raised as itself."""
-    status, body = cloudpickle.loads(data)
-    if status == "ok":
-        return body
-    if status == "raised":
-        raise body
-    raise SerializationError(
-        f"a worker process could not load the call: {body}. The modules that define your"
-        " nodes must be importable in the worker, or be the main script."
-    )
-
-
-def _portable(failure: ItemFailure) -> ItemFailure:
-    """The failure with an error that is sure to pickle."""
-    try:
-        cloudpickle.dumps(failure.error)
-        return failure
-    except Exception:
-        error = RuntimeError(f"{type(failure.error).__name__}: {failure.error}")
-        return ItemFailure(failure.node, failure.index, error, failure.policy)
+        self.expansion = None
 
 
 def _frames(externals: dict[tuple[int, str], Any]) -> _Frame | None:
@@ -136,6 +61,189 @@ def _frames(externals: dict[tuple[int, str], Any]) -> _Frame | None:
     return frame
 
 
+class _InWorker:
+    """How work runs inside a worker: sync steps inline on its loop, nested items at once."""
+
+    def sync_calls(self, *, private_loop: bool) -> Any:
+        return InlineCalls(_THREADS)
+
+    def dispatch(
+        self, block: BlockPlan, run: Any, *, private_loop: bool, group_blocks: bool
+    ) -> Any:
+        return InLoop(None)
+
+
+_PLACEMENT = Placement(_InWorker(), _InWorker(), private_loop=True)
+
+
+class _Recorder(LifecycleHooks):
+    """Records node events of one worker item for the parent's hooks."""
+
+    def __init__(self, with_inputs: bool) -> None:
+        self.records: list[NodeRecord] = []
+        self.wants_node_inputs = with_inputs
+        self._started: dict[tuple[str, tuple[int, ...]], tuple[float, Any]] = {}
+
+    def run_before_node_execution(self, *, node_name, index, **kw):  # type: ignore[no-untyped-def]
+        self._started[(node_name, index)] = (time.time(), kw.get("node_kwargs"))
+
+    def run_after_node_execution(  # type: ignore[no-untyped-def]
+        self, *, node_name, index, label, result, error, success, attempts, **kw
+    ):
+        started, kwargs = self._started.pop((node_name, index), (time.time(), None))
+        value = result if success else error
+        self.records.append(
+            NodeRecord(
+                "call",
+                node_name,
+                index,
+                started,
+                time.time(),
+                success,
+                value,
+                attempts,
+                kwargs,
+                label=label,
+            )
+        )
+
+    def run_before_node_retry(  # type: ignore[no-untyped-def]
+        self, *, node_name, index, label, attempt, error, delay, **kw
+    ):
+        now = time.time()
+        self.records.append(
+            NodeRecord(
+                "retry", node_name, index, now, now, False, error, attempt, None, delay, label
+            )
+        )
+
+
+def result_keys(block: BlockPlan) -> list[str]:
+    keys = [*block.list_sinks, *(k for k, _, _ in block.stream_sinks)]
+    return keys + [k for k in block.emitted if k not in keys]
+
+
+def run_batch(key: str, plan: bytes, data: bytes) -> bytes:
+    """Run a batch of block instances of one expansion; the answer as bytes."""
+    try:
+        block = _PLANS.get(key)
+        if block is None:
+            block = _PLANS[key] = cloudpickle.loads(plan)
+        batch = _wire.decode_batch(data)
+    except Exception as exc:
+        return _wire.load_failure(exc)
+    started = time.perf_counter()
+    records: list[NodeRecord] = []
+    events: list[tuple[str, tuple[int, ...], Any]] = []
+    if block.all_sync:
+        outcomes = _run_sync_items(block, batch, records)
+    else:
+        outcomes = _loop().run_until_complete(_run_async_items(block, batch, records, events))
+    elapsed = time.perf_counter() - started
+    return _wire.encode_answer(outcomes, result_keys(block), records, elapsed, events)
+
+
+def _run_sync_items(
+    block: BlockPlan, batch: _wire.Batch, records: list[NodeRecord]
+) -> list[tuple[Outcome, dict[str, Any], tuple[int, ...]]]:
+    externals = batch.externals
+
+    def lookup(levels: int, key: str) -> Any:
+        return externals[(levels, key)]
+
+    run = RunInfo(batch.run_id)
+    record = records if batch.records else None
+
+    def on_retry(call: CallInfo, error: BaseException, delay: float) -> None:
+        if record is not None:
+            now = time.time()
+            record.append(
+                NodeRecord(
+                    "retry",
+                    call.node,
+                    call.index,
+                    now,
+                    now,
+                    False,
+                    error,
+                    call.attempt,
+                    None,
+                    delay,
+                    call.label,
+                )
+            )
+
+    out = []
+    for index, values in batch.items:
+        outcome = run_block(
+            block,
+            values,
+            lookup,
+            index,
+            WORKER_RESOURCES,
+            run,
+            record=record,
+            on_retry=on_retry,
+            with_inputs=batch.with_inputs,
+        )
+        out.append((outcome, values, index))
+    return out
+
+
+async def _run_async_items(
+    block: BlockPlan,
+    batch: _wire.Batch,
+    records: list[NodeRecord],
+    events: list[tuple[str, tuple[int, ...], Any]],
+) -> list[tuple[Outcome, dict[str, Any], tuple[int, ...]]]:
+    frame = _frames(batch.externals)
+
+    def collect(event: Any) -> None:  # values of nested blocks, for the parent's astream
+        name, index, value, _ = event
+        events.append((name, index, value))
+
+    async def one(index: tuple[int, ...], values: dict[str, Any]) -> Outcome:
+        recorder = _Recorder(batch.with_inputs) if batch.records else None
+        hooks = HookSet([recorder]) if recorder is not None else None
+        try:
+            outcome = await execute(
+                block,
+                values,
+                _PLACEMENT,
+                run_id=batch.run_id,
+                window=_WINDOW,
+                resources=WORKER_RESOURCES,
+                hooks=hooks,
+                events=collect if batch.stream else None,
+                parent=frame,
+                index=index,
+                summarize=False,
+            )
+        except Exception as exc:
+            outcome = Raised(exc)
+        if recorder is not None:
+            records.extend(recorder.records)
+        return outcome
+
+    outcomes = await asyncio.gather(*(one(index, values) for index, values in batch.items))
+    return [
+        (outcome, values, index)
+        for outcome, (index, values) in zip(outcomes, batch.items, strict=True)
+    ]
+
+
+def run_call(data: bytes) -> bytes:
+    """Call one sync function with its keyword arguments; the answer as bytes."""
+    try:
+        name, fn, kwargs = _wire.decode_call(data)
+    except Exception as exc:
+        return _wire.load_failure(exc)
+    try:
+        return _wire.encode_call_answer(name, True, fn(**kwargs))
+    except (Exception, SystemExit) as exc:
+        return _wire.encode_call_answer(name, False, exc)
+
+
 def serve(conn: Connection) -> None:
     """A worker process's main loop: answer payloads until told to stop."""
     try:
@@ -144,64 +252,24 @@ def serve(conn: Connection) -> None:
                 message = conn.recv_bytes()
             except (EOFError, OSError):
                 break
-            if message == b"\0stop":
+            if message == _wire.STOP:
                 break
-            key, plan, data = cloudpickle.loads(message)
             try:
+                key, plan, data = cloudpickle.loads(message)
                 answer = run_call(data) if key == CALL else run_batch(key, plan, data)
             except BaseException as exc:  # never die silently: report what went wrong
-                answer = cloudpickle.dumps(("crash", f"{type(exc).__name__}: {exc}"))
+                answer = _wire.crash(exc)
             conn.send_bytes(answer)
     finally:
-        _close_resources()
-
-
-def _close_resources() -> None:
-    WORKER_RESOURCES.close()
-
-
-def _pickle_error(exc: NodeExecutionError) -> bytes:
-    cause = exc.__cause__
-    try:
-        cause_bytes = cloudpickle.dumps(cause)
-    except Exception:
-        cause_bytes = cloudpickle.dumps(RuntimeError(f"{type(cause).__name__}: {cause}"))
-    detail = getattr(exc, "detail", "")
-    return cloudpickle.dumps(("err", (exc.node, exc.index, detail, cause_bytes)))  # type: ignore[no-any-return]
-
-
-def decode_batch(
-    data: bytes,
-) -> tuple[list[dict[str, Any]], float, list[tuple[str, tuple[int, ...], Any]]]:
-    """In the parent: each item's values, the batch's time in the worker and the events;
-    or the error, raised."""
-    status, *body = cloudpickle.loads(data)
-    if status == "ok":
-        return body[0], body[1], body[2]
-    if status == "load":
-        raise SerializationError(
-            f"a worker process could not load the task: {body[0]}. The modules that define your"
-            " nodes must be importable in the worker (on sys.path, not created in memory), or"
-            " be the main script."
-        )
-    if status == "crash":
-        raise WorkerDiedError(f"the worker failed outside any node: {body[0]}")
-    node, index, detail, cause_bytes = body[0]
-    cause = cloudpickle.loads(cause_bytes)
-    err = NodeExecutionError(node, tuple(index), detail)
-    err.__cause__ = cause
-    raise err
+        WORKER_RESOURCES.close()
 
 
 _LOOP: asyncio.AbstractEventLoop | None = None
 
 
-def _run_loop(coro: Any) -> Any:
-    """Run ``coro`` on this worker's one event loop (uvloop when installed).
-
-    One loop for the worker's life, so that an async per-worker resource (bound to a loop) is
-    built once per worker, not once per batch.
-    """
+def _loop() -> asyncio.AbstractEventLoop:
+    """This worker's one event loop (uvloop when installed), for its whole life, so that an
+    async per-worker resource (bound to a loop) is built once per worker, not per batch."""
     global _LOOP
     if _LOOP is None:
         try:
@@ -211,38 +279,4 @@ def _run_loop(coro: Any) -> Any:
         except ImportError:  # pragma: no cover - uvloop is a dependency where it installs
             _LOOP = asyncio.new_event_loop()
         asyncio.set_event_loop(_LOOP)
-    return _LOOP.run_until_complete(coro)
-
-
-async def _run_items(
-    block: BlockPlan,
-    items: list[tuple[dict[str, Any], tuple[int, ...]]],
-    frame: _Frame | None,
-    events: Callable[[Event], None] | None,
-) -> list[ItemFailure | None]:
-    """The items of a batch, concurrently on this worker's loop; the first failure wins,
-    except items that their error policy ends (reported per item)."""
-    return list(
-        await asyncio.gather(
-            *(_run_instance(block, values, frame, index, events) for values, index in items)
-        )
-    )
-
-
-async def _run_instance(
-    block: BlockPlan,
-    values: dict[str, Any],
-    frame: _Frame | None,
-    index: tuple[int, ...],
-    events: Callable[[Event], None] | None,
-) -> ItemFailure | None:
-    from asyncdag.execution.executors import SynchronousLocalTaskExecutor
-
-    inline = SynchronousLocalTaskExecutor()
-    run = Run(
-        inline, inline, inline_sync=True, window=64, resources=WORKER_RESOURCES, events=events
-    )
-    inst = Instance(run, block, values, frame, index, lambda _: run.finish())  # type: ignore[arg-type]
-    inst.start()
-    await run.wait()
-    return inst.failed
+    return _LOOP

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -10,7 +9,21 @@ __all__ = ["HOOK_NAMES", "HookSet", "LifecycleHooks"]
 
 
 class LifecycleHooks:
-    """Base class of lifecycle hooks; every method is optional and does nothing here."""
+    """Base class of lifecycle hooks; every method is optional and does nothing here.
+
+    Item-level events (task, node, item, retry) carry ``index`` (the item's index path, ``()``
+    outside blocks) and ``label`` (the item's short label, ``None`` outside blocks). Events of
+    nodes that ran off the loop (a thread hop, a worker process, a cluster) are delivered on
+    the run's loop when their results come back, with ``started_at`` / ``ended_at``
+    (``time.time()`` of the call) among the keyword arguments.
+
+    Set the class attribute ``wants_node_inputs = True`` to receive the node's arguments as
+    ``node_kwargs`` in :meth:`run_before_node_execution` (off by default: it costs a dict per
+    call, and a pickle per call for nodes in worker processes).
+    """
+
+    #: whether run_before_node_execution receives ``node_kwargs``
+    wants_node_inputs: bool = False
 
     def run_before_graph_execution(
         self,
@@ -34,6 +47,22 @@ class LifecycleHooks:
     ) -> Any:
         """A run ended: finished, failed, or was cancelled (``error`` is then the cancel)."""
 
+    def run_before_expansion(
+        self,
+        *,
+        run_id: str,
+        expander: str,
+        index: tuple[int, ...],
+        label: str | None,
+        total: int | None,
+        **future_kwargs: Any,
+    ) -> Any:
+        """An expander's items start to flow (``index`` is the expansion's own path).
+
+        ``total`` is the number of items when the expander returned a sized collection (a
+        list, a range, a dict...), else ``None``.
+        """
+
     def run_before_task_execution(
         self,
         *,
@@ -41,6 +70,7 @@ class LifecycleHooks:
         task_id: str,
         expander: str,
         index: tuple[int, ...],
+        label: str | None,
         **future_kwargs: Any,
     ) -> Any:
         """A block instance (the task of item ``index`` of ``expander``) is dispatched."""
@@ -52,11 +82,15 @@ class LifecycleHooks:
         task_id: str,
         expander: str,
         index: tuple[int, ...],
+        label: str | None,
         success: bool,
         error: BaseException | None,
+        outcome: str,
         **future_kwargs: Any,
     ) -> Any:
-        """A block instance finished (or failed)."""
+        """A block instance ended. ``outcome`` is ``"done"``; ``"delivered"`` or ``"skipped"``
+        when a node's ``on_error`` policy ended the item (``error`` is its exception); or
+        ``"failed"`` when it failed the run."""
 
     def run_before_node_execution(
         self,
@@ -66,9 +100,26 @@ class LifecycleHooks:
         node_tags: dict[str, Any],
         index: tuple[int, ...],
         task_id: str | None,
+        label: str | None,
         **future_kwargs: Any,
     ) -> Any:
         """A node is about to run (``index`` is its item path, ``()`` outside blocks)."""
+
+    def run_before_node_retry(
+        self,
+        *,
+        run_id: str,
+        node_name: str,
+        index: tuple[int, ...],
+        task_id: str | None,
+        label: str | None,
+        attempt: int,
+        error: BaseException,
+        delay: float,
+        **future_kwargs: Any,
+    ) -> Any:
+        """A ``retry`` policy will call the node again (``attempt``, from 2) in ``delay`` s,
+        after ``error``."""
 
     def run_after_node_execution(
         self,
@@ -78,15 +129,24 @@ class LifecycleHooks:
         node_tags: dict[str, Any],
         index: tuple[int, ...],
         task_id: str | None,
+        label: str | None,
         result: Any,
         error: BaseException | None,
         success: bool,
+        attempts: int,
         **future_kwargs: Any,
     ) -> Any:
-        """A node returned ``result`` (``success``) or raised ``error``."""
+        """A node returned ``result`` (``success``) or raised ``error``, after ``attempts``
+        calls."""
 
     def run_after_item_yielded(
-        self, *, run_id: str, expander: str, index: tuple[int, ...], **future_kwargs: Any
+        self,
+        *,
+        run_id: str,
+        expander: str,
+        index: tuple[int, ...],
+        label: str | None,
+        **future_kwargs: Any,
     ) -> Any:
         """An expander yielded the item at ``index``."""
 
@@ -131,11 +191,18 @@ class LifecycleHooks:
 HOOK_NAMES = tuple(n for n in vars(LifecycleHooks) if n.startswith("run_"))
 
 
+Hook = tuple[str, Callable[..., Any]]  # (the adapter's class name, its bound method)
+
+
 class HookSet:
-    """The hooks of a driver, by event: only methods an adapter actually overrides."""
+    """The hooks of a driver, by event: only methods an adapter actually overrides.
+
+    Calling them (and attributing their exceptions to the hook) is the run's job; this class
+    only knows who listens to what.
+    """
 
     def __init__(self, adapters: Sequence[Any]) -> None:
-        self.by_name: dict[str, list[Callable[..., Any]]] = {}
+        self.by_name: dict[str, list[Hook]] = {}
         for adapter in adapters:
             for name in HOOK_NAMES:
                 method = getattr(adapter, name, None)
@@ -144,7 +211,7 @@ class HookSet:
                 base = getattr(LifecycleHooks, name)
                 if getattr(type(adapter), name, None) is base:
                     continue  # not overridden
-                self.by_name.setdefault(name, []).append(method)
+                self.by_name.setdefault(name, []).append((type(adapter).__name__, method))
         has = self.by_name.__contains__
         # one flag per hot event, so that an event nobody listens to costs one test
         self.before_node = has("run_before_node_execution")
@@ -152,8 +219,15 @@ class HookSet:
         self.before_task = has("run_before_task_execution")
         self.after_task = has("run_after_task_execution")
         self.item_yielded = has("run_after_item_yielded")
+        self.before_expansion = has("run_before_expansion")
         self.expansion = has("run_after_expansion")
+        self.retry = has("run_before_node_retry")
         self.nodes = self.before_node or self.after_node
+        self.node_inputs = any(
+            getattr(a, "wants_node_inputs", False)
+            for a in adapters
+            if has("run_before_node_execution")
+        )
         #: adapters' ``wrap_node`` methods that are overridden, in the order given
         self.node_wrappers: list[Callable[..., Any]] = [
             a.wrap_node
@@ -167,16 +241,5 @@ class HookSet:
         time and does not count)."""
         return bool(self.by_name)
 
-    def call(self, name: str, spawn: Callable[[Any], Any], **kwargs: Any) -> None:
-        """Call the hooks of ``name``; an async hook's coroutine goes to ``spawn``."""
-        for hook in self.by_name.get(name, ()):
-            result = hook(**kwargs)
-            if inspect.isawaitable(result):
-                spawn(result)
-
-    async def acall(self, name: str, **kwargs: Any) -> None:
-        """Call the hooks of ``name``, awaiting async ones."""
-        for hook in self.by_name.get(name, ()):
-            result = hook(**kwargs)
-            if inspect.isawaitable(result):
-                await result
+    def get(self, name: str) -> list[Hook]:
+        return self.by_name.get(name, [])

@@ -28,7 +28,7 @@ import asyncio
 from typing import Any
 
 from asyncdag.errors import ExecutorError, WorkerDiedError
-from asyncdag.execution.executors import BatchingExecutor
+from asyncdag.execution.executors import BatchingExecutor, run_batch
 
 __all__ = ["DaskExecutor"]
 
@@ -61,8 +61,6 @@ class DaskExecutor(BatchingExecutor):
         self.client = client
 
     async def ship(self, key: str, plan: bytes, data: bytes, what: str) -> bytes:
-        from asyncdag.execution._worker import run_batch
-
         self._check_open()
         loop = asyncio.get_running_loop()
         result: asyncio.Future[bytes] = loop.create_future()

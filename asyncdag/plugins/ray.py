@@ -21,7 +21,7 @@ import asyncio
 from typing import Any
 
 from asyncdag.errors import ExecutorError, WorkerDiedError
-from asyncdag.execution.executors import BatchingExecutor
+from asyncdag.execution.executors import BatchingExecutor, run_batch
 
 __all__ = ["RayExecutor"]
 
@@ -57,8 +57,6 @@ class RayExecutor(BatchingExecutor):
     def _task(self) -> Any:
         if self._remote is None:
             import ray
-
-            from asyncdag.execution._worker import run_batch
 
             self._remote = ray.remote(run_batch).options(max_retries=0)
         return self._remote

@@ -14,6 +14,9 @@ Decorators usable on any node (sync or async, inside blocks or not)::
     @on_error("deliver")       # collectors get an htypes.ItemFailure in place of the value
     def parsed(page: str) -> dict: ...
 
+    @item_label(lambda row: row["url"])   # how errors, logs and hooks name each item
+    def row(rows: list[dict]) -> Parallelizable[dict]: ...
+
 Error policy. The default is ``"fail"``: the first failure fails the whole run (fail-fast).
 ``"skip"`` and ``"deliver"`` apply to nodes inside a Parallelizable block and end the failing
 item only; a node outside any block always fails the run.
@@ -39,6 +42,7 @@ a threaded executor, when that matters.
 """
 
 from asyncdag.policies._errors import DELIVER, FAIL, ON_ERROR_TAG, SKIP, on_error
+from asyncdag.policies._labels import ITEM_LABEL_TAG, item_label
 from asyncdag.policies._limits import concurrency, rate_limit
 from asyncdag.policies._retry import retry
 from asyncdag.policies._timeout import timeout
@@ -46,9 +50,11 @@ from asyncdag.policies._timeout import timeout
 __all__ = [
     "DELIVER",
     "FAIL",
+    "ITEM_LABEL_TAG",
     "ON_ERROR_TAG",
     "SKIP",
     "concurrency",
+    "item_label",
     "on_error",
     "rate_limit",
     "retry",

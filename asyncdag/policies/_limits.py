@@ -39,8 +39,9 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
+from asyncdag._sync import SlotLimiter
 from asyncdag.policies._wrapping import (
     F,
     check_bare_use,
@@ -49,9 +50,6 @@ from asyncdag.policies._wrapping import (
     label,
     waits_off_the_loop,
 )
-
-if TYPE_CHECKING:
-    from asyncdag.execution.executors import SlotLimiter
 
 __all__ = ["concurrency", "rate_limit"]
 
@@ -147,9 +145,6 @@ class _Concurrency(_Shared):
         super().reset()
 
     def build(self) -> None:
-        # imported here: the executors import the scheduler, which imports this package
-        from asyncdag.execution.executors import SlotLimiter
-
         self._slots = SlotLimiter(self.limit)
         self._semaphore = threading.BoundedSemaphore(self.limit)
 
@@ -210,11 +205,12 @@ async def _acall_bounded(
     state: _Concurrency, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     slots = state.slots()
-    await slots.acquire()
+    token = object()  # this call is the borrower of its slot
+    await slots.acquire(token)
     try:
         return await fn(*args, **kwargs)
     finally:
-        slots.release()
+        slots.release(token)
 
 
 def _call_bounded(

@@ -1,0 +1,189 @@
+"""The one off-loop interpreter of an all-sync block instance.
+
+A block whose steps are all sync node calls runs as one piece wherever it is sent: on a thread
+of a thread executor (one hop for the whole item, several items per hop) and in a worker
+process. :func:`run_block` calls its steps in plan order in the calling thread, each inside
+its node-call context (``asyncdag._calls``), applies the failing node's error policy through
+``_outcome.failed``, and, when asked, records each call for the lifecycle hooks of the run
+(which are fired later, on the run's loop: *relayed*).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from asyncdag import _calls
+from asyncdag.execution._outcome import DONE, Outcome, failed
+from asyncdag.execution._plan import BlockPlan, CallStep
+from asyncdag.execution._resources import ResourceCache, resolve_sync
+
+__all__ = ["NodeRecord", "call_step", "item_label", "run_block"]
+
+
+class NodeRecord:
+    """A node event that happened off the loop, for the run's hooks to hear of later.
+
+    ``kind`` is ``"call"`` (one call: ``ok``, ``value`` — the result, or the exception —,
+    ``attempts``, ``kwargs`` when hooks want them) or ``"retry"`` (``attempts`` is the attempt
+    about to start, ``value`` the error, ``delay`` the pause before it).
+    """
+
+    __slots__ = (
+        "attempts",
+        "delay",
+        "ended_at",
+        "index",
+        "kind",
+        "kwargs",
+        "label",
+        "node",
+        "ok",
+        "started_at",
+        "value",
+    )
+
+    def __init__(
+        self,
+        kind: str,
+        node: str,
+        index: tuple[int, ...],
+        started_at: float,
+        ended_at: float,
+        ok: bool,
+        value: Any,
+        attempts: int,
+        kwargs: Any = None,
+        delay: float = 0.0,
+        label: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self.node = node
+        self.index = index
+        self.label = label
+        self.started_at = started_at
+        self.ended_at = ended_at
+        self.ok = ok
+        self.value = value
+        self.attempts = attempts
+        self.kwargs = kwargs
+        self.delay = delay
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        for k, v in zip(self.__slots__, state, strict=True):
+            setattr(self, k, v)
+
+
+Lookup = Callable[[int, str], Any]
+
+
+def item_label(block: BlockPlan, values: dict[str, Any]) -> str | None:
+    """The label of the item whose instance holds ``values`` (``None`` at the top)."""
+    if block.expander is None:
+        return None
+    return block.label_of(values[block.expander])
+
+
+def call_step(
+    step: CallStep,
+    values: dict[str, Any],
+    lookup: Lookup,
+    resources: ResourceCache,
+) -> Any:
+    """Call a sync step with its arguments from ``values`` (this instance) and ``lookup``
+    (outer instances), resolving per-worker resources for this place."""
+    kwargs = {kw: (values[key] if lvl == 0 else lookup(lvl, key)) for kw, lvl, key in step.args}
+    if step.resource_args:
+        resolve_sync(step.resource_args, kwargs, resources, step.is_async)
+    return step.fn(**kwargs)
+
+
+def run_block(
+    block: BlockPlan,
+    values: dict[str, Any],
+    lookup: Lookup,
+    index: tuple[int, ...],
+    resources: ResourceCache,
+    run: _calls.RunInfo,
+    *,
+    record: list[NodeRecord] | None = None,
+    on_retry: Any = None,
+    with_inputs: bool = False,
+) -> Outcome:
+    """Run one all-sync block instance here; its values go into ``values``.
+
+    Returns ``DONE``, or the outcome of the first failing node (``Ended`` when its error
+    policy ends only the item, ``Raised`` when it fails the run). ``record`` collects one
+    :data:`NodeRecord` per call; ``on_retry`` is the engine's retry reporter for the calls'
+    ``CallInfo``. The run's cancellation (``check_cancelled()``) propagates as it is.
+    """
+    label_of = _LazyLabel(block, values)
+    for step in block.steps:
+        assert isinstance(step, CallStep)
+        if run.cancelled:
+            raise asyncio.CancelledError()
+        call = _calls.CallInfo(run, step.name, index, label_of, on_retry)
+        token = _calls.enter_call(call)
+        started = time.time() if record is not None else 0.0
+        try:
+            kwargs: Any = None
+            if with_inputs:
+                kwargs = {
+                    kw: (values[key] if lvl == 0 else lookup(lvl, key))
+                    for kw, lvl, key in step.args
+                }
+            value = call_step(step, values, lookup, resources)
+        except (Exception, SystemExit) as exc:
+            if record is not None:
+                record.append(
+                    NodeRecord(
+                        "call",
+                        step.name,
+                        index,
+                        started,
+                        time.time(),
+                        False,
+                        exc,
+                        call.attempt,
+                        kwargs,
+                        label=call.label,
+                    )
+                )
+            return failed(step.name, step.on_error, index, call.label, exc)
+        finally:
+            _calls.exit_call(token)
+        values[step.name] = value
+        if record is not None:
+            record.append(
+                NodeRecord(
+                    "call",
+                    step.name,
+                    index,
+                    started,
+                    time.time(),
+                    True,
+                    value,
+                    call.attempt,
+                    kwargs,
+                    label=call.label,
+                )
+            )
+    return DONE
+
+
+class _LazyLabel:
+    """Makes the item's label only when something asks for it."""
+
+    __slots__ = ("block", "values")
+
+    def __init__(self, block: BlockPlan, values: dict[str, Any]) -> None:
+        self.block = block
+        self.values = values
+
+    def __call__(self) -> str | None:
+        return item_label(self.block, self.values)

@@ -1,0 +1,513 @@
+"""How work leaves an expansion or an instance: chosen once, by the executor in charge.
+
+Two small interfaces, each with a few implementations. The scheduler (``_instance``,
+``_fanout``) calls them and never asks what they are.
+
+*Sync calls* (:class:`~asyncdag.execution._instance.SyncCalls`): how a sync step of an in-loop
+instance runs.
+
+- :class:`InlineCalls` — on the loop's thread, as a plain call (``execute()``'s private loop
+  with the default executor; the inline executor). A step that must not block the loop (a
+  sync streaming collector, a policy that waits) still goes to a thread.
+- :class:`ThreadCalls` — on the executor's thread pool; a chain of sync steps in one hop.
+- :class:`ProcessCalls` — one call in a worker process (a remote executor used as the local
+  one).
+
+*Block dispatch* (:class:`Dispatch`): how the block instances of one expansion run. The
+expansion asks ``admit`` (may another instance start?), then ``start(child)``; the instance's
+outcome reaches the expansion through ``child.finish``, after which it calls ``release``.
+
+- :class:`InLoop` — each instance is driven on the loop (its async steps are tasks, its sync
+  steps go to its ``SyncCalls``); ``max_tasks`` is one slot per instance, or one instance at
+  a time (the inline executor).
+- :class:`ThreadHops` — an all-sync instance runs whole on a pool thread (``_blockrun``), and
+  a hop takes several cheap items; ``max_tasks`` is one slot per hop.
+- :class:`Remote` — instances travel to workers in batches (``_wire``), through an executor's
+  ``ship``; ``max_tasks`` is one slot per batch in flight.
+
+Who owns what: every task, thread job and remote batch is started through the run
+(``Run.spawn`` / ``Run.to_thread``), so the run's failure or cancellation reaches them. Slots
+are borrowed in the run's name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from asyncdag import _calls
+from asyncdag._sync import Signal, SlotLimiter
+from asyncdag.execution import _wire
+from asyncdag.execution._blockrun import NodeRecord, run_block
+from asyncdag.execution._instance import Instance
+from asyncdag.execution._outcome import DONE, Done, Ended, Outcome, Raised
+from asyncdag.execution._plan import BlockPlan, CallStep
+from asyncdag.execution._run import Run
+from asyncdag.execution._threads import ThreadPool
+
+__all__ = [
+    "Dispatch",
+    "InLoop",
+    "InlineCalls",
+    "ProcessCalls",
+    "Remote",
+    "ThreadCalls",
+    "ThreadHops",
+    "call_detached",
+]
+
+#: a thread hop keeps taking items while it has run for less than this (seconds)
+HOP_SECONDS = 0.001
+
+
+def call_detached(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """Call sync user code on the loop's thread as if no loop were running.
+
+    Inline sync nodes (``execute()``, the inline executor) are plain blocking code, as in
+    Hamilton; some of them call ``asyncio.run()`` themselves, which refuses to start while the
+    thread has a running loop. The loop is suspended meanwhile anyway, so hide it for the call.
+    """
+    loop = asyncio._get_running_loop()
+    asyncio._set_running_loop(None)
+    try:
+        return fn(**kwargs)
+    finally:
+        asyncio._set_running_loop(loop)
+
+
+class _ChainFailed(Exception):
+    """A step of a chain raised; ``values`` are those of the steps before it."""
+
+    def __init__(
+        self, step: CallStep, exc: BaseException, attempts: int, values: list[Any]
+    ) -> None:
+        self.step, self.exc, self.attempts, self.values = step, exc, attempts, values
+
+
+def _run_chain(
+    inst: Instance, chain: tuple[int, ...], kwargs0: dict[str, Any], detached: bool
+) -> list[Any]:
+    """The steps of ``chain`` in order, each reading the previous one's value; raises
+    ``_ChainFailed`` naming the step that failed."""
+    steps, values, lookup = inst.block.steps, inst.values, inst.lookup
+    overlay: dict[str, Any] = {}
+    out: list[Any] = []
+    run = inst.run.info
+    for n, i in enumerate(chain):
+        step = steps[i]
+        assert isinstance(step, CallStep)
+        if run.cancelled:
+            raise asyncio.CancelledError()
+        if n == 0:
+            kwargs = kwargs0
+        else:
+            kwargs = {
+                kw: (
+                    overlay[key]
+                    if key in overlay
+                    else values[key]
+                    if lvl == 0
+                    else lookup(lvl, key)
+                )
+                for kw, lvl, key in step.args
+            }
+        call = _calls.CallInfo(run, step.name, inst.index, inst.label, inst.on_retry)
+        token = _calls.enter_call(call)
+        try:
+            value = call_detached(step.fn, kwargs) if detached else step.fn(**kwargs)
+        except (Exception, SystemExit) as exc:
+            raise _ChainFailed(step, exc, call.attempt, out) from exc
+        finally:
+            _calls.exit_call(token)
+        overlay[step.name] = value
+        out.append(value)
+    return out
+
+
+def _chain_finished(
+    inst: Instance, chain: tuple[int, ...], values: list[Any], failure: _ChainFailed | None
+) -> None:
+    """The loop's side of a chain: hooks of the steps fused behind the first (whose hook
+    fired when it was launched), their values, and the failure if one failed."""
+    hooks = inst.run.hooks
+    steps = inst.block.steps
+    done = chain[: len(values)]
+    if hooks is not None and hooks.before_node:
+        upto = len(values) + (1 if failure is not None else 0)
+        for i in chain[1:upto]:
+            step = steps[i]
+            assert isinstance(step, CallStep)
+            inst.node_started(step)
+    if values:
+        inst.chain_done(done, values)
+    if failure is not None:
+        inst.step_failed(failure.step, failure.exc, failure.attempts)
+
+
+class InlineCalls:
+    """Sync steps run as plain calls on the loop's thread; ``pool`` takes the steps that
+    must never block the loop."""
+
+    def __init__(self, pool: ThreadPool) -> None:
+        self._threads = ThreadCalls(pool)
+
+    def call(self, inst: Instance, i: int, step: CallStep) -> Done | None:
+        if step.needs_thread:
+            return self._threads.call(inst, i, step)
+        if not step.chain:
+            call = inst.call_info(step)
+            token = _calls.enter_call(call)
+            try:
+                return Done(call_detached(step.fn, inst.kwargs(step)))
+            except (Exception, SystemExit) as exc:
+                inst.step_failed(step, exc, call.attempt)
+                return None
+            finally:
+                _calls.exit_call(token)
+        try:
+            values = _run_chain(inst, step.chain, inst.kwargs(step), detached=True)
+        except _ChainFailed as failure:
+            _chain_finished(inst, step.chain, failure.values, failure)
+            return None
+        _chain_finished(inst, step.chain, values, None)
+        return None
+
+    async def run_sync(self, inst: Instance, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        return call_detached(fn, kwargs)
+
+
+class ThreadCalls:
+    """Sync steps run on ``pool``; a chain of them in one hop."""
+
+    def __init__(self, pool: ThreadPool) -> None:
+        self.pool = pool
+
+    def call(self, inst: Instance, i: int, step: CallStep) -> Done | None:
+        chain = step.chain or (i,)
+        job = inst.run.to_thread(self.pool, _run_chain, inst, chain, inst.kwargs(step), False)
+        job.future.add_done_callback(lambda fut: self._done(fut, inst, chain))
+        return None
+
+    @staticmethod
+    def _done(fut: asyncio.Future[Any], inst: Instance, chain: tuple[int, ...]) -> None:
+        if fut.cancelled() or not inst.run.alive:
+            return
+        exc = fut.exception()
+        if isinstance(exc, _ChainFailed):
+            _chain_finished(inst, chain, exc.values, exc)
+        elif exc is not None:  # the run's cancellation seen on the thread, or an engine bug
+            if not isinstance(exc, asyncio.CancelledError):
+                inst.run.fail(exc)
+        else:
+            _chain_finished(inst, chain, fut.result(), None)
+
+    async def run_sync(self, inst: Instance, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        return await inst.run.to_thread(self.pool, _call_kwargs, fn, kwargs).future
+
+
+def _call_kwargs(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    return fn(**kwargs)
+
+
+class ProcessCalls:
+    """Each sync step is one call in a worker process of ``executor`` (a remote executor
+    used as the local one)."""
+
+    def __init__(self, executor: Any, pool: ThreadPool) -> None:
+        self.executor = executor
+        self._threads = ThreadCalls(pool)
+
+    def call(self, inst: Instance, i: int, step: CallStep) -> Done | None:
+        if step.needs_thread:
+            return self._threads.call(inst, i, step)
+        data = _wire.encode_call(step.name, step.fn, inst.kwargs(step))
+        inst.run.spawn(self._call(inst, i, step, data))
+        return None
+
+    async def _call(self, inst: Instance, i: int, step: CallStep, data: bytes) -> None:
+        raw = await self.executor.ship_call(data, f"node {step.name!r}")
+        outcome = _wire.decode_call_answer(raw)
+        if isinstance(outcome, Done):
+            inst.step_done(i, outcome.value)
+        elif isinstance(outcome, Raised):
+            inst.step_failed(step, outcome.error)
+
+    async def run_sync(self, inst: Instance, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        name = getattr(fn, "__name__", "function")
+        raw = await self.executor.ship_call(_wire.encode_call(name, fn, kwargs), f"{name!r}")
+        outcome = _wire.decode_call_answer(raw)
+        if isinstance(outcome, Raised):
+            raise outcome.error
+        assert isinstance(outcome, Done)
+        return outcome.value
+
+
+# -- block dispatch ----------------------------------------------------------------------------
+
+
+class Dispatch:
+    """How the instances of one expansion run; see the module docstring."""
+
+    #: advance a blocking source (a sync generator) on the loop instead of the pump threads
+    advance_inline: bool = False
+
+    def admit_nowait(self, run: Run) -> bool:
+        """Take what one more instance needs, if it is there now."""
+        return True
+
+    async def admit(self, run: Run) -> None:
+        """Wait for what one more instance needs."""
+
+    def start(self, child: Instance) -> None:
+        raise NotImplementedError
+
+    def release(self, child: Instance) -> None:
+        """``child`` has finished: give back what ``admit`` took for it."""
+
+    def finished(self) -> None:
+        """No more instances will be started (the expansion's source is exhausted)."""
+
+
+class InLoop(Dispatch):
+    """Instances driven on the loop; ``limiter``: one slot per instance; ``sequential``: one
+    instance at a time (the inline executor)."""
+
+    def __init__(self, limiter: SlotLimiter | None, sequential: bool = False) -> None:
+        self.limiter = limiter
+        self.sequential = sequential
+        self.advance_inline = sequential  # the inline executor: everything on the loop
+        self._busy = False
+        self._free: Signal | None = Signal() if sequential else None
+
+    def admit_nowait(self, run: Run) -> bool:
+        if self.sequential:
+            if self._busy:
+                return False
+            self._busy = True
+            return True
+        limiter = self.limiter
+        return limiter is None or run.try_slot(limiter)
+
+    async def admit(self, run: Run) -> None:
+        if self.sequential:
+            assert self._free is not None
+            while self._busy:
+                await self._free.wait()
+            self._busy = True
+            return
+        if self.limiter is not None:
+            await run.take_slot(self.limiter)
+
+    def start(self, child: Instance) -> None:
+        if child.block.single_async is not None and child.run.hooks is None:
+            child.run.spawn(child.run_single())
+        else:
+            child.start()
+
+    def release(self, child: Instance) -> None:
+        if self.sequential:
+            self._busy = False
+            assert self._free is not None
+            self._free.set()
+        elif self.limiter is not None:
+            child.run.give_slot(self.limiter)
+
+
+class _Batching(Dispatch):
+    """Instances wait in ``pending`` for a sender task of the run that ships them off the
+    loop in groups, each group holding one slot of ``limiter`` while it is away."""
+
+    def __init__(self, run: Run, block: BlockPlan, limiter: SlotLimiter | None) -> None:
+        self.run = run
+        self.block = block
+        self.limiter = limiter
+        self.pending: deque[Instance] = deque()  # threads pop from it: deque is thread-safe
+        self._wake = Signal()
+        self._sender: asyncio.Task[None] | None = None
+        self._exhausted = False
+
+    def start(self, child: Instance) -> None:
+        self.pending.append(child)
+        if self._sender is None:
+            self._sender = self.run.spawn(self._send())
+        else:
+            self._wake.set()
+
+    def finished(self) -> None:
+        self._exhausted = True
+        self._wake.set()
+
+    async def _send(self) -> None:
+        run = self.run
+        while run.alive:
+            while len(self.pending) <= self._spoken_for():
+                if self._exhausted and not self.pending:
+                    return
+                await self._wake.wait()
+            if self.limiter is not None and not run.try_slot(self.limiter):
+                await run.take_slot(self.limiter)
+            await asyncio.sleep(0)  # let items yielded back to back join this group
+            self._launch()
+
+    def _spoken_for(self) -> int:
+        """Pending items that groups already on their way will take."""
+        return 0
+
+    def _launch(self) -> None:
+        """Send one group off, holding the slot just taken."""
+        raise NotImplementedError
+
+    def _settle(self, child: Instance, outcome: Outcome, records: Any) -> None:
+        """A child's outcome came back: its values, its hooks, its end."""
+        if not self.run.alive or child.ended:
+            return
+        if records:
+            child.relay(records)
+        if isinstance(outcome, Done):
+            if outcome.value is not None and outcome.value is not child.values:
+                child.values.update(outcome.value)
+            for name in self.block.emitted:
+                child._emit(name, child.values[name])
+            child.finish(DONE)
+        elif isinstance(outcome, Ended):
+            child.finish(outcome)
+        else:
+            self.run.fail(outcome.error)
+
+    def _give_slot(self) -> None:
+        if self.limiter is not None:
+            self.run.give_slot(self.limiter)
+        self._wake.set()  # items may be left for a new group
+
+
+class ThreadHops(_Batching):
+    """All-sync instances run whole on ``pool`` threads, several per hop (a hop costs more
+    than a cheap item): a hop keeps taking pending items while it has run less than
+    ``HOP_SECONDS``, so a slow item ends its hop after itself, and items that wait for each
+    other still run on different hops (hops share one queue, they own no fixed batch)."""
+
+    def __init__(
+        self, run: Run, block: BlockPlan, pool: ThreadPool, limiter: SlotLimiter | None
+    ) -> None:
+        super().__init__(run, block, limiter)
+        self.pool = pool
+        self._lock = threading.Lock()
+        self._waiting = 0  # hops sent to the pool that have not taken an item yet
+
+    def _spoken_for(self) -> int:
+        return self._waiting
+
+    def _launch(self) -> None:
+        with self._lock:
+            self._waiting += 1
+        self.run.spawn(self._ship())
+
+    async def _ship(self) -> None:
+        run = self.run
+        hooks = run.hooks
+        wants = hooks is not None and hooks.nodes
+        inputs = bool(hooks is not None and hooks.node_inputs)
+        job = run.to_thread(self.pool, self._hop, wants, inputs)
+        try:
+            done = await job.future
+        finally:
+            if not job.started:
+                with self._lock:
+                    self._waiting -= 1
+            self._give_slot()
+        for child, outcome, records in done:
+            self._settle(child, outcome, records)
+
+    def _hop(self, wants: bool, inputs: bool) -> list[tuple[Instance, Outcome, Any]]:
+        # on a pool thread
+        with self._lock:
+            self._waiting -= 1  # this hop has started
+        run, block, pending = self.run, self.block, self.pending
+        info, resources = run.info, run.resources
+        started = time.perf_counter()
+        done: list[tuple[Instance, Outcome, Any]] = []
+        while not info.cancelled:
+            try:
+                child = pending.popleft()
+            except IndexError:
+                break
+            records: list[NodeRecord] | None = [] if wants else None
+            outcome = run_block(
+                block,
+                child.values,
+                child.lookup,
+                child.index,
+                resources,
+                info,
+                record=records,
+                on_retry=child.on_retry,
+                with_inputs=inputs,
+            )
+            done.append((child, outcome, records))
+            if time.perf_counter() - started > HOP_SECONDS:
+                break
+        return done
+
+
+class Remote(_Batching):
+    """Instances travel to workers in batches through ``executor.ship``.
+
+    A batch takes as many pending items as fill about ``executor.batch_seconds`` of measured
+    work, at most ``max_batch``, and never more than an even share of what is pending among
+    the executor's slots: with work queued, every worker gets some.
+    """
+
+    def __init__(self, run: Run, block: BlockPlan, executor: Any) -> None:
+        super().__init__(run, block, executor.slots)
+        self.executor = executor
+
+    def _launch(self) -> None:
+        share = math.ceil(len(self.pending) / max(1, self.executor.max_tasks or 1))
+        size = max(1, min(self.executor.batch_size(self.block), share, len(self.pending)))
+        batch = [self.pending.popleft() for _ in range(size)]
+        self.run.spawn(self._ship(batch))
+
+    async def _ship(self, batch: list[Instance]) -> None:
+        run, block, executor = self.run, self.block, self.executor
+        try:
+            parent = batch[0].parent
+            assert parent is not None
+            externals = {(lvl, key): parent.lookup(lvl - 1, key) for lvl, key in block.external}
+            hooks = run.hooks
+            key, plan = _wire.plan_payload(block)
+            data = _wire.encode_batch(
+                block,
+                externals,
+                [(c.index, c.values) for c in batch],
+                run_id=run.run_id,
+                records=bool(hooks is not None and hooks.nodes),
+                with_inputs=bool(hooks is not None and hooks.node_inputs),
+                stream=run.events is not None,
+            )
+            first, last = batch[0].index, batch[-1].index
+            what = (
+                f"item {first} of {block.expander!r}"
+                if first == last
+                else f"items {first}..{last} of {block.expander!r}"
+            )
+            raw = await executor.ship(key, plan, data, what)
+        finally:
+            self._give_slot()
+        outcomes, records, elapsed, events = _wire.decode_answer(raw, [c.label() for c in batch])
+        executor.record(block, len(batch), elapsed)
+        depth = len(batch[0].index)
+        by_index: dict[tuple[int, ...], list[Any]] = {}
+        for rec in records:
+            by_index.setdefault(tuple(rec.index[:depth]), []).append(rec)
+        nested: dict[tuple[int, ...], list[Any]] = {}
+        for event in events:
+            nested.setdefault(tuple(event[1][:depth]), []).append(event)
+        for child, outcome in zip(batch, outcomes, strict=True):
+            for name, index, value in nested.get(child.index, ()):
+                child._emit(name, value, tuple(index))
+            self._settle(child, outcome, by_index.get(child.index))

@@ -1,0 +1,94 @@
+"""The executor bases: limits, measurements and lifecycle, on plain data.
+
+An executor answers two questions for the engine, once per block and run (see
+``executors``): how the sync steps of in-loop instances run (``sync_calls``), and how the
+block instances of an expansion run (``dispatch``). The bases here hold what every executor
+shares and know nothing of the scheduler: the ``max_tasks`` limiter, batch measurements for
+executors that ship work elsewhere, and closing.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from asyncdag._sync import SlotLimiter
+from asyncdag.errors import ExecutorError
+from asyncdag.execution._plan import BlockPlan
+
+__all__ = ["BatchingBase", "ExecutorBase"]
+
+
+class ExecutorBase:
+    """What every executor has: ``max_tasks`` (block instances at once, across every run that
+    shares the executor; ``None``: no bound beyond the expansion window) and a lifecycle."""
+
+    def __init__(self, max_tasks: int | None = None) -> None:
+        if max_tasks is not None and max_tasks < 1:
+            raise ExecutorError(f"max_tasks must be at least 1, got {max_tasks}")
+        self.max_tasks = max_tasks
+        #: the limiter behind ``max_tasks`` (None when unbounded)
+        self.slots = SlotLimiter(max_tasks) if max_tasks is not None else None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(max_tasks={self.max_tasks})"
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Release the executor's threads or processes. Idempotent."""
+        self._closed = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ExecutorError(f"{self!r} is closed; build a new driver or executor")
+
+
+class BatchingBase(ExecutorBase):
+    """What executors that ship block instances elsewhere share: batch sizing.
+
+    The executor measures how long an item of each block takes where it runs and sends as
+    many as fill about ``batch_seconds`` per payload (at most ``max_batch``); the dispatch
+    also caps a batch at an even share of what is pending among the executor's slots, so a
+    measurement from an earlier run of cheap items never sends a run of slow ones to one
+    worker.
+    """
+
+    def __init__(
+        self, max_tasks: int, *, batch_seconds: float = 0.002, max_batch: int = 256
+    ) -> None:
+        super().__init__(max_tasks)
+        self.batch_seconds = batch_seconds
+        self.max_batch = max_batch
+        self._item_seconds: weakref.WeakKeyDictionary[BlockPlan, float] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def batch_size(self, block: BlockPlan) -> int:
+        """How many items of ``block`` fill about ``batch_seconds`` of measured work (1 while
+        nothing is measured yet, at most ``max_batch``)."""
+        per_item = self._item_seconds.get(block)
+        if per_item is None:
+            return 1
+        return max(1, min(self.max_batch, int(self.batch_seconds / max(per_item, 1e-7))))
+
+    def record(self, block: BlockPlan, items: int, seconds: float) -> None:
+        """A batch of ``items`` items of ``block`` took ``seconds`` where it ran."""
+        seen = seconds / max(items, 1)
+        previous = self._item_seconds.get(block)
+        self._item_seconds[block] = seen if previous is None else 0.7 * previous + 0.3 * seen
+
+    async def ship(self, key: str, plan: bytes, data: bytes, what: str) -> bytes:
+        """Run ``executors.run_batch(key, plan, data)`` on a worker; its answer. ``what``
+        names the items in errors."""
+        raise NotImplementedError
+
+    async def ship_call(self, data: bytes, what: str) -> bytes:
+        """Run ``executors.run_call(data)`` on a worker; its answer."""
+        raise ExecutorError(f"{self!r} cannot run single node calls; use it as remote executor")
+
+    def _context(self) -> Any:  # pragma: no cover - documentation of the contract only
+        return None

@@ -1,0 +1,451 @@
+"""One block instance: its values, its step countdown, and how its steps are launched.
+
+An :class:`Instance` is driven by completions, not by a coroutine of its own: when a step
+completes, the steps waiting on it are launched at once. How a *sync* step runs is not the
+instance's choice: the executor in charge gave it a :class:`SyncCalls` (inline on the loop's
+thread, on a thread pool, in a worker process). Async steps are tasks of the run; expander
+steps open an expansion through the run (``run.open_expansion``), which sits above this
+module.
+
+A step ends in one of three ways, all through this class: :meth:`Instance.step_done` (its
+value), :meth:`Instance.step_failed` (a user exception: ``_outcome.failed`` maps it and
+applies the node's error policy), or the run is over (nothing happens). The instance itself
+ends once, through :meth:`Instance.finish`, with an outcome the owner (an expansion, or the
+run for the root) receives in ``on_done(instance, outcome)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from asyncdag import _calls
+from asyncdag.execution._outcome import DONE, Done, Outcome, Raised, failed
+from asyncdag.execution._plan import BlockPlan, CallStep, ExpandStep, Step
+from asyncdag.execution._resources import resolve_async, resolve_sync
+from asyncdag.execution._run import Run
+
+__all__ = ["Instance", "SyncCalls", "task_id"]
+
+
+class SyncCalls(Protocol):
+    """How the sync steps of in-loop instances run; chosen by the executor in charge.
+
+    ``call`` returns ``Done(value)`` when the step completed at once (inline), or ``None``
+    when its completion will come through ``inst.step_done`` / ``inst.step_failed`` /
+    ``inst.chain_done``. A failure of an inline call is reported through ``step_failed``
+    (and ``None`` returned).
+    """
+
+    def call(self, inst: Instance, i: int, step: CallStep) -> Done | None: ...
+
+    async def run_sync(self, inst: Instance, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        """Call ``fn(**kwargs)`` where this instance's sync steps run; its value."""
+        ...
+
+
+def task_id(index: tuple[int, ...]) -> str | None:
+    return "/".join(map(str, index)) if index else None
+
+
+class Instance:
+    """One block instance (the root of a run is one too)."""
+
+    __slots__ = (
+        "block",
+        "calls",
+        "charged",
+        "ended",
+        "expansion",
+        "gates",
+        "index",
+        "on_done",
+        "parent",
+        "remaining",
+        "run",
+        "slotted",
+        "values",
+        "waits",
+    )
+
+    def __init__(
+        self,
+        run: Run,
+        block: BlockPlan,
+        values: dict[str, Any],
+        parent: Instance | None,
+        index: tuple[int, ...],
+        calls: SyncCalls,
+        on_done: Callable[[Instance, Outcome], None],
+        expansion: Any = None,
+    ) -> None:
+        self.run = run
+        self.block = block
+        self.values = values
+        self.parent = parent
+        self.index = index
+        self.calls = calls
+        self.on_done = on_done
+        self.expansion = expansion  # the expansion this instance is an item of (None: root)
+        self.waits = list(block.initial_waits)
+        self.remaining = len(block.steps)
+        self.ended = False
+        self.gates: list[asyncio.Future[None]] | None = None  # expansions awaiting values
+        self.charged = 0  # astream events of this item (or inside it) the reader still holds
+        self.slotted: Any = None  # the limiter whose slot this instance holds, if any
+
+    # -- values ----------------------------------------------------------------------------
+
+    def lookup(self, levels: int, key: str) -> Any:
+        inst: Instance | None = self
+        for _ in range(levels):
+            assert inst is not None
+            inst = inst.parent
+        assert inst is not None
+        return inst.values[key]
+
+    def kwargs(self, step: CallStep | ExpandStep) -> dict[str, Any]:
+        values = self.values
+        kwargs = {
+            kw: (values[key] if lvl == 0 else self.lookup(lvl, key)) for kw, lvl, key in step.args
+        }
+        if step.resource_args:
+            resolve_sync(step.resource_args, kwargs, self.run.resources, step.is_async)
+        return kwargs
+
+    def label(self) -> str | None:
+        """This item's short label (made on demand; ``None`` for the root)."""
+        block = self.block
+        if block.expander is None:
+            return None
+        return block.label_of(self.values[block.expander])
+
+    def call_info(self, step: Step) -> _calls.CallInfo:
+        return _calls.CallInfo(self.run.info, step.name, self.index, self.label, self.on_retry)
+
+    def on_retry(self, call: _calls.CallInfo, error: BaseException, delay: float) -> None:
+        """A retry policy reports another attempt (from any thread of the run)."""
+        run = self.run
+        hooks = run.hooks
+        if hooks is None or not hooks.retry:
+            return
+        kwargs = {
+            "node_name": call.node,
+            "index": call.index,
+            "task_id": task_id(call.index),
+            "label": call.label,
+            "attempt": call.attempt,
+            "error": error,
+            "delay": delay,
+        }
+        try:
+            in_loop = asyncio.get_running_loop() is run.loop
+        except RuntimeError:
+            in_loop = False
+        if in_loop:
+            run.hook("run_before_node_retry", **kwargs)
+        else:
+            try:
+                run.loop.call_soon_threadsafe(lambda: run.hook("run_before_node_retry", **kwargs))
+            except RuntimeError:  # the loop is closed: the run is over
+                pass
+
+    # -- driving -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if not self.block.steps:
+            self.finish(DONE)
+            return
+        self.launch_all(self.block.ready)
+
+    def launch_all(self, indices: Iterable[int]) -> None:
+        # A worklist rather than recursion: long chains of inline steps must not grow the stack.
+        work = list(indices)
+        steps = self.block.steps
+        run = self.run
+        while work and run.alive and not self.ended:
+            i = work.pop()
+            step = steps[i]
+            if isinstance(step, CallStep):
+                if step.fused:
+                    continue  # runs inside the hop of its chain's first step
+                if run.hooks is not None and run.hooks.before_node:
+                    self.node_started(step)
+                if step.is_async:
+                    run.spawn(self._call_async(i, step))
+                    continue
+                done = self.calls.call(self, i, step)
+                if done is not None:
+                    work.extend(self._complete(i, step, done.value, 1))
+            elif isinstance(step, ExpandStep):
+                run.open_expansion(self, i, step)
+            # an ExpandDoneStep is completed by its expansion
+
+    async def _call_async(self, i: int, step: CallStep) -> None:
+        call = self.call_info(step)
+        _calls.enter_call(call)  # this task's own context: no reset needed
+        try:
+            kwargs = self.kwargs(step)
+            if step.resource_args:
+                await resolve_async(step.resource_args, kwargs, self.run.resources)
+            value = await step.fn(**kwargs)
+        except asyncio.CancelledError as exc:
+            if self.run.alive:
+                # The run cancels its tasks only once it is over: this is the node raising
+                # CancelledError itself (it awaited a future someone else cancelled), a
+                # failure of the node, not the run's cancellation.
+                self.step_failed(step, exc, call.attempt)
+                return
+            raise
+        except (Exception, SystemExit) as exc:
+            self.step_failed(step, exc, call.attempt)
+            return
+        self.step_done(i, value, call.attempt)
+
+    async def run_single(self) -> None:
+        """The whole instance when its block is one async node (the common per-item shape):
+        the same as ``start()``, without the countdown around a lone step."""
+        step = self.block.steps[0]
+        assert isinstance(step, CallStep)
+        call = self.call_info(step)
+        _calls.enter_call(call)
+        try:
+            kwargs = self.kwargs(step)
+            if step.resource_args:
+                await resolve_async(step.resource_args, kwargs, self.run.resources)
+            value = await step.fn(**kwargs)
+        except asyncio.CancelledError as exc:
+            if self.run.alive:  # the node's own CancelledError (see _call_async)
+                self.step_failed(step, exc, call.attempt)
+                return
+            raise
+        except (Exception, SystemExit) as exc:
+            self.step_failed(step, exc, call.attempt)
+            return
+        if not self.run.alive or self.ended:
+            return
+        self.values[step.name] = value
+        if step.emit:
+            self._emit(step.name, value)
+        self.remaining = 0
+        self.finish(DONE)
+
+    # -- completions -------------------------------------------------------------------------
+
+    def step_done(self, i: int, value: Any, attempts: int = 1) -> None:
+        """Step ``i`` produced ``value``: store it and launch whatever it unblocked."""
+        if not self.run.alive or self.ended:
+            return
+        ready = self._complete(i, self.block.steps[i], value, attempts)
+        if ready:
+            self.launch_all(ready)
+
+    def chain_done(self, chain: tuple[int, ...], values: list[Any]) -> None:
+        """The steps of ``chain`` (one thread hop) produced ``values``, in order."""
+        if not self.run.alive or self.ended:
+            return
+        steps = self.block.steps
+        ready: list[int] = []
+        for i, value in zip(chain, values, strict=True):
+            ready = self._complete(i, steps[i], value, 1)
+        if ready:
+            self.launch_all(ready)
+
+    def step_failed(self, step: Step, exc: BaseException, attempts: int = 1) -> None:
+        """A node of this instance raised ``exc``: its error policy decides."""
+        if not self.run.alive or self.ended:
+            return
+        assert isinstance(step, CallStep | ExpandStep)
+        policy = step.on_error if isinstance(step, CallStep) else "fail"
+        outcome = failed(step.name, policy, self.index, self.label(), exc)
+        hooks = self.run.hooks
+        if hooks is not None and hooks.after_node:
+            error = outcome.error if isinstance(outcome, Raised) else outcome.failure.error
+            self.node_finished(step, None, error, attempts)
+        if isinstance(outcome, Raised) or self.parent is None:
+            self.run.fail(outcome.error if isinstance(outcome, Raised) else exc)
+            return
+        self.finish(outcome)
+
+    def finish(self, outcome: Outcome) -> None:
+        """This instance is over (its values are complete, or an error policy ended it)."""
+        if self.ended:
+            return
+        self.ended = True
+        self.on_done(self, outcome)
+
+    def _complete(self, i: int, step: Step, value: Any, attempts: int) -> list[int]:
+        if isinstance(step, CallStep):
+            self.values[step.name] = value
+            if self.gates is not None:
+                self.open_gates()
+            if step.emit:
+                self._emit(step.name, value)
+            hooks = self.run.hooks
+            if hooks is not None and hooks.after_node:
+                self.node_finished(step, value, None, attempts)
+            for key in step.stream_keys:
+                # a collector that returned without reading everything: what it left (and
+                # what is still to come) must not hold the expansion's window
+                self.values[key].abandon()
+        ready: list[int] = []
+        waits = self.waits
+        for d in step.dependents:
+            waits[d] -= 1
+            if waits[d] == 0:
+                ready.append(d)
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.finish(DONE)
+        return ready
+
+    def complete_expansion(self, done_step: int) -> None:
+        """An expansion of this instance is over: its done step completes."""
+        if not self.run.alive or self.ended:
+            return
+        ready = self._complete(done_step, self.block.steps[done_step], None, 1)
+        if ready:
+            self.launch_all(ready)
+
+    def _emit(self, name: str, value: Any, index: tuple[int, ...] | None = None) -> None:
+        """Report ``value`` of ``name`` to astream, at this item (or at ``index``, an item
+        nested in it whose instance ran elsewhere)."""
+        run = self.run
+        if run.events is None:
+            return
+        at = self.index if index is None else index
+        if not self.index:
+            run.emit(name, at, value)
+            return
+        # The reader holds this item (and every item it is nested in) in its expansion's
+        # window until it has read the event: a slow reader slows the run, not memory.
+        chain: list[Instance] = []
+        inst: Instance | None = self
+        while inst is not None and inst.expansion is not None:
+            inst.charged += 1
+            chain.append(inst)
+            inst = inst.parent
+
+        def release() -> None:
+            for item in chain:
+                item.expansion.consumed(item.index[-1])
+
+        run.emit(name, at, value, release)
+
+    # -- gates -------------------------------------------------------------------------------
+
+    async def wait_for_values(self, keys: tuple[str, ...]) -> None:
+        """Until every key has a value here (an expansion's gate: what its block reads)."""
+        values = self.values
+        while any(k not in values for k in keys):
+            fut = self.run.loop.create_future()
+            if self.gates is None:
+                self.gates = []
+            self.gates.append(fut)
+            await fut
+
+    def open_gates(self) -> None:
+        gates, self.gates = self.gates, None
+        for fut in gates or ():
+            if not fut.done():
+                fut.set_result(None)
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    def node_started(self, step: CallStep | ExpandStep, *, at: Any = None, **extra: Any) -> None:
+        """``run_before_node_execution`` for ``step`` of this instance (or, with ``at``, a
+        ``NodeRecord`` of a call that ran elsewhere, maybe in an item nested in this one)."""
+        hooks = self.run.hooks
+        assert hooks is not None
+        if not hooks.before_node:
+            return
+        if hooks.node_inputs and "node_kwargs" not in extra:
+            try:
+                extra["node_kwargs"] = self.kwargs(step)
+            except KeyError:
+                extra["node_kwargs"] = None
+        index = self.index if at is None else at.index
+        self.run.hook(
+            "run_before_node_execution",
+            node_name=step.name,
+            node_tags=dict(step.node.tags),
+            index=index,
+            task_id=task_id(index),
+            label=self.label() if at is None else at.label,
+            **extra,
+        )
+
+    def node_finished(
+        self,
+        step: CallStep | ExpandStep,
+        result: Any,
+        error: BaseException | None,
+        attempts: int,
+        *,
+        at: Any = None,
+        **extra: Any,
+    ) -> None:
+        hooks = self.run.hooks
+        assert hooks is not None
+        if not hooks.after_node:
+            return
+        index = self.index if at is None else at.index
+        self.run.hook(
+            "run_after_node_execution",
+            node_name=step.name,
+            node_tags=dict(step.node.tags),
+            index=index,
+            task_id=task_id(index),
+            label=self.label() if at is None else at.label,
+            result=result,
+            error=error,
+            success=error is None,
+            attempts=attempts,
+            **extra,
+        )
+
+    def relay(self, records: Iterable[Any]) -> None:
+        """Fire the hooks of node events that happened elsewhere (a thread hop, a worker),
+        in order; each is a ``_blockrun.NodeRecord`` of this item or of one nested in it."""
+        run = self.run
+        hooks = run.hooks
+        if hooks is None:
+            return
+        steps = self.block.calls_by_name()
+        for rec in records:
+            step = steps.get(rec.node)
+            if step is None:
+                continue
+            if rec.kind == "retry":
+                if hooks.retry:
+                    run.hook(
+                        "run_before_node_retry",
+                        node_name=rec.node,
+                        index=rec.index,
+                        task_id=task_id(rec.index),
+                        label=rec.label,
+                        attempt=rec.attempts,
+                        error=_as_error(rec.value),
+                        delay=rec.delay,
+                    )
+                continue
+            stamps = {"started_at": rec.started_at, "ended_at": rec.ended_at}
+            if hooks.before_node:
+                extra = dict(stamps)
+                if hooks.node_inputs:
+                    extra["node_kwargs"] = rec.kwargs
+                self.node_started(step, at=rec, **extra)
+            if hooks.after_node:
+                error = None if rec.ok else _as_error(rec.value)
+                self.node_finished(
+                    step, rec.value if rec.ok else None, error, rec.attempts, at=rec, **stamps
+                )
+
+
+def _as_error(value: Any) -> BaseException:
+    if isinstance(value, BaseException):
+        return value
+    if isinstance(value, tuple) and len(value) == 4:  # an error record from a worker
+        return RuntimeError(f"{value[0]}: {value[1]}")
+    return RuntimeError(repr(value))

@@ -1,0 +1,373 @@
+"""The run: the one owner of everything a run starts, and how it fails and ends.
+
+Who owns what
+-------------
+A :class:`Run` is made for one ``aexecute`` call (or one payload in a worker). Every task of
+the run is created by :meth:`Run.spawn`, every piece of thread work by :meth:`Run.to_thread`
+(on a bounded pool the executor names), and every call from a thread back into the loop goes
+through :meth:`Run.from_thread`. Nothing of a run goes to the loop's default executor.
+Executor slots (``max_tasks``) are borrowed in the run's name, so that whatever a run still
+holds when it ends is given back at once.
+
+Errors and cancellation
+-----------------------
+The first failure wins (:meth:`Run.fail`): the run stops being *alive*, ``check_cancelled()``
+starts raising in its sync code, every task of the run is cancelled, and queued thread work is
+dropped. :meth:`Run.wait` then drains: it waits (shielded, so a caller cancelled again meanwhile
+still sees a clean end) until every task has ended and every thread blocked in
+:meth:`from_thread` has left, gives back every slot, and raises the failure. Cancelling the
+task awaiting :meth:`wait` does the same and re-raises the cancellation untouched. A sync call
+already inside user code on a thread is not interrupted: it finishes on its own and its result
+is dropped (it can stop early by calling ``asyncdag.check_cancelled()``).
+
+A lifecycle hook that raises fails the run with ``HookError`` naming the hook: a hook's bug is
+never reported as a node's failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import logging
+import threading
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from asyncdag._calls import RunInfo
+from asyncdag._sync import SlotLimiter
+from asyncdag.errors import HookError
+from asyncdag.execution._threads import Job, ThreadPool
+from asyncdag.htypes import ItemFailure
+from asyncdag.lifecycle._hooks import HookSet
+from asyncdag.policies import SKIP
+
+__all__ = ["Event", "Run"]
+
+#: what astream receives: (node, index path, value, release) — ``release()`` once read
+Event = tuple[str, tuple[int, ...], Any, Callable[[], None] | None]
+
+logger = logging.getLogger("asyncdag")
+
+
+class Run:
+    """State of one run: its tasks, thread work, failure, hooks and event sink."""
+
+    __slots__ = (
+        "__weakref__",
+        "_finished",
+        "_jobs",
+        "_lock",
+        "_tasks",
+        "_thread_waits",
+        "_threads_left",
+        "alive",
+        "ended_counts",
+        "events",
+        "failure",
+        "hooks",
+        "info",
+        "limiters",
+        "loop",
+        "open_expansion",
+        "resources",
+        "run_id",
+        "window",
+    )
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        window: int,
+        resources: Any,
+        hooks: HookSet | None = None,
+        events: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.run_id = run_id
+        self.info = RunInfo(run_id)
+        self.window = window
+        self.resources = resources
+        self.hooks = hooks if hooks else None
+        self.events = events
+        self.failure: BaseException | None = None
+        self.alive = True  # no failure, no cancellation: read on every step, so a plain field
+        #: opens an expansion for (instance, step index, step); set by the engine
+        self.open_expansion: Callable[[Any, int, Any], None] = _no_expansions
+        self.limiters: set[SlotLimiter] = set()  # limiters this run has borrowed from
+        self.ended_counts: Counter[tuple[str, str, str]] = Counter()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._jobs: set[Job] = set()
+        self._lock = threading.Lock()
+        self._thread_waits = 0  # threads blocked in from_thread
+        self._threads_left: asyncio.Future[None] | None = None
+        self._finished: asyncio.Future[None] = self.loop.create_future()
+
+    # -- tasks and threads ------------------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Start a task of the run; an exception escaping it fails the run."""
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled():
+            exc = task.exception()
+            if exc is not None:
+                self.fail(exc)
+
+    def to_thread(self, pool: ThreadPool, fn: Callable[..., Any], *args: Any) -> Job:
+        """Run ``fn(*args)`` on ``pool`` in the run's context; ``job.future`` gets the result.
+
+        Once the run is over, queued work never starts, and work that a thread takes after
+        that raises the run's cancellation instead of calling ``fn``.
+        """
+        job = pool.submit(self.loop, _unless_cancelled, self.info, fn, args)
+        self._jobs.add(job)
+        job.future.add_done_callback(lambda _: self._jobs.discard(job))
+        return job
+
+    def from_thread(self, fn: Callable[[], Awaitable[Any]]) -> Any:
+        """On a thread of the run: run the coroutine function ``fn`` as a task of the run and
+        return its result; raises ``asyncio.CancelledError`` once the run is over."""
+        if not self.alive:
+            raise asyncio.CancelledError()
+        done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._lock:
+            self._thread_waits += 1
+        try:
+            try:
+                self.loop.call_soon_threadsafe(self._start_for_thread, fn, done)
+            except RuntimeError:  # the loop is closed: the run is long over
+                raise asyncio.CancelledError() from None
+            try:
+                return done.result()
+            except concurrent.futures.CancelledError:
+                raise asyncio.CancelledError() from None
+        finally:
+            with self._lock:
+                self._thread_waits -= 1
+                last = self._thread_waits == 0 and self._threads_left is not None
+            if last:
+                try:
+                    self.loop.call_soon_threadsafe(self._thread_left)
+                except RuntimeError:
+                    pass
+
+    def _start_for_thread(
+        self, fn: Callable[[], Awaitable[Any]], done: concurrent.futures.Future[Any]
+    ) -> None:
+        if not self.alive:
+            done.cancel()
+            return
+
+        async def call() -> None:
+            try:
+                done.set_result(await fn())
+            except asyncio.CancelledError:
+                done.cancel()
+                raise
+            except BaseException as exc:
+                done.set_exception(exc)
+
+        self.spawn(call())
+
+    def _thread_left(self) -> None:
+        waiter = self._threads_left
+        if waiter is not None and not waiter.done() and self._thread_waits == 0:
+            waiter.set_result(None)
+
+    # -- slots ---------------------------------------------------------------------------------
+
+    def try_slot(self, limiter: SlotLimiter) -> bool:
+        if limiter.try_acquire(self):
+            self.limiters.add(limiter)
+            return True
+        return False
+
+    async def take_slot(self, limiter: SlotLimiter) -> None:
+        self.limiters.add(limiter)
+        await limiter.acquire(self)
+
+    def give_slot(self, limiter: SlotLimiter) -> None:
+        limiter.release(self)
+
+    # -- failing and ending --------------------------------------------------------------------
+
+    def fail(self, exc: BaseException) -> None:
+        """Record the first failure and cancel everything else in the run."""
+        if self.failure is not None:
+            return
+        self.failure = exc
+        self._stop()
+        if not self._finished.done():
+            self._finished.set_result(None)
+
+    def finish(self) -> None:
+        """The run's root instance is complete."""
+        if not self._finished.done():
+            self._finished.set_result(None)
+
+    def _stop(self) -> None:
+        self.alive = False
+        self.info.cancelled = True
+        for task in list(self._tasks):
+            task.cancel()
+        for job in list(self._jobs):
+            if not job.started:
+                job.future.cancel()
+
+    async def wait(self) -> None:
+        """Until the root instance is complete; on failure or cancellation, leave nothing
+        running and raise."""
+        try:
+            await self._finished
+        except BaseException:
+            if self.failure is None:
+                self.failure = asyncio.CancelledError()
+            self._stop()
+            await self._drain()
+            raise
+        if self.failure is not None:
+            await self._drain()
+            raise self.failure
+        if self._tasks:
+            await self._settle()
+        self._give_back_slots()
+
+    async def _settle(self) -> None:
+        """After success: let the tasks still listed end on their own (not cancelled).
+
+        Usually it is only the task that completed the root, returning, or an expansion
+        closing its generator; a few loop turns see them out.
+        """
+        try:
+            for _ in range(3):
+                await asyncio.sleep(0)
+                if not self._tasks:
+                    return
+            while self._tasks:
+                await asyncio.wait(list(self._tasks))
+        except BaseException:
+            if self.failure is None:
+                self.failure = asyncio.CancelledError()
+            self._stop()
+            await self._drain()
+            raise
+        if self.failure is not None:  # a task failed while closing
+            await self._drain()
+            raise self.failure
+
+    async def _drain(self) -> None:
+        # Shielded: the cleanup must finish even when the caller is cancelled again meanwhile
+        # (anyio scopes re-deliver cancellation on every await); then the cancel is re-raised.
+        cancelled_again = False
+        while True:
+            self._stop()  # also tasks started by cleanup code
+            pending = list(self._tasks)
+            with self._lock:
+                threads = self._thread_waits
+                if threads:
+                    self._threads_left = self.loop.create_future()
+            waits: list[Any] = [asyncio.gather(*pending, return_exceptions=True)] if pending else []
+            if threads and self._threads_left is not None:
+                waits.append(self._threads_left)
+            if not waits:
+                break
+            waiter = asyncio.gather(*waits, return_exceptions=True)
+            while not waiter.done():
+                try:
+                    await asyncio.shield(waiter)
+                except asyncio.CancelledError:
+                    cancelled_again = True
+        self._give_back_slots()
+        if cancelled_again:
+            raise asyncio.CancelledError()
+
+    def _give_back_slots(self) -> None:
+        # Slots of instances that were cut short: the executor is shared with other runs.
+        for limiter in self.limiters:
+            limiter.release_all(self)
+
+    # -- hooks and events ----------------------------------------------------------------------
+
+    def hook(self, name: str, **kwargs: Any) -> None:
+        """Call the hooks of ``name`` now; an async one becomes a task of the run."""
+        assert self.hooks is not None
+        for adapter, method in self.hooks.get(name):
+            try:
+                result = method(run_id=self.run_id, **kwargs)
+            except Exception as exc:
+                self.fail(_hook_error(adapter, name, exc))
+                return
+            if inspect.isawaitable(result):
+                self.spawn(_guarded(adapter, name, result))
+
+    def emit(self, name: str, index: tuple[int, ...], value: Any, release: Any = None) -> None:
+        if self.events is not None:
+            self.events((name, index, value, release))
+
+    def item_ended(self, failure: ItemFailure) -> None:
+        """An item ended under a skip/deliver error policy: log it, count it, report it."""
+        what = "skipped" if failure.policy == SKIP else "delivered as an ItemFailure"
+        logger.info(
+            "node %r failed at item %s %s (%s: %s); the item is %s by its error policy",
+            failure.node,
+            failure.index,
+            failure.label or "",
+            type(failure.error).__name__,
+            failure.error,
+            what,
+        )
+        self.ended_counts[(failure.node, type(failure.error).__name__, failure.policy)] += 1
+
+    def summarize_ended(self) -> None:
+        """One WARNING for the whole run: items ended by error policies, by node and error."""
+        if not self.ended_counts:
+            return
+        parts = ", ".join(
+            f"{node}: {n} x {error} ({'skipped' if policy == SKIP else 'delivered'})"
+            for (node, error, policy), n in sorted(self.ended_counts.items())
+        )
+        total = sum(self.ended_counts.values())
+        logger.warning("%d item(s) ended by their error policy: %s", total, parts)
+
+
+def _no_expansions(instance: Any, index: int, step: Any) -> None:
+    raise RuntimeError("this run cannot open expansions")  # pragma: no cover - engine sets it
+
+
+def _unless_cancelled(info: RunInfo, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    if info.cancelled:  # no new sync call starts once the run is over
+        raise asyncio.CancelledError()
+    return fn(*args)
+
+
+def _hook_error(adapter: str, name: str, exc: BaseException) -> HookError:
+    err = HookError(adapter, name, f"{type(exc).__name__}: {exc}")
+    err.__cause__ = exc
+    return err
+
+
+async def _guarded(adapter: str, name: str, awaitable: Awaitable[Any]) -> None:
+    try:
+        await awaitable
+    except Exception as exc:
+        raise _hook_error(adapter, name, exc) from exc
+
+
+async def call_hooks(hooks: HookSet, name: str, **kwargs: Any) -> None:
+    """Call the hooks of ``name`` outside a run's steps (run start and end), awaiting async
+    ones; a hook's exception becomes ``HookError``."""
+    for adapter, method in hooks.get(name):
+        try:
+            result = method(**kwargs)
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:
+            raise _hook_error(adapter, name, exc) from exc
