@@ -98,5 +98,10 @@ def test_hits_and_misses_equal_the_in_process_run(
                 dr.close()
         assert result == {"total": counted.expected_total(n, 3)}
         assert dict(counted.calls(str(log))) == _expected(want), (kind, run)
+        # dr.cache's log of the run counts the items' hits and misses, wherever they ran
+        misses, hits = dr.cache.misses(), dr.cache.hits()
+        ran = sum(1 for k in want if k.startswith("square:"))
+        assert (misses["square"], hits["square"]) == (ran, n - ran), (kind, run)
+        assert (misses["shifted"], hits["shifted"]) == (ran, n - ran), (kind, run)
         log.unlink(missing_ok=True)
     forget_stores()

@@ -305,15 +305,24 @@ class CacheAdapter(LifecycleHooks):
         (``EXECUTE_NODE``); ``"debug"``: everything recorded.
         """
         if run_id is not None:
-            log = self._logs.get(run_id)
-            if log is None:
-                raise KeyError(f"no cache log for run {run_id!r} (only the last {KEEP_RUNS})")
             by_node: dict[Any, list[CachingEvent]] = {}
-            for event in log.events(level):
+            for event in self._events(run_id, level):
                 key = (event.node_name, event.task_id) if event.task_id else event.node_name
                 by_node.setdefault(key, []).append(event)
             return by_node
-        return {rid: list(log.events(level)) for rid, log in list(self._logs.items())}
+        return {rid: self._events(rid, level) for rid in list(self._logs)}
+
+    def _events(self, run_id: str, level: Literal["debug", "info"]) -> list[CachingEvent]:
+        """This process's events of the run, then those worker processes relayed (they reach
+        the database with the workers' next batch of writes, a few milliseconds after)."""
+        log = self._logs.get(run_id)
+        if log is None:
+            raise KeyError(f"no cache log for run {run_id!r} (only the last {KEEP_RUNS})")
+        found = list(log.events(level))
+        relayed = RunLog(run_id, debug=True)
+        relayed.extend_raw(self.store.run_events(run_id))
+        found.extend(relayed.events(level))
+        return found
 
     @property
     def data_versions(self) -> dict[str, dict[str, Any]]:
@@ -345,8 +354,8 @@ class CacheAdapter(LifecycleHooks):
         return self._count(run_id, CachingEventType.EXECUTE_NODE)
 
     def _count(self, run_id: str | None, kind: CachingEventType) -> collections.Counter[str]:
-        log = self._logs[run_id or self.last_run_id]
-        return collections.Counter(e.node_name for e in log.events("debug") if e.event_type is kind)
+        events = self._events(run_id or self.last_run_id, "debug")
+        return collections.Counter(e.node_name for e in events if e.event_type is kind)
 
     def version_data(self, result: Any, run_id: str | None = None) -> str:
         """The data version the cache gives ``result``."""

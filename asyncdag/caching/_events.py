@@ -117,6 +117,24 @@ class RunLog:
         # whether the logger shows anything, decided once: checking per event cost more
         # than recording it
         self.emit = logger.isEnabledFor(logging.INFO)
+        self.relayed = 0  # events up to here were sent to the driver's process
+
+    @property
+    def pending(self) -> bool:
+        """Whether events were recorded since the last :meth:`take_new`."""
+        return len(self._events) > self.relayed
+
+    def take_new(self) -> list[_Raw]:
+        """The events not relayed yet (a worker process sends them to the driver's)."""
+        events = self._events
+        start, end = self.relayed, len(events)
+        self.relayed = end
+        return events[start:end]
+
+    def extend_raw(self, raw: list[_Raw]) -> None:
+        """Events relayed from worker processes."""
+        with self._lock:
+            self._events.extend(raw)
 
     def add(
         self,

@@ -36,6 +36,7 @@ class RunState:
         self.versions: dict[str, str] = {}  # node outside blocks -> data version
         self.item_versions: dict[str, dict[str, str]] = {}  # node in a block -> task -> version
         self.wrote = False
+        self.detached = False  # a worker process's copy: its events are relayed
         self._warned: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -102,7 +103,9 @@ def state_for(uid: int) -> RunState | None:
     with _detached_lock:  # a worker process: the driver's state is elsewhere
         state = _detached.get(run.run_id)
         if state is None:
-            state = _detached[run.run_id] = RunState(run.run_id, None)
+            # a log of its own, relayed to the driver's process through the cache database
+            state = _detached[run.run_id] = RunState(run.run_id, RunLog(run.run_id, debug=False))
+            state.detached = True
             while len(_detached) > 8:
                 _detached.popitem(last=False)
         return state

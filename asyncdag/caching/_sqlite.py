@@ -11,7 +11,9 @@ waits up to ``busy_timeout`` for another's lock). Three tables:
 - ``packs``: the small results of one node written in one batch: a blob of (key, version)
   pairs and a blob of (version, bytes) pairs, one row instead of two per result (a row per
   result cost the writer more than the node calls it stored);
-- ``runs``: the run ids, in the order they started.
+- ``runs``: the run ids, in the order they started;
+- ``events``: what worker processes did for a run (its hits and executed nodes), for the
+  driver's ``dr.cache.logs``.
 
 The file says what it is: ``PRAGMA application_id`` is asyncdag's and ``PRAGMA user_version``
 the schema's. A file that is not ours, or of another schema, raises :class:`ForeignDatabase`
@@ -73,6 +75,13 @@ _TABLES = (
         created REAL NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS packs_by_node ON packs (node_name, code_version)",
+    # what worker processes did for a run (the driver's own process keeps its events in memory)
+    """CREATE TABLE IF NOT EXISTS events (
+        run_id TEXT NOT NULL,
+        data BLOB NOT NULL,
+        created REAL NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id)",
     """CREATE TABLE IF NOT EXISTS results (
         data_version TEXT PRIMARY KEY,
         format TEXT NOT NULL,
@@ -337,6 +346,22 @@ class Database:
         ).fetchall()
 
     @staticmethod
+    def put_events(conn: sqlite3.Connection, rows: Sequence[tuple[str, bytes]]) -> None:
+        now = time.time()
+        _insert_many(
+            conn, "INSERT INTO events (run_id, data, created) VALUES ", 3, [(*r, now) for r in rows]
+        )
+
+    @staticmethod
+    def events(conn: sqlite3.Connection, run_id: str) -> list[bytes]:
+        return [
+            r[0]
+            for r in conn.execute(
+                "SELECT data FROM events WHERE run_id = ? ORDER BY rowid", (run_id,)
+            )
+        ]
+
+    @staticmethod
     def delete_entries(conn: sqlite3.Connection, keys: Sequence[str]) -> None:
         for chunk in _chunks(keys):
             marks = ",".join("?" * len(chunk))
@@ -419,7 +444,7 @@ class Database:
 
     @staticmethod
     def count(conn: sqlite3.Connection, table: str) -> int:
-        assert table in ("entries", "results", "runs", "packs")
+        assert table in ("entries", "results", "runs", "packs", "events")
         return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
     @staticmethod
@@ -428,5 +453,5 @@ class Database:
 
     @staticmethod
     def clear(conn: sqlite3.Connection, table: str) -> None:
-        assert table in ("entries", "results", "runs", "packs")
+        assert table in ("entries", "results", "runs", "packs", "events")
         conn.execute(f"DELETE FROM {table}")

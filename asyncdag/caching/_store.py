@@ -524,6 +524,23 @@ class Store:
             self.values.discard(version)
         self.writer.submit(WriteOp("forget", (key, version, pack)))
 
+    def relay_events(self, run_id: str, events: list[Any]) -> None:
+        """Events of a run recorded in this (worker) process, for the driver's process."""
+        if self.disabled is None and self.builtin:
+            self.writer.submit(WriteOp("events", (run_id, events)))
+
+    def run_events(self, run_id: str) -> list[Any]:
+        """The events that worker processes relayed for ``run_id`` (blocking; not a loop's)."""
+        if self.db is None or not self.ensure_open():
+            return []
+        found = []
+        for blob in Database.events(self.db.local(), run_id):
+            try:
+                found.extend(pickle.loads(blob))
+            except Exception:
+                continue
+        return found
+
     def record_run(self, run_id: str) -> None:
         self.writer.submit(WriteOp("run", (run_id, time.time())))
 
@@ -537,6 +554,7 @@ class Store:
         forget_keys: list[str] = []
         forget_versions: list[str] = []
         forget_packs: list[int] = []
+        events: list[tuple[str, bytes]] = []
         small: dict[tuple[str, str, str | None], _Pack] = {}
         for op in ops:
             if isinstance(op, tuple):  # a small result (put_small)
@@ -563,6 +581,8 @@ class Store:
                 results.append(op.payload)
             elif kind == "run":
                 runs.append(op.payload)
+            elif kind == "events":
+                events.append((op.payload[0], pickle.dumps(op.payload[1], protocol=5)))
             elif kind == "log":
                 path, lines = op.payload
                 with open(path, "a", encoding="utf-8") as f:
@@ -575,7 +595,7 @@ class Store:
                     forget_packs.append(op.payload[2])
         if self.builtin:
             self._commit_builtin(
-                entries, results, runs, forget_keys, forget_versions, forget_packs, small
+                entries, results, runs, forget_keys, forget_versions, forget_packs, small, events
             )
             return
         for (node, code, run_id), pack in small.items():  # other stores: one entry at a time
@@ -607,6 +627,7 @@ class Store:
         forget_versions: list[str],
         forget_packs: list[int],
         small: dict[tuple[str, str, str | None], _Pack],
+        events: list[tuple[str, bytes]],
     ) -> None:
         assert self.db is not None and isinstance(self.results, FileResultStore)
         conn = self.db.local()
@@ -631,6 +652,8 @@ class Store:
                         Database.put_runs(conn, runs)
                     if entries:
                         Database.put_entries(conn, entries)
+                    if events:
+                        Database.put_events(conn, events)
                 for pack_id, pack in zip(pack_ids, small.values(), strict=True):
                     pack_of = self.pack_of
                     for key in pack.keys:

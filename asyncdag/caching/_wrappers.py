@@ -447,6 +447,15 @@ def _after_stream(spec: NodeSpec, result: Any) -> Any:
 
 
 def _call_sync(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    try:
+        return _call_sync_inner(spec, fn, kwargs)
+    finally:
+        state = state_for(spec.uid)
+        if state is not None and state.detached and state.log is not None and state.log.pending:
+            _durable_sync(spec)  # a worker process: the events reach the driver before the result
+
+
+def _call_sync_inner(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     state = state_for(spec.uid)
     if _unusable(spec, state):
         return fn(**kwargs)
@@ -473,6 +482,18 @@ def _call_sync(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) -
 
 async def _call_async(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     state = state_for(spec.uid)
+    if state is not None and state.detached:  # a worker process
+        try:
+            return await _call_async_inner(spec, fn, kwargs, state)
+        finally:
+            if state.log is not None and state.log.pending:
+                await _durable_async(spec)  # the events reach the driver before the result
+    return await _call_async_inner(spec, fn, kwargs, state)
+
+
+async def _call_async_inner(
+    spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any], state: RunState | None
+) -> Any:
     store = spec.store
     if not store._opened:
         await store.acall(store.ensure_open)
@@ -515,10 +536,20 @@ async def _call_async(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, 
     return result
 
 
+def _relay(spec: NodeSpec, state: RunState | None) -> None:
+    """In a worker process: send this run's new events toward the driver's ``dr.cache.logs``
+    (through the cache database, with the next batch of writes)."""
+    if state is not None and state.detached and state.log is not None:
+        new = state.log.take_new()
+        if new:
+            spec.store.relay_events(state.run_id, new)
+
+
 def _durable_sync(spec: NodeSpec) -> None:
     """Outside the driver's process nobody flushes at the end of the run: wait for the
     commit here, so that the next run sees this result wherever it looks."""
     store = spec.store
+    _relay(spec, state_for(spec.uid))
     if not store.authoritative:
         store.writer.flush()
     elif store.writer.full:
@@ -527,6 +558,7 @@ def _durable_sync(spec: NodeSpec) -> None:
 
 async def _durable_async(spec: NodeSpec) -> None:
     store = spec.store
+    _relay(spec, state_for(spec.uid))
     loop = _running_loop()
     if not store.authoritative:
         await store.writer.flushed(loop)
