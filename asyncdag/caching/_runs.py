@@ -21,6 +21,8 @@ __all__ = ["RunState", "forget_run", "state_for", "task_id"]
 
 #: Objects whose versions a run remembers by identity (the rest are versioned again).
 IDENTITY_LIMIT = 4096
+#: Item versions of a node a run keeps for ``dr.cache.data_versions`` (memory stays bounded).
+ITEM_VERSIONS = 10_000
 #: Warnings a run shows per node before it only counts them.
 WARNINGS_PER_NODE = 10
 
@@ -63,6 +65,16 @@ class RunState:
                 ids.popitem(last=False)
             except KeyError:  # another thread emptied it first
                 pass
+
+    def item_version(self, node: str, version: str) -> None:
+        """The version of an item's value of ``node`` (the first ITEM_VERSIONS per node)."""
+        found = self.item_versions.get(node)
+        if found is None:
+            found = self.item_versions[node] = {}
+        if len(found) < ITEM_VERSIONS:
+            task = task_id()
+            if task is not None:
+                found[task] = version
 
     def warn(self, node: str, task: str | None, message: str) -> None:
         """A warning naming the node (and the item), at most a few per node and run."""

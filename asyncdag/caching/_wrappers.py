@@ -308,9 +308,7 @@ def _remember(spec: NodeSpec, state: RunState | None, value: Any, version: str) 
         return
     state.remember(value, version)
     if spec.in_block:
-        task = task_id()
-        if task is not None:
-            state.item_versions.setdefault(spec.name, {})[task] = version
+        state.item_version(spec.name, version)
     else:
         state.versions[spec.name] = version
 
@@ -457,6 +455,7 @@ def _call_sync(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) -
 
 def _call_sync_inner(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     state = state_for(spec.uid)
+    store = spec.store
     if _unusable(spec, state):
         return fn(**kwargs)
     key = spec.key(kwargs, state)
@@ -475,6 +474,10 @@ def _call_sync_inner(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, A
         if _after_failure(spec, state, key, exc):
             _durable_sync(spec)
         raise
+    if key is not None and state is not None and _store_literal(spec, state, key, result):
+        if not store.authoritative or store.writer.full:
+            _durable_sync(spec)
+        return result
     if _after_result(spec, state, key, result):
         _durable_sync(spec)
     return result
@@ -516,21 +519,10 @@ async def _call_async_inner(
         if _after_failure(spec, state, key, exc):
             await _durable_async(spec)
         raise
-    fast = _FAST.get(type(result))
-    if fast is not None and key is not None and state is not None and store.small_limit:
-        # the common case, inline: a small primitive, the version of which is the value
-        version = fast(result)
-        if version[0] in _LITERAL_TAGS:
-            log = state.log
-            if log is not None:
-                log.add(spec.name, task_id() if spec.in_block else None, "adapter", _EXECUTE)
-            if not spec.in_block:
-                state.versions[spec.name] = version
-            store.put_small(key, spec.name, spec.code, version, state.run_id, b"")
-            state.wrote = True
-            if not store.authoritative or store.writer.full:
-                await _durable_async(spec)
-            return result
+    if key is not None and state is not None and _store_literal(spec, state, key, result):
+        if not store.authoritative or store.writer.full:
+            await _durable_async(spec)
+        return result
     if _after_result(spec, state, key, result) and (not store.authoritative or store.writer.full):
         await _durable_async(spec)
     return result
@@ -543,6 +535,27 @@ def _relay(spec: NodeSpec, state: RunState | None) -> None:
         new = state.log.take_new()
         if new:
             spec.store.relay_events(state.run_id, new)
+
+
+def _store_literal(spec: NodeSpec, state: RunState, key: str, result: Any) -> bool:
+    """The common case of a miss, inline: a small primitive, whose version is its value."""
+    fast = _FAST.get(type(result))
+    store = spec.store
+    if fast is None or not store.small_limit:
+        return False
+    version = fast(result)
+    if version[0] not in _LITERAL_TAGS:
+        return False
+    log = state.log
+    if log is not None:
+        log.add(spec.name, task_id() if spec.in_block else None, "adapter", _EXECUTE)
+    if spec.in_block:
+        state.item_version(spec.name, version)
+    else:
+        state.versions[spec.name] = version
+    store.put_small(key, spec.name, spec.code, version, state.run_id, b"")
+    state.wrote = True
+    return True
 
 
 def _durable_sync(spec: NodeSpec) -> None:
