@@ -66,15 +66,15 @@ class RunState:
             except KeyError:  # another thread emptied it first
                 pass
 
-    def item_version(self, node: str, version: str) -> None:
+    def item_version(self, node: str, version: str, task: str | None) -> None:
         """The version of an item's value of ``node`` (the first ITEM_VERSIONS per node)."""
+        if task is None:
+            return
         found = self.item_versions.get(node)
         if found is None:
             found = self.item_versions[node] = {}
         if len(found) < ITEM_VERSIONS:
-            task = task_id()
-            if task is not None:
-                found[task] = version
+            found[task] = version
 
     def warn(self, node: str, task: str | None, message: str) -> None:
         """A warning naming the node (and the item), at most a few per node and run."""

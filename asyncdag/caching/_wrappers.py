@@ -308,7 +308,7 @@ def _remember(spec: NodeSpec, state: RunState | None, value: Any, version: str) 
         return
     state.remember(value, version)
     if spec.in_block:
-        state.item_version(spec.name, version)
+        state.item_version(spec.name, version, task_id())
     else:
         state.versions[spec.name] = version
 
@@ -445,16 +445,19 @@ def _after_stream(spec: NodeSpec, result: Any) -> Any:
 
 
 def _call_sync(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
-    try:
-        return _call_sync_inner(spec, fn, kwargs)
-    finally:
-        state = state_for(spec.uid)
-        if state is not None and state.detached and state.log is not None and state.log.pending:
-            _durable_sync(spec)  # a worker process: the events reach the driver before the result
-
-
-def _call_sync_inner(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     state = state_for(spec.uid)
+    if state is not None and state.detached:  # a worker process
+        try:
+            return _call_sync_inner(spec, fn, kwargs, state)
+        finally:
+            if state.log is not None and state.log.pending:
+                _durable_sync(spec)  # the events reach the driver before the result
+    return _call_sync_inner(spec, fn, kwargs, state)
+
+
+def _call_sync_inner(
+    spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any], state: RunState | None
+) -> Any:
     store = spec.store
     if _unusable(spec, state):
         return fn(**kwargs)
@@ -546,11 +549,12 @@ def _store_literal(spec: NodeSpec, state: RunState, key: str, result: Any) -> bo
     version = fast(result)
     if version[0] not in _LITERAL_TAGS:
         return False
+    task = task_id() if spec.in_block else None
     log = state.log
     if log is not None:
-        log.add(spec.name, task_id() if spec.in_block else None, "adapter", _EXECUTE)
+        log.add(spec.name, task, "adapter", _EXECUTE)
     if spec.in_block:
-        state.item_version(spec.name, version)
+        state.item_version(spec.name, version, task)
     else:
         state.versions[spec.name] = version
     store.put_small(key, spec.name, spec.code, version, state.run_id, b"")
