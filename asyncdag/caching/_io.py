@@ -14,6 +14,12 @@ Who owns what
     ``EXIT_TIMEOUT``). In a child made by ``fork``, every thread object is reset (the threads
     did not come along).
 
+Batching
+    The writer lets a batch gather for ``linger`` (5 ms) after the first write arrives: a
+    submit meanwhile is a deque append, not a wake-up (a wake-up per write made the loop and
+    the writer trade the GIL for every item). A flush cuts the linger short. The reader does
+    not linger: it answers whatever has arrived as soon as it wakes.
+
 Bounds
     A batch holds at most ``max_batch`` items; items wait in a deque. The writer counts the
     bytes it holds: past ``max_pending_bytes``, ``room()`` makes submitters wait (an async

@@ -4,12 +4,17 @@ A :class:`Store` wraps a metadata store and a result store (by default the SQLit
 stores of one directory) and is what node wrappers talk to:
 
 - ``index``: cache key -> data version for the nodes of the plans run so far, loaded once
-  per process and refreshed at the start of each run with one query (what other processes
-  wrote since); a miss in it costs a dict lookup. The driver's own process trusts it during
-  a run (*authoritative*); a worker process (which never sees a run start) checks a key it
-  does not know with the database before running the node.
-- ``values``: the bytes of results read or written lately (pickles up to the inline limit,
-  ``memory_bytes`` in all), so a hit usually costs an unpickle, not a read.
+  per process and refreshed at the start of a run (at most every ``REFRESH_EVERY``) with one
+  query for what other processes wrote since; a miss in it costs a dict lookup. The driver's
+  own process trusts it during a run (*authoritative*); a worker process (which never sees a
+  run start) refreshes the node's entries before it calls a key it does not know a miss.
+- ``values``: the bytes of results read or written lately (``memory_bytes`` in all), so a
+  hit usually costs an unpickle, not a read; when a node's index is first loaded, its newest
+  results come with it (up to a quarter of that bound).
+- small results are written in *packs*: one row per node and write batch, holding the keys
+  and the pickles, and ``pack_of`` says which pack holds a key's result (reading one result
+  reads its pack, and so the results written with it). A small primitive's data version is
+  the value itself, so it is stored with no bytes at all.
 - the writer and the reader threads of :mod:`asyncdag.caching._io`.
 
 Stores are shared per process: every driver and every wrapper that names the same stores
