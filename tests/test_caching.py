@@ -513,3 +513,11 @@ async def test_a_cancelled_run_keeps_what_finished(tmp_path: Path) -> None:
     with anyio.fail_after(10):
         assert await dr.aexecute(["total"], inputs={"n": 8}) == {"total": 56}
     assert sorted(flow.RAN) == [5, 6, 7]
+
+
+def test_an_expander_overridden_with_a_list_keys_its_items_by_their_values(tmp_path: Path) -> None:
+    dr = build(tmp_path)
+    assert dr.execute(["lengths"], overrides={"words": ["ab", "c"]}) == {"lengths": [2, 1]}
+    assert calls() == {"length": 2, "lengths": 1}
+    assert dr.execute(["lengths"], overrides={"words": ["c", "xyz"]}) == {"lengths": [1, 3]}
+    assert calls() == {"length": 1, "lengths": 1}
