@@ -159,6 +159,7 @@ class NodeSpec:
 _ABSENT = object()
 _LITERAL_TAGS = frozenset("ifsbny")
 _EXECUTE = CachingEventType.EXECUTE_NODE
+_GET_RESULT = CachingEventType.GET_RESULT
 _RAW_ITEMS = frozenset({int, str, float, bool, type(None), bytes})
 
 
@@ -463,6 +464,9 @@ def _call_sync_inner(
         return fn(**kwargs)
     key = spec.key(kwargs, state)
     if key is not None and spec.lookup:
+        known = store.index.get(key)
+        if known is not None and known[0] in _LITERAL_TAGS and state is not None:
+            return _literal_hit(spec, state, known)
         further, version, got = _first_look(spec, key)
         if further:
             if got is None:
@@ -508,6 +512,9 @@ async def _call_async_inner(
         return await fn(**kwargs)
     key = spec.key(kwargs, state)
     if key is not None and spec.lookup:
+        known = store.index.get(key)
+        if known is not None and known[0] in _LITERAL_TAGS and state is not None:
+            return _literal_hit(spec, state, known)
         further, version, got = _first_look(spec, key)
         if further:
             if got is None:
@@ -538,6 +545,19 @@ def _relay(spec: NodeSpec, state: RunState | None) -> None:
         new = state.log.take_new()
         if new:
             spec.store.relay_events(state.run_id, new)
+
+
+def _literal_hit(spec: NodeSpec, state: RunState, version: str) -> Any:
+    """The common case of a hit, inline: a small primitive, read from its version."""
+    task = task_id() if spec.in_block else None
+    log = state.log
+    if log is not None:
+        log.add(spec.name, task, "result_store", _GET_RESULT, "hit", version)
+    if spec.in_block:
+        state.item_version(spec.name, version, task)
+    else:
+        state.versions[spec.name] = version
+    return literal(version)[1]
 
 
 def _store_literal(spec: NodeSpec, state: RunState, key: str, result: Any) -> bool:
