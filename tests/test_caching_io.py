@@ -14,7 +14,7 @@ import pytest
 
 from asyncdag.caching._io import BatchThread, Reader, Request, WriteOp, Writer
 from asyncdag.caching._runs import IDENTITY_LIMIT, RunState
-from asyncdag.caching._store import ValueCache
+from asyncdag.caching._memory import ValueCache
 
 pytestmark = pytest.mark.anyio
 

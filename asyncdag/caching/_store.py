@@ -28,104 +28,34 @@ import asyncio
 import pickle
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import cloudpickle
 
+from asyncdag.caching._commit import (
+    Batch,
+    PutEntry,
+    forget_failed,
+    unpack_keys,
+    unpack_values,
+    write_builtin,
+    write_generic,
+)
 from asyncdag.caching._events import logger
 from asyncdag.caching._fingerprint import digest
 from asyncdag.caching._io import Op, Reader, Request, WriteOp, Writer, register_for_exit
+from asyncdag.caching._memory import DEFAULT_MEMORY, ValueCache
 from asyncdag.caching._sqlite import Database, EntryRow, ForeignDatabase
 from asyncdag.caching._stores import FileResultStore, Prepared, SQLiteMetadataStore
 from asyncdag.caching._stores_base import MetadataStore, ResultRetrievalError, ResultStore
 
-__all__ = ["Fetched", "Store", "ValueCache", "open_store"]
+__all__ = ["DEFAULT_MEMORY", "Fetched", "Store", "ValueCache", "forget_stores", "open_store"]
 
-#: Bytes of recent results a store keeps in memory.
-DEFAULT_MEMORY = 64 * 1024 * 1024
-_BUSY_RETRIES = 5
 #: Seconds a refresh of the index serves the runs that start after it.
 REFRESH_EVERY = 0.1
 _LITERAL_TAGS = frozenset("ifsbny")  # versions that spell their value (see _fingerprint)
-
-
-class ValueCache:
-    """data version -> (format, bytes), oldest dropped first past ``max_bytes``.
-
-    An ``OrderedDict``: dropping the oldest entry of a plain dict again and again makes each
-    ``next(iter(d))`` step over every slot deleted before it (quadratic over a long run).
-    """
-
-    def __init__(self, max_bytes: int = DEFAULT_MEMORY) -> None:
-        self.max_bytes = max_bytes
-        self.nbytes = 0
-        self._data: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, version: str) -> tuple[str, bytes] | None:
-        return self._data.get(version)
-
-    def put(self, version: str, fmt: str, data: bytes) -> None:
-        size = len(data)
-        if size > self.max_bytes // 8:
-            return
-        # No lock on this path (it runs once per stored result): threads racing may skew the
-        # byte count a little, which only moves when the oldest entries are dropped.
-        self._data[version] = (fmt, data)
-        self.nbytes += size
-        if self.nbytes > self.max_bytes:
-            self._trim()
-
-    def _trim(self) -> None:
-        with self._lock:
-            data = self._data
-            while self.nbytes > self.max_bytes * 0.9 and data:
-                try:
-                    _, (_, dropped) = data.popitem(last=False)
-                except KeyError:
-                    break
-                self.nbytes -= len(dropped)
-
-    def discard(self, version: str) -> None:
-        with self._lock:
-            old = self._data.pop(version, None)
-            if old is not None:
-                self.nbytes -= len(old[1])
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
-            self.nbytes = 0
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-
-class _Pack:
-    """The small results of one node queued in one write batch."""
-
-    __slots__ = ("data", "data_versions", "keys", "versions")
-
-    def __init__(self) -> None:
-        self.keys: list[str] = []
-        self.versions: list[str] = []
-        self.data_versions: list[str] = []  # the results that have bytes (not literals)
-        self.data: list[bytes] = []
-
-
-def unpack_keys(blob: bytes) -> tuple[list[str], list[str]]:
-    """A pack's keys and their data versions, in order."""
-    keys, versions = pickle.loads(blob)
-    return list(keys), list(versions)
-
-
-def unpack_values(blob: bytes) -> dict[str, bytes]:
-    """A pack's results by data version (literal versions have no bytes)."""
-    versions, data = pickle.loads(blob)
-    return dict(zip(versions, data, strict=True))
 
 
 @dataclass
@@ -137,15 +67,6 @@ class Fetched:
     data: Any = None
     broken: str | None = None  # the entry exists but its result cannot be had: why
     pack: int | None = None  # the broken pack, when the result was in one
-
-
-@dataclass
-class PutEntry:
-    """An entry and, when the result is not stored yet, its encoded result."""
-
-    row: EntryRow
-    result: Prepared | None
-    value: Any = None  # the result itself, for a result store of another kind
 
 
 class Store:
@@ -552,141 +473,16 @@ class Store:
     def _commit(self, ops: list[Op]) -> None:
         if not self.ensure_open():
             return
-        entries: list[EntryRow] = []
-        results: list[Prepared] = []
-        objects: list[tuple[str, Any]] = []
-        runs: list[tuple[str, float]] = []
-        forget_keys: list[str] = []
-        forget_versions: list[str] = []
-        forget_packs: list[int] = []
-        events: list[tuple[str, bytes]] = []
-        small: dict[tuple[str, str, str | None], _Pack] = {}
-        for op in ops:
-            if isinstance(op, tuple):  # a small result (put_small)
-                key, node, code, version, run_id, data = op
-                group = (node, code, run_id)
-                pack = small.get(group)
-                if pack is None:
-                    pack = small[group] = _Pack()
-                pack.keys.append(key)
-                pack.versions.append(version)
-                if data:
-                    pack.data_versions.append(version)
-                    pack.data.append(data)
-                continue
-            kind = op.kind
-            if kind == "put":
-                put: PutEntry = op.payload
-                entries.append(put.row)
-                if put.result is not None:
-                    results.append(put.result)
-                elif put.value is not None:
-                    objects.append((put.row[3], put.value))
-            elif kind == "result":
-                results.append(op.payload)
-            elif kind == "run":
-                runs.append(op.payload)
-            elif kind == "events":
-                events.append((op.payload[0], pickle.dumps(op.payload[1], protocol=5)))
-            elif kind == "log":
-                path, lines = op.payload
-                with open(path, "a", encoding="utf-8") as f:
-                    f.write(lines)
-            elif kind == "forget":
-                forget_keys.append(op.payload[0])
-                if op.payload[1] is not None:
-                    forget_versions.append(op.payload[1])
-                if op.payload[2] is not None:
-                    forget_packs.append(op.payload[2])
+        batch = Batch.of(ops)
         if self.builtin:
-            self._commit_builtin(
-                entries, results, runs, forget_keys, forget_versions, forget_packs, small, events
-            )
-            return
-        for (node, code, run_id), pack in small.items():  # other stores: one entry at a time
-            stored = dict(zip(pack.data_versions, pack.data, strict=True))
-            for key, version in zip(pack.keys, pack.versions, strict=True):
-                if version in stored:
-                    self.results.set(version, pickle.loads(stored[version]))
-                entries.append((key, node, code, version, run_id))
-        # Other stores: results first, so an entry never names a result not yet stored.
-        if forget_keys:
-            self.metadata.delete_many(forget_keys)
-        for version in forget_versions:
-            self.results.delete(version)
-        for prepared in results:
-            self.results.set(prepared.data_version, pickle.loads(prepared.data))
-        for version, value in objects:
-            self.results.set(version, value)
-        if runs:
-            self.metadata.initialize_many(runs)
-        if entries:
-            self.metadata.set_many(entries)
-
-    def _commit_builtin(
-        self,
-        entries: list[EntryRow],
-        results: list[Prepared],
-        runs: list[tuple[str, float]],
-        forget_keys: list[str],
-        forget_versions: list[str],
-        forget_packs: list[int],
-        small: dict[tuple[str, str, str | None], _Pack],
-        events: list[tuple[str, bytes]],
-    ) -> None:
-        assert self.db is not None and isinstance(self.results, FileResultStore)
-        conn = self.db.local()
-        packs = []
-        for (node, code, run_id), pack in small.items():
-            keys = pickle.dumps((pack.keys, pack.versions), protocol=5)
-            data = pickle.dumps((pack.data_versions, pack.data), protocol=5)
-            packs.append((node, code, run_id, len(pack.keys), keys, data, len(data), digest(data)))
-        for attempt in range(_BUSY_RETRIES):
-            try:
-                with self.db.transaction(conn):
-                    if forget_keys:
-                        Database.delete_entries(conn, forget_keys)
-                    if forget_versions:
-                        self.results.delete_rows(conn, forget_versions)
-                    if forget_packs:
-                        Database.delete_packs(conn, forget_packs)
-                    pack_ids = Database.put_packs(conn, packs) if packs else []
-                    if results:
-                        self.results.write(conn, results)
-                    if runs:
-                        Database.put_runs(conn, runs)
-                    if entries:
-                        Database.put_entries(conn, entries)
-                    if events:
-                        Database.put_events(conn, events)
-                for pack_id, pack in zip(pack_ids, small.values(), strict=True):
-                    pack_of = self.pack_of
-                    for key in pack.keys:
-                        pack_of[key] = pack_id
-                return
-            except Exception as exc:  # "database is locked" past busy_timeout: try again
-                if "locked" not in str(exc) or attempt == _BUSY_RETRIES - 1:
-                    raise
-                time.sleep(0.05 * 2**attempt)
+            assert self.db is not None and isinstance(self.results, FileResultStore)
+            for pack_id, keys in write_builtin(batch, self.db, self.results):
+                self.pack_of.update(dict.fromkeys(keys, pack_id))
+        else:
+            write_generic(batch, self.metadata, self.results)
 
     def _failed(self, ops: list[Op], error: BaseException) -> None:
-        nodes = sorted(
-            {op[1] for op in ops if isinstance(op, tuple)}
-            | {op.payload.row[1] for op in ops if isinstance(op, WriteOp) and op.kind == "put"}
-        )
-        for op in ops:
-            if isinstance(op, tuple):
-                key, _, _, version, _, _ = op
-                if self.index.get(key) == version:
-                    del self.index[key]
-                self.values.discard(version)
-            elif op.kind == "put":
-                key, _, _, version, _ = op.payload.row
-                if self.index.get(key) == version:
-                    del self.index[key]
-                self.values.discard(version)
-            elif op.kind == "result":
-                self.values.discard(op.payload.data_version)
+        nodes = forget_failed(ops, self.index, self.values)
         logger.warning(
             "asyncdag cache: could not store %d result(s)%s: %r; they will be computed again"
             " next time",
