@@ -7,14 +7,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import weakref
 from typing import Any
 
 import anyio
 import pytest
 
 from asyncdag.caching._io import BatchThread, Reader, Request, WriteOp, Writer
-from asyncdag.caching._runs import IDENTITY_LIMIT, RunState
 from asyncdag.caching._memory import ValueCache
+from asyncdag.caching._runs import HELD_LIMIT, IDENTITY_LIMIT, RunState
 
 pytestmark = pytest.mark.anyio
 
@@ -247,4 +248,14 @@ def test_a_run_versions_a_value_once_by_identity() -> None:
     assert state.version_of(5) == "i5"
     for i in range(IDENTITY_LIMIT + 10):
         state.remember([i], f"v{i}")
-    assert len(state._ids) <= IDENTITY_LIMIT + 1
+    assert len(state._held) <= HELD_LIMIT + 1  # lists are held, but only the last few
+
+    class Big:
+        pass
+
+    big = Big()
+    state.remember(big, "vbig")
+    ref = weakref.ref(big)
+    assert state.version_of(big) == "vbig"
+    del big  # the run does not keep a produced value alive
+    assert ref() is None

@@ -10,6 +10,7 @@ are not reported to the driver) or none at all when the run is not known there.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from typing import Any
 
@@ -21,6 +22,8 @@ __all__ = ["RunState", "forget_run", "state_for", "task_id"]
 
 #: Objects whose versions a run remembers by identity (the rest are versioned again).
 IDENTITY_LIMIT = 4096
+#: Of those, values that take no weak reference (lists, dicts), which the run then holds.
+HELD_LIMIT = 256
 #: Item versions of a node a run keeps for ``dr.cache.data_versions`` (memory stays bounded).
 ITEM_VERSIONS = 10_000
 #: Warnings a run shows per node before it only counts them.
@@ -34,7 +37,8 @@ class RunState:
         self.run_id = run_id
         self.log = log
         self.debug = log.debug if log is not None else False  # record debug-level events
-        self._ids: OrderedDict[int, tuple[Any, str]] = OrderedDict()
+        self._ids: OrderedDict[int, tuple[weakref.ref[Any], str]] = OrderedDict()
+        self._held: OrderedDict[int, tuple[Any, str]] = OrderedDict()
         self.versions: dict[str, str] = {}  # node outside blocks -> data version
         self.item_versions: dict[str, dict[str, str]] = {}  # node in a block -> task -> version
         self.wrote = False
@@ -49,21 +53,38 @@ class RunState:
         if fast is not None:
             return fast(value)
         found = self._ids.get(id(value))
-        if found is not None and found[0] is value:
+        if found is not None and found[0]() is value:
             return found[1]
+        held = self._held.get(id(value))
+        if held is not None and held[0] is value:
+            return held[1]
         version = data_version(value)
         self.remember(value, version)
         return version
 
     def remember(self, value: Any, version: str) -> None:
+        """Remember ``value``'s version by identity, without keeping a large value alive: a
+        weak reference when the type allows one (frames, arrays, objects), else the value
+        itself, for the last ``HELD_LIMIT`` such values only (lists, dicts, tuples)."""
         if type(value) in _FAST:
             return
+        try:
+            ref = weakref.ref(value)
+        except TypeError:
+            held = self._held
+            held[id(value)] = (value, version)  # the reference keeps the id from being reused
+            if len(held) > HELD_LIMIT:
+                try:
+                    held.popitem(last=False)
+                except KeyError:  # another thread emptied it first
+                    pass
+            return
         ids = self._ids
-        ids[id(value)] = (value, version)  # the reference keeps the id from being reused
+        ids[id(value)] = (ref, version)  # a dead reference never matches a new object
         if len(ids) > IDENTITY_LIMIT:
             try:
                 ids.popitem(last=False)
-            except KeyError:  # another thread emptied it first
+            except KeyError:
                 pass
 
     def item_version(self, node: str, version: str, task: str | None) -> None:
