@@ -134,19 +134,45 @@ class Builder:
         return self
 
     def with_cache(
-        self, path: str | os.PathLike[str] = ".asyncdag_cache", **options: Any
+        self,
+        path: str | os.PathLike[str] = ".asyncdag_cache",
+        metadata_store: Any = None,
+        result_store: Any = None,
+        default: Any = None,
+        recompute: Any = None,
+        ignore: Any = None,
+        disable: Any = None,
+        default_behavior: str | None = None,
+        default_loader_behavior: str | None = None,
+        default_saver_behavior: str | None = None,
+        log_to_file: bool = False,
+        **options: Any,
     ) -> Builder:
         """Cache node results under ``path`` (SQLite metadata, result files): Hamilton's
         ``with_cache``, per item inside blocks, on every executor, for every kind of run.
 
-        Options (see :class:`asyncdag.caching.CacheAdapter`): ``metadata_store``,
-        ``result_store``; ``default``, ``recompute``, ``ignore``, ``disable`` (node names, or
-        ``True`` for all); ``default_behavior``; ``log_to_file``; ``cache_failures`` (store
-        the failures of ``on_error("deliver"/"skip")`` nodes; default True);
-        ``memory_bytes``. Example: ``Builder().with_modules(m).with_cache(".cache",
-        recompute=["raw_data"])``.
+        ``default``, ``recompute``, ``ignore``, ``disable``: node names, or ``True`` for all
+        (see :class:`asyncdag.caching.CachingBehavior`); ``default_behavior`` for the rest.
+        Also ``cache_failures`` (store the failures of ``on_error("deliver"/"skip")`` nodes;
+        default True) and ``memory_bytes``; see :class:`asyncdag.caching.CacheAdapter`.
+        Example: ``Builder().with_modules(m).with_cache(".cache", recompute=["raw_data"])``.
         """
-        self._adapters.append(CacheAdapter(path, **options))
+        self._adapters.append(
+            CacheAdapter(
+                path,
+                metadata_store,
+                result_store,
+                default,
+                recompute,
+                ignore,
+                disable,
+                default_behavior,  # type: ignore[arg-type]
+                default_loader_behavior,  # type: ignore[arg-type]
+                default_saver_behavior,  # type: ignore[arg-type]
+                log_to_file,
+                **options,
+            )
+        )
         return self
 
     def allow_module_overrides(self) -> Builder:
