@@ -366,7 +366,7 @@ def test_dataframe_formats(tmp_path: Path) -> None:
     pd = pytest.importorskip("pandas")
     formats = ["csv"]
     if importlib.util.find_spec("pyarrow") is not None:
-        formats += ["parquet", "feather"]
+        formats += ["parquet", "feather", "orc"]
     for fmt in formats:
         flow = _module(
             tmp_path,
