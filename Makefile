@@ -1,19 +1,32 @@
 # asyncdag — two commands do all the set-up: `make demo` and `make test`.
+#
+# `make demo` installs only what the crawl needs (asyncdag with its `crawl` and `progress`
+# extras: aiohttp and rich); `make test` installs the rest (`dev`: ruff, mypy, pytest, pandas,
+# Dask, Ray, Hamilton, uvicorn, OpenTelemetry, an IPython kernel...). Both share one .venv,
+# each with its own stamp, so a `make demo` after `make test` installs nothing.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --quiet
+DEMO_STAMP := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test check lint typecheck unit bench clean
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+$(PY):
+	$(PYTHON) -m venv $(VENV)
 
-## demo: run the main example
-demo: $(STAMP)
+$(DEMO_STAMP): pyproject.toml | $(PY)
+	$(PIP) install -e '.[crawl,progress]'
+	touch $(DEMO_STAMP)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install --upgrade pip
+	$(PIP) install -e '.[dev]'
+	touch $(STAMP) $(DEMO_STAMP)
+
+## demo: run the main example (a crawl of an embedded site, with a live progress bar)
+demo: $(DEMO_STAMP)
 	$(PY) examples/demo.py
 
 ## test: lint, type checks and the test suite
@@ -33,6 +46,7 @@ unit: $(STAMP)
 
 ## bench: the benchmarks, bounded in time
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m benchmarks
 
 clean:

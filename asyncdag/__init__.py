@@ -3,6 +3,7 @@
 from asyncdag import driver as driver
 from asyncdag import errors as errors
 from asyncdag import htypes as htypes
+from asyncdag import log_setup as log_setup  # quiet logging by default, on every import
 from asyncdag._calls import check_cancelled as check_cancelled
 from asyncdag.driver import Builder as Builder
 from asyncdag.driver import Driver as Driver

@@ -55,7 +55,7 @@ class CallInfo:
     :meth:`retrying`, so that lifecycle hooks and summaries count the attempt.
     """
 
-    __slots__ = ("_label", "attempt", "index", "node", "on_retry", "run")
+    __slots__ = ("_label", "attempt", "held", "index", "node", "on_retry", "run")
 
     def __init__(
         self,
@@ -64,6 +64,7 @@ class CallInfo:
         index: tuple[int, ...] = (),
         label: Any = None,
         on_retry: Any = None,
+        held: Any = None,
     ) -> None:
         self.run = run
         self.node = node
@@ -72,6 +73,9 @@ class CallInfo:
         self.attempt = 1
         #: set by the engine: called as ``on_retry(call, error, delay)``
         self.on_retry = on_retry
+        #: the executor limiter whose slot this call's block instance holds (engine use: a
+        #: run started from inside this call runs in that slot instead of waiting for one)
+        self.held = held
 
     @property
     def label(self) -> str | None:

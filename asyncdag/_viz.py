@@ -18,6 +18,7 @@ from typing import Any
 
 from asyncdag.errors import VisualizationError
 from asyncdag.graph._build import Graph, Scope, scopes_of
+from asyncdag.graph._cycles import for_request
 from asyncdag.graph._node import DepKind, Node, Role
 from asyncdag.graph._select import select
 from asyncdag.graph._types import describe
@@ -28,7 +29,9 @@ __all__ = [
     "Item",
     "Picture",
     "format_for",
+    "has_dot",
     "picture_of",
+    "picture_of_nodes",
     "render",
     "to_dot",
     "to_mermaid",
@@ -63,6 +66,7 @@ class Item:
     scope: Scope = ()
     overridden: bool = False
     output: bool = False
+    highlighted: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,7 @@ def picture_of(
     as inputs).
     """
     if final_vars is None:
-        names: Iterable[str] = graph.order
+        names: Iterable[str] = (*graph.order, *graph.blocked)
         scopes: Mapping[str, Scope] = graph.scopes
         overridden: frozenset[str] = frozenset()
         shown_inputs: set[str] = set(graph.inputs)
@@ -121,7 +125,9 @@ def picture_of(
     else:
         provided = frozenset(graph.config) | frozenset(inputs or ()) | frozenset(overrides or ())
         plan_provided = provided | frozenset(graph.inputs) if bypass_validation else provided
-        plan = select(graph, tuple(final_vars), plan_provided)
+        plan = select(
+            for_request(graph, final_vars, plan_provided), tuple(final_vars), plan_provided
+        )
         names = plan.order
         overridden = plan_provided & frozenset(plan.order)
         scopes = scopes_of(graph.nodes, plan.order, plan_provided)
@@ -150,6 +156,43 @@ def picture_of(
     for name in names:
         if name in overridden:
             continue  # a given value: nothing upstream of it runs for it
+        for dep in graph.nodes[name].dependencies:
+            if dep.name in picture.items:
+                picture.edges.append(Edge(dep.name, name, dep.kind, dep.required))
+    return picture
+
+
+def picture_of_nodes(
+    graph: Graph,
+    names: Sequence[str],
+    *,
+    highlight: set[str] | frozenset[str] = frozenset(),
+    hide_inputs: bool = False,
+) -> Picture:
+    """A picture of the given nodes and inputs (``highlight`` ones drawn bold), with the
+    edges among them."""
+    wanted = set(names)
+    picture = Picture()
+    if not hide_inputs:
+        for name in graph.inputs:
+            if name in wanted:
+                readers = graph.inputs[name]
+                kind = "config" if name in graph.config else "input"
+                type_line = (describe(readers[0][1].type),) if readers else ()
+                picture.items[name] = Item(
+                    name, kind, (name, *type_line), highlighted=name in highlight
+                )
+    for name in (*graph.order, *graph.blocked):
+        if name in wanted:
+            item = _item_for(
+                graph.nodes[name], graph.scopes.get(name, ()), overridden=False, output=False
+            )
+            if name in highlight:
+                item = Item(item.name, item.kind, item.lines, item.scope, highlighted=True)
+            picture.items[name] = item
+    for name in (*graph.order, *graph.blocked):
+        if name not in picture.items:
+            continue
         for dep in graph.nodes[name].dependencies:
             if dep.name in picture.items:
                 picture.edges.append(Edge(dep.name, name, dep.kind, dep.required))
@@ -207,8 +250,10 @@ def to_dot(
     graph_attr: Mapping[str, str] | None = None,
     node_attr: Mapping[str, str] | None = None,
     edge_attr: Mapping[str, str] | None = None,
+    node_styles: Mapping[str, Mapping[str, str]] | None = None,
 ) -> str:
-    """The picture as graphviz DOT text."""
+    """The picture as graphviz DOT text; ``node_styles`` adds attributes to named nodes."""
+    styles = node_styles or {}
     out = ["digraph asyncdag {"]
     attrs = {"rankdir": orient, "fontname": "Helvetica", **(graph_attr or {})}
     out.append(f"  graph [{_attrs(attrs)}];")
@@ -223,7 +268,7 @@ def to_dot(
 
     def emit(scope: Scope, indent: str) -> None:
         for item in by_scope.get(scope, ()):
-            out.append(f"{indent}{_dot_node(item)}")
+            out.append(f"{indent}{_dot_node(item, styles.get(item.name))}")
         for child in children.get(scope, ()):
             fill = _CLUSTER_FILLS[min(len(child), len(_CLUSTER_FILLS)) - 1]
             out.append(f"{indent}subgraph {_q('cluster_' + child[-1])} {{")
@@ -269,9 +314,13 @@ def _overridden_style() -> str:
     return 'shape=box, style="rounded,filled,bold", fillcolor="#ffe3b3", color="#d9822b"'
 
 
-def _dot_node(item: Item) -> str:
+def _dot_node(item: Item, more: Mapping[str, str] | None = None) -> str:
     style = _overridden_style() if item.overridden else _DOT_STYLES[item.kind]
     extra = ", penwidth=2.5" if item.output else ""
+    if item.highlighted:
+        extra += ', penwidth=2.5, color="#d9822b"'
+    if more:
+        extra += ", " + _attrs(more)
     label = _q("\n".join(item.lines))
     return f"{_q(item.name)} [label={label}, {style}, class={_q(item.kind)}{extra}];"
 
@@ -292,6 +341,7 @@ _MERMAID_CLASSES = {
     "config": "fill:#f1f1f1",
     "overridden": "fill:#ffe3b3,stroke:#d9822b,stroke-width:2px",
     "output": "stroke-width:3px",
+    "highlighted": "stroke:#d9822b,stroke-width:3px",
 }
 _MERMAID_RESERVED = {"end", "graph", "subgraph", "flowchart", "style", "class", "classdef"}
 _MERMAID_RESERVED |= {"click", "linkstyle", "direction", "default"}
@@ -347,6 +397,8 @@ def to_mermaid(picture: Picture, *, orient: str = "LR") -> str:
             used.setdefault("overridden", []).append(ids[item.name])
         if item.output:
             used.setdefault("output", []).append(ids[item.name])
+        if item.highlighted:
+            used.setdefault("highlighted", []).append(ids[item.name])
     for cls, members in used.items():
         out.append(f"  classDef {cls} {_MERMAID_CLASSES[cls]}")
         out.append(f"  class {','.join(members)} {cls}")
@@ -362,10 +414,15 @@ def _mermaid_text(text: str) -> str:
 # -- graphviz -------------------------------------------------------------------------------
 
 
+def has_dot() -> bool:
+    """Whether graphviz's ``dot`` program is on PATH."""
+    return shutil.which("dot") is not None
+
+
 def render(dot_source: str, format: str) -> bytes:
-    """Render DOT text to ``svg`` or ``png`` with graphviz's ``dot`` program."""
-    if format not in ("svg", "png"):
-        raise ValueError(f"render() draws svg or png, not {format!r}")
+    """Render DOT text with graphviz's ``dot`` program (``svg``, ``png``, ``pdf`` ...)."""
+    if not re.fullmatch(r"[a-z0-9_:]+", format or ""):
+        raise ValueError(f"{format!r} is not a graphviz output format (e.g. svg, png, pdf)")
     dot = shutil.which("dot")
     if dot is None:
         raise VisualizationError(

@@ -25,12 +25,16 @@ import signal
 import threading
 import types
 import uuid
-from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from asyncdag.caching import CacheAdapter
-from asyncdag.errors import ExecutorError, InputTypeError, RunningLoopError
+from asyncdag import _driver_surface as _surface
+from asyncdag import _notebook
+from asyncdag._driver_views import GraphViews
+from asyncdag.base import PandasDataFrameResult
+from asyncdag.caching.adapter import CacheAdapter
+from asyncdag.errors import ExecutionRequestError, ExecutorError, InputTypeError, RunningLoopError
 from asyncdag.execution import grouping as _grouping
 from asyncdag.execution._engine import Event, Placement, execute
 from asyncdag.execution._plan import CallStep, ExpandStep, Plan, compile_plan
@@ -38,10 +42,14 @@ from asyncdag.execution._resources import ResourceCache
 from asyncdag.execution._run import call_hooks
 from asyncdag.execution._threads import ThreadPool
 from asyncdag.execution.executors import AsyncioExecutor, TaskExecutor
-from asyncdag.graph._build import Graph, build_graph
+from asyncdag.graph._build import Graph
+from asyncdag.graph._cycles import for_request
 from asyncdag.graph._select import select
 from asyncdag.graph._types import describe, value_fits
+from asyncdag.graph_types import Variable
 from asyncdag.htypes import ItemFailure
+from asyncdag.io._materialize import ExtractorFactory, MaterializerFactory, apply_materializers
+from asyncdag.lifecycle._hamilton import input_checks, notify_graph_built, translate
 from asyncdag.lifecycle._hooks import HookSet
 from asyncdag.resources import PER_WORKER_TAG
 
@@ -50,17 +58,7 @@ __all__ = ["DEFAULT_WINDOW", "Builder", "Driver", "StreamEvent", "Variable"]
 #: Items an expansion may have yielded but not yet delivered to every collector.
 DEFAULT_WINDOW = 1024
 
-
-@dataclass(frozen=True)
-class Variable:
-    """A node or input as ``list_available_variables`` reports it."""
-
-    name: str
-    type: Any
-    tags: Mapping[str, Any] = field(default_factory=dict)
-    is_external_input: bool = False
-    documentation: str = ""
-    role: str = "standard"
+Materializer = MaterializerFactory | ExtractorFactory
 
 
 @dataclass(frozen=True)
@@ -82,6 +80,9 @@ class StreamEvent:
 class Builder:
     """Assembles a :class:`Driver` piece by piece, with Hamilton's method names."""
 
+    #: what ``build()`` makes (``asyncdag.async_driver.Builder`` makes an ``AsyncDriver``)
+    driver_class: type[Driver]
+
     def __init__(self) -> None:
         self._modules: list[types.ModuleType] = []
         self._config: dict[str, Any] = {}
@@ -91,6 +92,7 @@ class Builder:
         self._adapters: list[Any] = []
         self._allow_overrides = False
         self._window = DEFAULT_WINDOW
+        self._materializers: list[Materializer] = []
 
     def with_modules(self, *modules: types.ModuleType) -> Builder:
         """Add modules whose functions become the graph's nodes."""
@@ -122,8 +124,21 @@ class Builder:
         return self
 
     def with_adapters(self, *adapters: Any) -> Builder:
-        """Lifecycle hooks called around runs, tasks and nodes."""
+        """Lifecycle hooks called around runs, tasks and nodes (asyncdag's
+        :class:`~asyncdag.lifecycle.LifecycleHooks` or Hamilton-style adapters), and at most
+        one result builder (``asyncdag.base``), which shapes what ``execute`` returns."""
         self._adapters.extend(adapters)
+        return self
+
+    def with_adapter(self, adapter: Any) -> Builder:
+        """Hamilton's one legacy graph adapter (e.g. ``base.SimplePythonGraphAdapter(...)``)."""
+        self._adapters.append(adapter)
+        return self
+
+    def with_materializers(self, *materializers: Materializer) -> Builder:
+        """Add ``to.<key>(...)`` savers and ``from_.<key>(...)`` loaders to the graph
+        (:mod:`asyncdag.io.materialization`); a saver is run by requesting its ``id``."""
+        self._materializers.extend(materializers)
         return self
 
     def with_window(self, window: int) -> Builder:
@@ -154,7 +169,7 @@ class Builder:
         ``default``, ``recompute``, ``ignore``, ``disable``: node names, or ``True`` for all
         (see :class:`asyncdag.caching.CachingBehavior`); ``default_behavior`` for the rest.
         Also ``cache_failures`` (store the failures of ``on_error("deliver"/"skip")`` nodes;
-        default True) and ``memory_bytes``; see :class:`asyncdag.caching.CacheAdapter`.
+        default True) and ``memory_bytes``; see :class:`asyncdag.caching.adapter.CacheAdapter`.
         Example: ``Builder().with_modules(m).with_cache(".cache", recompute=["raw_data"])``.
         """
         self._adapters.append(
@@ -186,18 +201,23 @@ class Builder:
         new._modules = list(self._modules)
         new._config = dict(self._config)
         new._adapters = list(self._adapters)
+        new._materializers = list(self._materializers)
         return new
 
     def build(self) -> Driver:
         """Build and validate the graph; raises a ``GraphError`` naming what is wrong."""
-        graph = build_graph(
-            self._modules, self._config, allow_module_overrides=self._allow_overrides
+        graph = _surface.build_graph_for(
+            self._modules,
+            self._config,
+            self._adapters,
+            allow_module_overrides=self._allow_overrides,
+            materializers=self._materializers,
         )
         # Plan every node once, as if every input were given: what only shows in a plan (a
         # streaming collector that would deadlock) is then reported here, at build().
         provided = frozenset(graph.inputs) | frozenset(graph.config)
         compile_plan(select(graph, tuple(graph.order), provided))
-        return Driver(
+        return self.driver_class(
             graph,
             local=self._local,
             remote=self._remote,
@@ -207,20 +227,41 @@ class Builder:
         )
 
 
-class Driver:
-    """Runs a built graph. Use :class:`Builder` to make one."""
+class Driver(GraphViews):
+    """Runs a built graph. Use :class:`Builder` to make one.
+
+    Hamilton's constructor works too: ``Driver(config, module, ..., adapter=...)`` builds the
+    graph of ``module`` under ``config``; without a result builder among the adapters it
+    returns a pandas DataFrame, as Hamilton's does.
+    """
 
     def __init__(
         self,
-        graph: Graph,
-        *,
+        graph: Graph | Mapping[str, Any],
+        *modules: types.ModuleType,
+        adapter: Any = None,
+        allow_module_overrides: bool = False,
         local: TaskExecutor | None = None,
         remote: TaskExecutor | None = None,
         grouping: _grouping.GroupingStrategy | None = None,
         adapters: Sequence[Any] = (),
         window: int = DEFAULT_WINDOW,
     ) -> None:
+        if not isinstance(graph, Graph):  # Hamilton's Driver(config, *modules, adapter=...)
+            adapters = [*_surface.as_adapter_list(adapter), *adapters]
+            if _surface.result_builder_of(adapters) is None:
+                adapters.append(PandasDataFrameResult())
+            graph = _surface.build_graph_for(
+                modules, graph, adapters, allow_module_overrides=allow_module_overrides
+            )
+        elif modules or adapter is not None:
+            raise TypeError(
+                "Driver(graph, ...) takes no modules or adapter=; use Builder(), or Hamilton's"
+                " Driver(config, *modules, adapter=...)"
+            )
         self.graph = graph
+        if local is None:  # an adapter may bring the executor it needs (h_threadpool)
+            local = _surface.executor_from_adapters(adapters)
         self._default_local = local is None
         self._default_remote = remote is None
         if local is None:
@@ -236,7 +277,9 @@ class Driver:
         self.remote = remote
         self.grouping = grouping or _grouping.GroupByRepeatableBlocks()
         self.adapters = tuple(adapters)
-        self._hooks = HookSet(self.adapters)
+        self._result_builder = _surface.result_builder_of(self.adapters)
+        self._accepts_input = input_checks(self.adapters)
+        self._hooks = HookSet(translate(self.adapters, graph))
         self.window = window
         self._resources = ResourceCache()
         self._plans: dict[tuple[tuple[str, ...], frozenset[str], bool], Plan] = {}
@@ -251,6 +294,21 @@ class Driver:
         }
         self._input_checks: dict[Plan, list[tuple[str, list[tuple[str, Any]]]]] = {}
         self._closed = False
+        notify_graph_built(self.adapters, graph)
+
+    def __reduce__(self) -> tuple[Callable[[bytes], Driver], tuple[bytes]]:
+        """A driver pickles (to ship it to Spark, Ray or another process): its graph, its
+        adapters and the executors it was given travel; default executors are made anew."""
+        state = {
+            "cls": type(self),
+            "graph": self.graph,
+            "local": None if self._default_local else self.local,
+            "remote": None if self._default_remote else self.remote,
+            "grouping": self.grouping,
+            "adapters": self.adapters,
+            "window": self.window,
+        }
+        return (_surface.restore_driver, (_surface.reduce_state(state),))
 
     @property
     def cache(self) -> CacheAdapter:
@@ -268,7 +326,8 @@ class Driver:
         key = (outputs, provided, streaming)
         plan = self._plans.get(key)
         if plan is None:
-            plan = compile_plan(select(self.graph, outputs, provided), streaming=streaming)
+            selection = select(for_request(self.graph, outputs, provided), outputs, provided)
+            plan = compile_plan(selection, streaming=streaming)
             if self._hooks.node_wrappers:
                 _wrap_nodes(plan, self._hooks.node_wrappers)
             if len(self._plans) > 512:  # many distinct requests: keep memory bounded
@@ -307,6 +366,8 @@ class Driver:
             for node_name, declared in readers:
                 if declared is seen or value_fits(value, declared):
                     continue
+                if any(accepts(declared, value) for accepts in self._accepts_input):
+                    continue
                 raise InputTypeError(
                     f"input {name!r} is {type(value).__qualname__}, but node {node_name!r}"
                     f" declares parameter {name!r} as {describe(declared)}. Pass a value of"
@@ -332,10 +393,22 @@ class Driver:
         inputs: Mapping[str, Any] | None = None,
     ) -> None:
         """Raise the error a run of ``final_vars`` would raise before running any user code."""
-        self._prepare(final_vars, overrides, inputs)
+        self._prepare(_surface.output_names(self.graph, final_vars), overrides, inputs)
+
+    def validate_inputs(
+        self,
+        final_vars: Iterable[Any],
+        inputs: Mapping[str, Any] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Check that ``inputs`` (with the config and ``overrides``) give a run of
+        ``final_vars`` every input it needs, of the declared types; raise the error the run
+        would raise (``MissingInputError``, ``InputTypeError`` ...) otherwise."""
+        self.validate_execution(final_vars, overrides=overrides, inputs=inputs)
 
     # -- running -------------------------------------------------------------------------
 
+    @_surface.returns_result_async
     async def aexecute(
         self,
         final_vars: Iterable[str],
@@ -395,6 +468,7 @@ class Driver:
             await _after_run(hooks, run_id, None, results)
         return results
 
+    @_surface.returns_result
     def execute(
         self,
         final_vars: Iterable[str],
@@ -410,13 +484,17 @@ class Driver:
         nodes still run concurrently, and sync generators are still advanced on their own
         thread. Set an executor explicitly (e.g. ``MultiThreadingExecutor``) to run blocking
         sync nodes in parallel. Called inside a running event loop it raises
-        ``RunningLoopError``: use ``await dr.aexecute(...)`` there.
+        ``RunningLoopError``: use ``await dr.aexecute(...)`` there; except in a Jupyter /
+        IPython kernel, where the run goes to a private loop on a helper thread.
         """
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             pass
         else:
+            if _notebook.in_kernel():
+                run = self._aexecute(final_vars, overrides, inputs, private_loop=True)
+                return _notebook.run_in_helper_loop(run)
             raise RunningLoopError(
                 "Driver.execute() was called inside a running event loop, where it would block"
                 " that loop. Use `await dr.aexecute(...)` instead."
@@ -493,88 +571,83 @@ class Driver:
 
     # -- introspection -------------------------------------------------------------------
 
-    def list_available_variables(
-        self, *, tag_filter: Mapping[str, Any] | None = None
-    ) -> list[Variable]:
-        """Every node and input, optionally only those whose tags match ``tag_filter``.
-
-        A filter value may be a single value, a list of accepted values, or ``None`` to accept
-        any node that has the tag at all.
-        """
-        found: list[Variable] = []
-        for name in self.graph.order:
-            node = self.graph.nodes[name]
-            found.append(
-                Variable(name, node.type, dict(node.tags), False, node.doc, node.role.value)
-            )
-        for name, readers in self.graph.inputs.items():
-            found.append(Variable(name, readers[0][1].type, {}, True))
-        if tag_filter:
-            found = [v for v in found if _tags_match(v.tags, tag_filter)]
-        return found
-
-    def display_all_functions(
+    def export_execution(
         self,
-        output_file_path: str | None = None,
-        *,
-        format: str | None = None,
-        orient: str = "LR",
-        hide_inputs: bool = False,
-        show_legend: bool = True,
-        graphviz_kwargs: Mapping[str, Mapping[str, str]] | None = None,
-    ) -> str | bytes:
-        """Draw every node, each Parallelizable block as a cluster; see :mod:`asyncdag.viz`.
-
-        ``format`` is ``"dot"``, ``"mermaid"``, ``"svg"`` or ``"png"`` (default: from the
-        file's suffix, else DOT). Returns the text (bytes for PNG) and writes it to
-        ``output_file_path`` when given. SVG and PNG need graphviz's ``dot`` program.
-        """
-        from asyncdag import viz
-
-        return viz.draw(
-            self.graph,
-            output_file_path,
-            format=format,
-            orient=orient,
-            hide_inputs=hide_inputs,
-            show_legend=show_legend,
-            graphviz_kwargs=graphviz_kwargs,
-        )
-
-    def visualize_execution(
-        self,
-        final_vars: Iterable[str],
-        output_file_path: str | None = None,
-        *,
+        final_vars: Iterable[Any],
         inputs: Mapping[str, Any] | None = None,
         overrides: Mapping[str, Any] | None = None,
-        format: str | None = None,
-        orient: str = "LR",
-        hide_inputs: bool = False,
-        show_legend: bool = True,
-        graphviz_kwargs: Mapping[str, Mapping[str, str]] | None = None,
-        bypass_validation: bool = False,
-    ) -> str | bytes:
-        """Draw only the nodes a run of ``final_vars`` would execute; overrides are marked.
-
-        Raises what the run would raise for missing inputs or unknown outputs, unless
-        ``bypass_validation``. Other parameters as for :meth:`display_all_functions`.
-        """
-        from asyncdag import viz
-
-        return viz.draw(
-            self.graph,
-            output_file_path,
-            final_vars=list(final_vars),
-            format=format,
-            inputs=inputs,
-            overrides=overrides,
-            orient=orient,
-            hide_inputs=hide_inputs,
-            show_legend=show_legend,
-            graphviz_kwargs=graphviz_kwargs,
-            bypass_validation=bypass_validation,
+    ) -> str:
+        """JSON (``{"nodes": [...]}``, each as ``Variable.as_dict()``) of what a run of
+        ``final_vars`` would execute and read; raises what the run would for a bad request."""
+        names = _surface.output_names(self.graph, final_vars)
+        self.validate_execution(names, overrides=overrides, inputs=inputs)
+        provided = (
+            frozenset(self.graph.config) | frozenset(inputs or ()) | frozenset(overrides or ())
         )
+        return _surface.export_execution(self.graph, names, provided)
+
+    # -- materializers ---------------------------------------------------------------------
+
+    def _materializing(self, materializers: Sequence[Materializer]) -> Driver:
+        """A driver of this graph with ``materializers`` added, sharing the executors; it
+        returns plain dicts."""
+        sibling = Driver(
+            apply_materializers(self.graph, materializers),
+            local=self.local,
+            remote=self.remote,
+            grouping=self.grouping,
+            adapters=[a for a in self.adapters if not _surface.is_result_builder(a)],
+            window=self.window,
+        )
+        # the same executors and per-worker resources, and the same choice of inline calls
+        sibling._default_local, sibling._default_remote = self._default_local, self._default_remote
+        sibling._resources = self._resources
+        return sibling
+
+    def materialize(
+        self,
+        *materializers: Materializer,
+        additional_vars: Iterable[Any] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Run with savers (``to.<key>(...)``) and loaders (``from_.<key>(...)``) added for
+        this call; returns ``({saver id: its metadata}, {additional var: value})``.
+
+        Example::
+
+            meta, results = dr.materialize(
+                to.json(id="report_json", dependencies=["report"], path="report.json"),
+                from_.csv(target="raw", path="raw.csv"),
+                additional_vars=["report"],
+            )
+        """
+        sibling, saved, extra = self._materialize_request(materializers, additional_vars)
+        raw = sibling.execute([*saved, *extra], overrides=overrides, inputs=inputs)
+        return {k: raw[k] for k in saved}, {k: raw[k] for k in extra}
+
+    async def amaterialize(
+        self,
+        *materializers: Materializer,
+        additional_vars: Iterable[Any] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """:meth:`materialize` on the running event loop (the file adapters use aiofiles)."""
+        sibling, saved, extra = self._materialize_request(materializers, additional_vars)
+        raw = await sibling.aexecute([*saved, *extra], overrides=overrides, inputs=inputs)
+        return {k: raw[k] for k in saved}, {k: raw[k] for k in extra}
+
+    def _materialize_request(
+        self, materializers: Sequence[Materializer], additional_vars: Iterable[Any] | None
+    ) -> tuple[Driver, list[str], list[str]]:
+        extra = _surface.output_names(self.graph, additional_vars or [])
+        saved = [m.id for m in materializers if isinstance(m, MaterializerFactory)]
+        if not saved and not extra:
+            raise ExecutionRequestError(
+                "nothing to materialize: pass to.<key>(...) savers, or additional_vars to compute"
+            )
+        return self._materializing(materializers), saved, extra
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -607,6 +680,9 @@ class Driver:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+Builder.driver_class = Driver
 
 
 async def _after_run(
@@ -661,18 +737,6 @@ def _wrap_nodes(plan: Plan, wrappers: Sequence[Any]) -> None:
                 if replaced is not None:
                     fn = replaced
             step.fn = fn
-
-
-def _tags_match(tags: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
-    for key, accepted in wanted.items():
-        if key not in tags:
-            return False
-        if accepted is None:
-            continue
-        options = accepted if isinstance(accepted, list | tuple | set) else [accepted]
-        if tags[key] not in options:
-            return False
-    return True
 
 
 _private = threading.local()

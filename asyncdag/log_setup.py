@@ -2,7 +2,10 @@
 
 asyncdag logs through the ``"asyncdag"`` logger (and children such as
 ``"asyncdag.data_quality"``). Its records propagate to the root logger as usual, so an
-application that configures logging itself needs nothing from here. For scripts and notebooks::
+application that configures logging itself needs nothing from here. When nothing is
+configured, nothing is printed: the logger carries a ``logging.NullHandler`` (the standard
+library's advice for libraries), so Python's last-resort handler never writes asyncdag's
+warnings to stderr. For scripts and notebooks::
 
     from asyncdag import log_setup
 
@@ -22,6 +25,13 @@ __all__ = ["LOGGER_NAME", "setup_logging"]
 LOGGER_NAME = "asyncdag"
 
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+# Quiet by default: with a handler of its own, the logger never falls back to Python's
+# last-resort handler (WARNING and up to stderr) when the application configured nothing.
+# Records still propagate, so a configured root logger (or pytest's caplog) sees them.
+if not any(type(h) is logging.NullHandler for h in logging.getLogger(LOGGER_NAME).handlers):
+    logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -38,32 +38,33 @@ import aiohttp
 
 from asyncdag.lifecycle import ProgressBar
 from benchmarks._harness import Options, Row, System, add_ratios, measure_rounds, new_loop, progress
-from examples.crawler.pages import (
-    ATTEMPTS,
-    USER_AGENT,
-    CrawlLimits,
-    FetchError,
-    backoff_delay,
-    fetch,
-    parse_page,
-    sitemap_urls,
-)
+from examples.crawler.pages import ATTEMPTS, USER_AGENT, FetchError, backoff_delay, fetch
+from examples.crawler.parsing import parse_page
 from examples.crawler.report import CrawlTotals
+from examples.crawler.robots import Robots
 from examples.crawler.runner import crawl
 from examples.crawler.site import EmbeddedSite, Expected, SiteConfig
+from examples.crawler.sitemaps import sitemap_urls
+from examples.crawler.urls import CrawlLimits
 
 WORKLOAD = "CRAWL"
 HAND = "hand-written aiohttp"
 ASYNC = "asyncdag crawler"
 BAR = "asyncdag + ProgressBar"
+WORKERS = "asyncdag --workers 2"
+SCRAPY = "Scrapy CrawlSpider"
 TARGET = 0.9  # asyncdag pages/s at least this times the hand-written crawler's
+WORKERS_TARGET = 1.4  # --workers 2 at least this times the single loop's pages/s
+SCRAPY_TARGET = 3.0  # the asyncdag link-following crawl at least this times Scrapy's pages/s
 
 
-async def fetch_with_retries(session: aiohttp.ClientSession, url: str, limits: CrawlLimits) -> Any:
+async def fetch_with_retries(
+    session: aiohttp.ClientSession, url: str, limits: CrawlLimits, robots: Robots
+) -> Any:
     """``fetch`` retried as the dataflow's ``retry`` policy does (attempts, backoff, jitter)."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            return await fetch(session, url, limits)
+            return await fetch(session, url, limits, robots)
         except FetchError as err:
             if not err.retryable or attempt == ATTEMPTS:
                 raise
@@ -76,18 +77,19 @@ async def hand_written(source: str, limits: CrawlLimits) -> CrawlTotals:
     from asyncdag.htypes import ItemFailure
 
     totals = CrawlTotals()
-    connector = aiohttp.TCPConnector(limit=limits.concurrency, ttl_dns_cache=300)
+    connector = aiohttp.TCPConnector(limit=limits.concurrency + 2, ttl_dns_cache=300)
     async with aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=limits.timeout),
         headers={"User-Agent": USER_AGENT},
     ) as session:
         slots = asyncio.Semaphore(limits.concurrency)
+        robots = Robots(limits)
         running: set[asyncio.Task[None]] = set()
 
         async def one(url: str, i: int) -> None:
             try:
-                totals.add(parse_page(await fetch_with_retries(session, url, limits)))
+                totals.add(parse_page(await fetch_with_retries(session, url, limits, robots)))
             except FetchError as err:
                 totals.add(ItemFailure("page", (i,), err))
             finally:
@@ -106,6 +108,22 @@ async def hand_written(source: str, limits: CrawlLimits) -> CrawlTotals:
         while running:
             await asyncio.gather(*running)
     return totals
+
+
+def _descendants_cpu(skip: set[int]) -> float:
+    """CPU seconds of this process's live descendants, except ``skip`` (the site)."""
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        if child.pid in skip:
+            continue
+        try:
+            times = child.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
 
 
 async def asyncdag_crawl(source: str, limits: CrawlLimits) -> CrawlTotals:
@@ -162,36 +180,56 @@ def bench(
     concurrency: int = 64,
     repeats: int = 5,
     loop: str = "uvloop",
+    workers: int | None = 2,
 ) -> list[Row]:
+    """The sitemap crawl: hand-written, asyncdag, asyncdag + bar, and (``workers``) asyncdag
+    on ``MultiProcessingExecutor(workers)``. CPU per page counts every process of the crawl
+    (this one and its worker processes), never the site's."""
     config = SiteConfig(pages=pages, latency=latency)
     want = EmbeddedSite(config).expected()
     child, sitemap = start_site(config)
-    limits = CrawlLimits(hosts=frozenset({"127.0.0.1"}), concurrency=concurrency)
+    limits = CrawlLimits.for_urls(sitemap, concurrency=concurrency)
     logging.getLogger("asyncdag").setLevel(logging.ERROR)  # one warning per failed page
-    cpu: dict[str, list[float]] = {HAND: [], ASYNC: [], BAR: []}
+    names = [HAND, ASYNC, BAR] + ([WORKERS] if workers else [])
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    ev = new_loop(loop)
+    pool_driver = None
+    if workers:
+        from examples.crawler.runner import build_driver, executor_for
+
+        pool_driver = build_driver(limits, executor=executor_for(limits, workers))
+
+        async def on_workers(source: str, limits: CrawlLimits) -> CrawlTotals:
+            assert pool_driver is not None
+            found = await pool_driver.aexecute(
+                ["totals"], inputs={"source": source, "limits": limits}
+            )
+            return found["totals"]  # type: ignore[no-any-return]
 
     def timed(name: str, fn: Any) -> Any:
         async def call() -> CrawlTotals:
-            t0 = time.process_time()
+            t0 = time.process_time() + _descendants_cpu({child.pid})
             found = await fn(sitemap, limits)
-            cpu[name].append(time.process_time() - t0)
+            cpu[name].append(time.process_time() + _descendants_cpu({child.pid}) - t0)
             return found
 
         return call
 
-    ev = new_loop(loop)
     try:
         progress(f"CRAWL {pages} pages x {latency * 1e3:g} ms @ {concurrency}, {repeats} rounds")
-        samples = measure_rounds(
-            ev,
-            [
-                System(HAND, timed(HAND, hand_written), is_async=True, check=_checker(want)),
-                System(ASYNC, timed(ASYNC, asyncdag_crawl), is_async=True, check=_checker(want)),
-                System(BAR, timed(BAR, asyncdag_with_bar), is_async=True, check=_checker(want)),
-            ],
-            repeats=repeats,
-        )
+        systems = [
+            System(HAND, timed(HAND, hand_written), is_async=True, check=_checker(want)),
+            System(ASYNC, timed(ASYNC, asyncdag_crawl), is_async=True, check=_checker(want)),
+            System(BAR, timed(BAR, asyncdag_with_bar), is_async=True, check=_checker(want)),
+        ]
+        if workers:
+            systems.append(
+                System(WORKERS, timed(WORKERS, on_workers), is_async=True, check=_checker(want))
+            )
+        samples = measure_rounds(ev, systems, repeats=repeats)
     finally:
+        if pool_driver is not None:
+            pool_driver.close()
         ev.close()
         assert child.stdin is not None
         child.stdin.close()
@@ -199,13 +237,60 @@ def bench(
     case = f"{pages} pages x {latency * 1e3:g} ms @ {concurrency}"
     ideal = -(-pages // concurrency) * latency
     rows = [Row(WORKLOAD, case, "ideal", pages / ideal, "pages/s")]
-    for name in (HAND, ASYNC, BAR):
+    for name in names:
         wall = statistics.median(samples[name])
         cpu_us = statistics.median(cpu[name][1:]) / pages * 1e6  # [0] is the warm-up
-        note = f"{wall:.2f} s; {cpu_us:.0f} us CPU/page in the crawler"
+        where = "all the crawl's processes" if name == WORKERS else "the crawler"
+        note = f"{wall:.2f} s; {cpu_us:.0f} us CPU/page in {where}"
         rows.append(Row(WORKLOAD, case, name, pages / wall, "pages/s", note))
-    add_ratios(rows, [HAND])
+    add_ratios(rows, [HAND, ASYNC])
     return rows
+
+
+def bench_follow(
+    pages: int = 2000, latency: float = 0.020, concurrency: int = 64, repeats: int = 3
+) -> list[Row]:
+    """The link-following crawl from the site's root, no depth bound: Scrapy's
+    ``CrawlSpider`` in a subprocess of its own (``crawl_scrapy.py``), its totals checked
+    against the site's. The asyncdag row comes with ``--follow``."""
+    import json
+
+    config = SiteConfig(pages=pages, latency=latency)
+    want = EmbeddedSite(config).expected_follow()
+    child, sitemap = start_site(config)
+    root = sitemap.rsplit("/", 1)[0] + "/"
+    walls: list[float] = []
+    cpus: list[float] = []
+    try:
+        progress(f"CRAWL-FOLLOW Scrapy, {pages} pages x {latency * 1e3:g} ms @ {concurrency}")
+        for _ in range(repeats):
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.crawl_scrapy",
+                    root,
+                    "--concurrency",
+                    str(concurrency),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            found = json.loads(done.stdout.strip().splitlines()[-1])
+            got = (found["listed"], found["ok"], found["failed"], found["skipped"], found["words"])
+            assert got == (want.listed, want.ok, want.failed, want.skipped, want.words), (got, want)
+            walls.append(found["wall"])
+            cpus.append(found["cpu"])
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait(timeout=10)
+    case = f"follow from / : {want.listed} URLs x {latency * 1e3:g} ms @ {concurrency}"
+    wall = statistics.median(walls)
+    cpu_us = statistics.median(cpus) / want.listed * 1e6
+    note = f"{wall:.2f} s; {cpu_us:.0f} us CPU/URL (Scrapy's process, start-up included)"
+    return [Row(WORKLOAD, case, SCRAPY, want.listed / wall, "pages/s", note)]
 
 
 def targets(rows: list[Row]) -> list[str]:
@@ -217,17 +302,32 @@ def targets(rows: list[Row]) -> list[str]:
                 f"{'MET   ' if ok else 'MISSED'}  CRAWL {r.system} >= {TARGET}x the hand-written"
                 f" aiohttp crawler's pages/s at {r.case} (is {r.ratios[HAND]:.2f}x)"
             )
+        if r.system == WORKERS and ASYNC in r.ratios:
+            ok = r.ratios[ASYNC] >= WORKERS_TARGET
+            out.append(
+                f"{'MET   ' if ok else 'MISSED'}  CRAWL {r.system} >= {WORKERS_TARGET}x the single"
+                f" loop's pages/s at {r.case} (is {r.ratios[ASYNC]:.2f}x)"
+            )
+    if any(r.system == SCRAPY for r in rows):
+        out.append(
+            f"NOT MEASURED  CRAWL-FOLLOW asyncdag >= {SCRAPY_TARGET}x Scrapy's pages/s:"
+            " the crawler's --follow is not available yet"
+        )
+    out.append(
+        "NOT MEASURED  CRAWL --ray local >= 1.2x the single loop: --ray is not available yet"
+    )
     return out
 
 
 def run(opts: Options) -> tuple[list[Row], list[str]]:
     rows = bench(repeats=opts.repeats, loop=opts.loop)
+    rows += bench_follow(repeats=max(1, min(3, opts.repeats)))
     return rows, targets(rows)
 
 
 if __name__ == "__main__":
     from benchmarks._harness import print_rows
 
-    found = bench()
+    found = bench() + bench_follow()
     print_rows("CRAWL", found)
     print("\n".join(targets(found)))

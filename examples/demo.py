@@ -1,11 +1,11 @@
 """`make demo`: crawl a web site with asyncdag, with a live progress bar.
 
 It starts the crawler example's embedded site on 127.0.0.1 (2,000 generated pages, 20 ms a
-page, some slow, missing, broken, flaky, redirected or off-host ones, and a rate limit that
-answers 429 with Retry-After), crawls it through the dataflow of ``examples/crawler`` — the
-sitemap streamed into a Parallelizable expander, 64 pages at once, retries, a streaming
-collector — then prints the summary and checks it against what the site says a correct crawl
-finds. No network needed. Set ASYNCDAG_DEMO_PAGES for another size.
+page, some slow, missing, broken, flaky, redirected, off-origin or refused by robots.txt, and
+a rate limit that answers 429 with Retry-After), crawls it through the dataflow of
+``examples/crawler`` — the sitemap streamed into a Parallelizable expander, 64 pages at once,
+retries, a streaming collector — then prints the summary and checks it against what the site
+says a correct crawl finds. No network needed. Set ASYNCDAG_DEMO_PAGES for another size.
 
 The same crawl from the command line, with every option: ``python -m examples.crawler -h``.
 """

@@ -21,8 +21,9 @@ import anyio
 import pytest
 
 from asyncdag import driver
-from asyncdag.caching import CacheAdapter, CachingBehavior, CachingEventType
+from asyncdag.caching import CachingBehavior, CachingEventType
 from asyncdag.caching._store import forget_stores
+from asyncdag.caching.adapter import CacheAdapter
 from asyncdag.errors import InvalidDecoratorError
 from asyncdag.function_modifiers import cache
 from asyncdag.htypes import ItemFailure

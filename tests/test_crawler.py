@@ -13,17 +13,22 @@ from pathlib import Path
 import anyio
 import pytest
 
-from examples.crawler.pages import CrawlLimits, SitemapError
+from examples.crawler.pages import SitemapError
 from examples.crawler.report import CrawlTotals
 from examples.crawler.runner import crawl
 from examples.crawler.site import EmbeddedSite, Expected, SiteConfig
+from examples.crawler.urls import CrawlLimits
 
 pytestmark = pytest.mark.anyio
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 SMALL = SiteConfig(pages=200, latency=0.002, slow_latency=0.02)
-LOCAL = CrawlLimits(hosts=frozenset({"127.0.0.1"}), concurrency=32)
+
+
+def local(site: EmbeddedSite, **bounds: object) -> CrawlLimits:
+    """Limits that allow the site's origin (http://127.0.0.1:PORT) and no other."""
+    return CrawlLimits.for_urls(site.base_url, **{"concurrency": 32, **bounds})
 
 
 def assert_matches(found: CrawlTotals, want: Expected) -> None:
@@ -41,14 +46,14 @@ async def test_the_crawl_finds_exactly_what_the_site_holds(tmp_path: Path) -> No
     out = tmp_path / "pages.jsonl"
     async with EmbeddedSite(SMALL) as site:
         with anyio.fail_after(30):
-            result = await crawl(site.sitemap_url, LOCAL, output_path=str(out))
+            result = await crawl(site.sitemap_url, local(site), output_path=str(out))
         want = site.expected()
-        assert site.stats.by_host["localhost"] == 0, "off-host URLs must not be fetched"
+        assert site.stats.by_host["localhost"] == 0, "off-origin URLs must not be fetched"
         listed = set(site.listed_urls())
     assert_matches(result.totals, want)
     # every kind of failure is there, by reason
     assert set(want.failed) == {"HTTP 404", "HTTP 500", "too many redirects", "too large"}
-    assert want.skipped == {"off-host": 3}
+    assert want.skipped == {"off-origin": 3, "robots.txt": 2}
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert result.lines == len(lines) == SMALL.pages
     assert {line["url"] for line in lines} == listed
@@ -58,6 +63,7 @@ async def test_the_crawl_finds_exactly_what_the_site_holds(tmp_path: Path) -> No
         if not line["ok"]:
             reasons[line["reason"]] = reasons.get(line["reason"], 0) + 1
             assert line["status"] in (None, 302, 404, 500) or line["reason"] == "too large"
+    assert site.stats.robots == 1, "robots.txt is read once per origin"
     assert reasons == {**want.failed, **want.skipped}
 
 
@@ -65,7 +71,7 @@ async def test_429s_are_waited_out_and_every_page_arrives() -> None:
     config = SiteConfig(pages=80, latency=0.002, rate_limit=40, per_mille=())
     async with EmbeddedSite(config) as site:
         with anyio.fail_after(30):
-            result = await crawl(site.sitemap_url, LOCAL)
+            result = await crawl(site.sitemap_url, local(site))
         assert site.stats.rate_limited > 0, "the crawl should have gone over the rate limit"
         assert_matches(result.totals, site.expected())
     assert result.totals.ok == 80 and not result.totals.failed
@@ -75,20 +81,19 @@ async def test_flaky_pages_are_retried() -> None:
     config = SiteConfig(pages=100, latency=0.001, per_mille=(("flaky", 200),))
     async with EmbeddedSite(config) as site:
         with anyio.fail_after(30):
-            result = await crawl(site.sitemap_url, LOCAL)
+            result = await crawl(site.sitemap_url, local(site))
         assert site.stats.by_status[503] >= 20
         assert_matches(result.totals, site.expected())
     assert result.totals.ok == 100
 
 
 async def test_follow_external_fetches_the_other_host() -> None:
-    limits = CrawlLimits(hosts=frozenset({"127.0.0.1"}), follow_external=True, concurrency=32)
     async with EmbeddedSite(SMALL) as site:
         with anyio.fail_after(30):
-            result = await crawl(site.sitemap_url, limits)
+            result = await crawl(site.sitemap_url, local(site, follow_external=True))
         assert site.stats.by_host["localhost"] > 0
         assert_matches(result.totals, site.expected(follow_external=True))
-    assert not result.totals.skipped
+    assert dict(result.totals.skipped) == {"robots.txt": 2}
 
 
 @pytest.mark.parametrize(
@@ -97,14 +102,14 @@ async def test_follow_external_fetches_the_other_host() -> None:
     ids=lambda b: next(iter(b)),
 )
 async def test_bounds_hold(bounds: dict[str, int]) -> None:
-    limits = CrawlLimits(hosts=frozenset({"127.0.0.1"}), concurrency=16, **bounds)
     async with EmbeddedSite(SMALL) as site:
         with anyio.fail_after(30):
-            result = await crawl(site.sitemap_url, limits)
+            result = await crawl(site.sitemap_url, local(site, concurrency=16, **bounds))
         assert_matches(result.totals, site.expected(**bounds))
         if "max_pages" in bounds:
             assert result.totals.urls == 25
-            assert site.stats.by_status[200] <= 25 + 2  # pages, plus sitemap index and child
+            # pages, plus sitemap index, child and robots.txt
+            assert site.stats.by_status[200] <= 25 + 3
 
 
 async def test_the_sitemap_is_read_as_a_stream() -> None:
@@ -113,7 +118,7 @@ async def test_the_sitemap_is_read_as_a_stream() -> None:
     config = SiteConfig(pages=200, latency=0.001, sitemap_pause=0.05, per_mille=())
     async with EmbeddedSite(config) as site:
         with anyio.fail_after(30):
-            result = await crawl(site.sitemap_url, LOCAL)
+            result = await crawl(site.sitemap_url, local(site))
         first, sent = site.stats.first_page_at, site.stats.sitemap_sent_at
     assert result.totals.ok == 200
     assert first is not None and sent is not None and first < sent
@@ -125,14 +130,14 @@ async def test_a_file_of_urls(tmp_path: Path) -> None:
         path = tmp_path / "urls.txt"
         path.write_text("# some pages\n\n" + "\n".join(urls) + "\n" + urls[0] + "#again\n")
         with anyio.fail_after(30):
-            result = await crawl(str(path), LOCAL)
+            result = await crawl(str(path), local(site))
         assert_matches(result.totals, site.expected(max_pages=30))
 
 
 async def test_polite_crawls_keep_to_the_rate() -> None:
-    limits = CrawlLimits(hosts=frozenset({"127.0.0.1"}), max_pages=12, concurrency=16)
     config = SiteConfig(pages=12, latency=0.001, per_mille=())
     async with EmbeddedSite(config) as site:
+        limits = local(site, max_pages=12, concurrency=16)
         with anyio.fail_after(30):
             result = await crawl(site.sitemap_url, limits, polite=True)
     assert result.totals.ok == 12
@@ -151,7 +156,7 @@ async def test_polite_crawls_keep_to_the_rate() -> None:
 async def test_a_bad_sitemap_is_one_clear_error(path: str, message: str) -> None:
     async with EmbeddedSite(SiteConfig(pages=10, latency=0.001, per_mille=())) as site:
         with anyio.fail_after(30), pytest.raises(SitemapError, match=message) as caught:
-            await crawl(site.base_url + path, LOCAL)
+            await crawl(site.base_url + path, local(site))
     assert "\n" not in str(caught.value)
 
 
@@ -234,11 +239,46 @@ def test_the_benchmark_runs_at_a_tiny_size() -> None:
     from benchmarks import crawl as bench_crawl
 
     rows = bench_crawl.bench(pages=40, latency=0.001, concurrency=8, repeats=1)
+    follow = bench_crawl.bench_follow(pages=40, latency=0.001, concurrency=8, repeats=1)
+    assert [r.system for r in follow] == [bench_crawl.SCRAPY] and follow[0].value > 0
     assert {r.system for r in rows} == {
         "ideal",
         bench_crawl.HAND,
         bench_crawl.ASYNC,
         bench_crawl.BAR,
+        bench_crawl.WORKERS,
     }
     assert all(r.value > 0 for r in rows)
-    assert len(bench_crawl.targets(rows)) == 2
+    verdicts = bench_crawl.targets(rows + follow)
+    assert len(verdicts) == 5  # two, --workers 2, and what is not measured yet (follow, Ray)
+    assert sum(v.startswith("NOT MEASURED") for v in verdicts) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--depth", "2"], "error: --depth bounds --follow: give --follow too"),
+        (["--follow", "--depth", "-1"], "error: --depth must not be negative"),
+        (["--workers", "0"], "error: --workers must be at least 1"),
+        (["--workers", "2", "--ray", "local"], "error: --workers and --ray"),
+        (["--ray", "nowhere"], "error: --ray: 'nowhere' is not HOST:PORT"),
+        (["--follow"], "error: --follow is not available yet"),
+        (["--ray", "local"], "error: --ray is not available yet"),
+        (["--allow-host", "a.test/x"], "error: --allow-host: not a host name"),
+        (["--sitemap-timeout", "0"], "error: --sitemap-timeout must be positive"),
+        (["--max-loc", "0"], "error: --max-loc must be at least 1"),
+    ],
+)
+def test_cli_checks_the_options_of_bigger_crawls(args: list[str], message: str) -> None:
+    done = run_cli(*args, "--no-progress")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(message), done.stderr
+    assert done.stderr.count("\n") == 1
+
+
+def test_cli_crawls_on_worker_processes(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    done = run_cli("--pages", "120", "--latency", "0.001", "--workers", "2", "-o", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "check: every count matches" in done.stdout
+    assert len(out.read_text().splitlines()) == 120

@@ -63,3 +63,52 @@ def test_signature_matches_hamilton() -> None:
     params = inspect.signature(log_setup.setup_logging).parameters
     assert list(params)[0] == "log_level"
     assert params["log_level"].default == logging.INFO
+
+
+QUIET_RUN = """
+import logging, sys
+from asyncdag import driver
+from tests.dags_policies import skipping
+dr = driver.Builder().with_modules(skipping).build()
+{configure}
+print(dr.execute(["afetched"], inputs={{"n": 4, "bad": 2}}))
+logging.getLogger("asyncdag").warning("a warning of asyncdag's")
+"""
+
+
+def _run_script(configure: str) -> tuple[str, str]:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", QUIET_RUN.format(configure=configure)],
+        capture_output=True,
+        text=True,
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout, done.stderr
+
+
+def test_nothing_is_printed_when_logging_is_not_configured() -> None:
+    stdout, stderr = _run_script("")
+    assert stdout.strip() == "{'afetched': [0, 10, 30]}"  # item 2 was skipped...
+    assert stderr == ""  # ...and nothing was printed about it, nor the explicit warning
+
+
+def test_setup_logging_and_an_applications_own_config_both_show_the_records() -> None:
+    _, stderr = _run_script("from asyncdag import log_setup; log_setup.setup_logging()")
+    assert "WARNING asyncdag: a warning of asyncdag's" in stderr
+    assert "INFO    asyncdag: " in stderr and ": attempt 2 of 3 in 0 s after" in stderr
+    _, stderr = _run_script("logging.basicConfig(level=logging.WARNING)")
+    assert "WARNING:asyncdag:a warning of asyncdag's" in stderr
+
+
+def test_retry_lines_name_the_node_and_the_item() -> None:
+    _, stderr = _run_script("from asyncdag import log_setup; log_setup.setup_logging()")
+    assert "INFO    asyncdag: afetched (2,) 2: attempt 2 of 3" in stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 import threading
 import types
 import weakref
@@ -22,7 +23,7 @@ import anyio
 import cloudpickle
 import pytest
 
-from asyncdag import driver
+from asyncdag import _calls, driver
 from asyncdag.errors import NodeExecutionError
 from asyncdag.execution import executors
 from asyncdag.graph._node import node_from_function
@@ -246,6 +247,239 @@ async def test_retry_never_catches_the_cancellation_of_its_backoff() -> None:
     assert calls == 1
 
 
+class RateLimited(Exception):
+    def __init__(self, retry_after: Any = None, headers: Any = None) -> None:
+        super().__init__("429")
+        self.retry_after = retry_after
+        if headers is not None:
+            self.headers = headers
+
+
+def test_retry_wait_reads_the_error(sleeps: list[float]) -> None:
+    seen: list[_retry.Attempt] = []
+    errors = iter([RateLimited(3.0), OSError("reset"), RateLimited(1.5)])
+
+    def wait(attempt: _retry.Attempt) -> float | None:
+        seen.append(attempt)
+        return attempt.error.retry_after if isinstance(attempt.error, RateLimited) else None
+
+    @retry(5, backoff=0.1, jitter=False, wait=wait)
+    def fetch() -> str:
+        error = next(errors, None)
+        if error is not None:
+            raise error
+        return "page"
+
+    assert fetch() == "page"
+    assert sleeps == [3.0, 0.2, 1.5]  # the error's wait, the backoff when wait says None
+    assert [(a.number, type(a.error), a.backoff) for a in seen] == [
+        (1, RateLimited, 0.1),
+        (2, OSError, 0.2),
+        (3, RateLimited, 0.4),
+    ]
+
+
+async def test_retry_wait_on_an_async_node(sleeps: list[float]) -> None:
+    calls = 0
+
+    @retry(3, wait=_retry.retry_after)
+    async def fetch() -> int:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise RateLimited(headers={"retry-after": "2"})
+        return calls
+
+    assert await fetch() == 3
+    assert sleeps == [2.0, 2.0]
+
+
+def test_retry_wait_longer_than_max_backoff_gives_up(sleeps: list[float]) -> None:
+    calls = 0
+
+    @retry(5, max_backoff=10, wait=_retry.retry_after)
+    def fetch() -> None:
+        nonlocal calls
+        calls += 1
+        raise RateLimited(retry_after=3600)
+
+    with pytest.raises(RateLimited):
+        fetch()
+    assert (calls, sleeps) == (1, [])
+
+
+@pytest.mark.parametrize("bad", [-1, float("nan"), "soon", True])
+def test_retry_wait_must_return_seconds(bad: Any, sleeps: list[float]) -> None:
+    @retry(3, wait=lambda attempt: bad)
+    def fetch() -> None:
+        raise OSError("down")
+
+    with pytest.raises(ValueError, match="wait returned"):
+        fetch()
+
+
+class Response:
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = headers
+
+
+class StatusError(Exception):
+    def __init__(self, headers: dict[str, str]) -> None:
+        super().__init__("503")
+        self.response = Response(headers)
+
+
+@pytest.mark.parametrize(
+    ("subject", "seconds"),
+    [
+        (RateLimited(retry_after=2), 2.0),
+        (RateLimited(retry_after="7"), 7.0),
+        (RateLimited(retry_after=b" 4 "), 4.0),
+        (RateLimited(headers={"Retry-After": "12"}), 12.0),
+        (RateLimited(headers={"RETRY-AFTER": "0.5"}), 0.5),
+        (StatusError({"Retry-After": "Wed, 21 Oct 2015 07:28:30 GMT"}), 30.0),
+        (StatusError({"Retry-After": "Wed, 21 Oct 2015 07:27:00 GMT"}), 0.0),  # past: now
+        (RateLimited(retry_after="next week"), None),
+        (RateLimited(retry_after="Wed, 21 Oct 2015 07:28:30"), None),  # no zone: not HTTP
+        (RateLimited(), None),
+        (OSError("no header at all"), None),
+    ],
+)
+def test_retry_after_reads_the_header_where_clients_put_it(
+    subject: Exception, seconds: float | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import email.utils
+
+    now = email.utils.parsedate_to_datetime("Wed, 21 Oct 2015 07:28:00 GMT").timestamp()
+    monkeypatch.setattr(_retry, "_now", lambda: now)
+    assert _retry.retry_after(_retry.Attempt(1, subject, None, 0.1)) == seconds
+
+
+def test_retry_after_reads_a_retried_result() -> None:
+    result = Response({"Retry-After": "3"})
+    assert _retry.retry_after(_retry.Attempt(1, None, result, 0.1)) == 3.0
+
+
+def test_retry_on_result_tries_again_then_returns_the_last(sleeps: list[float]) -> None:
+    answers = iter(["", "", "page"])
+
+    @retry(5, jitter=False, backoff=1, on_result=lambda text: text == "")
+    def fetch() -> str:
+        return next(answers)
+
+    assert fetch() == "page"
+    assert sleeps == [1, 2]
+
+    @retry(3, jitter=False, backoff=1, on_result=lambda text: text == "")
+    def always_empty() -> str:
+        return ""
+
+    sleeps.clear()
+    assert always_empty() == ""  # the attempts ran out: the last result, as it is
+    assert sleeps == [1, 2]
+
+
+async def test_retry_on_result_async_with_wait(sleeps: list[float]) -> None:
+    answers = iter([Response({"Retry-After": "5"}), Response({})])
+
+    @retry(3, on_result=lambda r: "Retry-After" in r.headers, wait=_retry.retry_after)
+    async def fetch() -> Response:
+        return next(answers)
+
+    assert (await fetch()).headers == {}
+    assert sleeps == [5.0]
+
+
+class Call(_calls.CallInfo):
+    """A node call as the engine makes one, recording what its retry reporter hears."""
+
+    def __init__(self, node: str, index: tuple[int, ...], label: str | None) -> None:
+        self.retries: list[dict[str, Any]] = []
+
+        def on_retry(call: _calls.CallInfo, error: BaseException, delay: float) -> None:
+            self.retries.append({"attempt": call.attempt, "error": error, "delay": delay})
+
+        super().__init__(_calls.RunInfo("r1"), node, index, label, on_retry)
+
+
+def in_call(call: _calls.CallInfo) -> contextlib.AbstractContextManager[None]:
+    @contextlib.contextmanager
+    def entered() -> Iterator[None]:
+        token = _calls._CALL.set(call)
+        try:
+            yield
+        finally:
+            _calls._CALL.reset(token)
+
+    return entered()
+
+
+def test_retry_sets_the_attempt_and_tells_the_node_call(sleeps: list[float]) -> None:
+    call = Call("page", (3,), "'https://a.example/x'")
+    attempts_seen: list[int] = []
+    error = ConnectionError("reset")
+
+    @retry(4, backoff=0.5, jitter=False)
+    def page() -> str:
+        attempts_seen.append(call.attempt)
+        if len(attempts_seen) < 3:
+            raise error
+        return "ok"
+
+    with in_call(call):
+        assert page() == "ok"
+    assert attempts_seen == [1, 2, 3]
+    assert call.attempt == 3  # what the engine reports as the call's attempts
+    assert call.retries == [
+        {"attempt": 2, "error": error, "delay": 0.5},
+        {"attempt": 3, "error": error, "delay": 1.0},
+    ]
+
+
+async def test_retry_sets_the_attempt_without_a_callback(sleeps: list[float]) -> None:
+    call = _calls.CallInfo(_calls.RunInfo("r1"), "page", (0,), None)  # as main's engine makes
+
+    @retry(3)
+    async def page() -> None:
+        raise OSError
+
+    with in_call(call), pytest.raises(OSError):
+        await page()
+    assert call.attempt == 3
+
+
+def test_retries_log_at_info_with_the_node_and_item(
+    sleeps: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    failures = iter([ConnectionError("reset")])
+
+    @retry(3, backoff=0.25, jitter=False)
+    def page() -> str:
+        error = next(failures, None)
+        if error:
+            raise error
+        return "ok"
+
+    with caplog.at_level(logging.INFO, logger="asyncdag"):
+        with in_call(Call("page", (3, 1), "'https://a.example/x'")):
+            page()
+        failures = iter([ConnectionError("refused")])
+        page()  # outside a run: named by its function
+    records = [r for r in caplog.records if r.name == "asyncdag"]
+    assert [r.levelno for r in records] == [logging.INFO, logging.INFO]
+    assert records[0].getMessage() == (
+        "page (3, 1) 'https://a.example/x': attempt 2 of 3 in 0.25 s after ConnectionError: reset"
+    )
+    assert (
+        records[1]
+        .getMessage()
+        .startswith(
+            f"{__name__}.test_retries_log_at_info_with_the_node_and_item.<locals>.page:"
+            " attempt 2 of 3"
+        )
+    )
+
+
 # -- timeout ---------------------------------------------------------------------------------
 
 
@@ -343,22 +577,60 @@ def test_concurrency_holds_across_event_loops() -> None:
 # -- rate limit ------------------------------------------------------------------------------
 
 
-def test_rate_limit_admits_calls_per_window(clock: FakeClock) -> None:
+def test_rate_limit_spaces_calls_evenly_by_default(clock: FakeClock) -> None:
     admitted: list[float] = []
 
-    @rate_limit(3, per=1.0)
+    @rate_limit(4, per=1.0)
     def call() -> None:
         admitted.append(clock.now)
 
     for _ in range(9):
         call()
-    assert admitted == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert admitted == pytest.approx([0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2])
+
+
+def test_rate_limit_spacing_after_a_quiet_spell_allows_no_burst(clock: FakeClock) -> None:
+    admitted: list[float] = []
+
+    @rate_limit(5, per=1.0)
+    def call() -> None:
+        admitted.append(clock.now)
+
+    call()
+    clock.now = 10.0  # quiet for a long time: still one call per 0.2 s, not five at once
+    for _ in range(3):
+        call()
+    assert admitted == pytest.approx([0, 10, 10.2, 10.4])
+
+
+def test_rate_limit_burst_admits_calls_per_window(clock: FakeClock) -> None:
+    admitted: list[float] = []
+
+    @rate_limit(3, per=1.0, burst=3)
+    def call() -> None:
+        admitted.append(clock.now)
+
+    for _ in range(9):
+        call()
+    assert admitted == pytest.approx([0, 0, 0, 1, 1, 1, 2, 2, 2])
+
+
+def test_rate_limit_partial_burst(clock: FakeClock) -> None:
+    admitted: list[float] = []
+
+    @rate_limit(6, per=1.0, burst=2)  # at most 2 in any 1/3 s: the rate stays 6 a second
+    def call() -> None:
+        admitted.append(clock.now)
+
+    for _ in range(6):
+        call()
+    assert admitted == pytest.approx([0, 0, 1 / 3, 1 / 3, 2 / 3, 2 / 3])
 
 
 def test_rate_limit_is_a_sliding_window(clock: FakeClock) -> None:
     admitted: list[float] = []
 
-    @rate_limit(2, per=1.0)
+    @rate_limit(2, per=1.0, burst=2)
     def call() -> None:
         admitted.append(clock.now)
 
@@ -379,24 +651,27 @@ def test_rate_limit_keeps_one_window_per_key(clock: FakeClock) -> None:
 
     for i in range(4):
         fetch(f"a.com/{i}")
-    fetch("b.com/0")  # a fresh key: no wait, though a.com is two windows ahead
+    clock.frozen = True  # b.com's calls go now, whatever a.com does
+    fetch("b.com/0")  # a fresh key: no wait, though a.com is booked ahead
     fetch(url="b.com/1", retries=2)
-    assert admitted == {"a.com": [0, 0, 1, 1], "b.com": [1, 1]}
+    assert admitted == {"a.com": [0, 0.5, 1, 1.5], "b.com": [1.5, 1.5]}
+    assert clock.sleeps == [0.5, 0.5, 0.5, 0.5]  # b.com's second call waited its 0.5 s
 
 
 async def test_rate_limit_in_a_block(clock: FakeClock) -> None:
     result = await run(paced, ["apaced"], n=8)
     assert result["apaced"] == list(range(8))
-    # three calls at once, then each window's three (the clock is frozen: every caller's
-    # turn is reserved when it arrives)
-    assert sorted(clock.sleeps) == [1, 1, 1, 2, 2]
+    # one call now, then one every third of a second (async sleeps do not move the clock:
+    # every caller's turn is reserved when it arrives)
+    assert sorted(clock.sleeps) == pytest.approx([k / 3 for k in range(1, 8)])
 
 
 async def test_rate_limit_per_host_in_a_block(clock: FakeClock) -> None:
     clock.frozen = True  # the sync calls run on threads, all at once
     result = await run(paced, ["per_host"], n=8)
     assert result["per_host"] == [f"h{i % 2}/{i}" for i in range(8)]
-    assert sorted(clock.sleeps) == [1, 1, 1, 1]  # each host: two now, two a second later
+    # each host: one now, then one every half second
+    assert sorted(clock.sleeps) == [0.5, 0.5, 1, 1, 1.5, 1.5]
 
 
 async def test_rate_limit_gives_back_a_cancelled_turn(
@@ -470,8 +745,8 @@ async def test_rate_limit_in_worker_processes(pool: executors.MultiProcessingExe
         by_worker[pid].append(at)
     for times in by_worker.values():
         times.sort()
-        # two per 0.1 s in each worker; the margin is the loop timer's granularity
-        assert all(b - a >= 0.09 for a, b in zip(times, times[2:]))
+        # one per 0.05 s in each worker; the margin is the loop timer's granularity
+        assert all(b - a >= 0.04 for a, b in zip(times, times[1:]))
 
 
 # -- composition -----------------------------------------------------------------------------
@@ -596,6 +871,9 @@ async def test_the_wrapper_keeps_the_nodes_shape(policy: str, fn: Callable[..., 
         lambda: rate_limit(0),
         lambda: rate_limit(1, per=0),
         lambda: rate_limit(1, per=float("nan")),
+        lambda: rate_limit(3, burst=0),
+        lambda: rate_limit(3, burst=4),
+        lambda: rate_limit(3, burst=1.5),  # type: ignore[arg-type]
     ],
 )
 def test_bad_arguments_raise_at_decoration(make: Callable[[], Any]) -> None:

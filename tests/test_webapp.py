@@ -24,6 +24,7 @@ from starlette.applications import Starlette
 from asyncdag import driver
 from asyncdag.errors import ExecutorError
 from examples.webapp import app as webapp
+from examples.webapp import server as webserver
 from examples.webapp.services import Backend, expected_quote
 
 pytestmark = pytest.mark.anyio
@@ -70,14 +71,22 @@ class Barrier(Backend):
 
 
 @contextlib.asynccontextmanager
-async def serving(app: Starlette) -> AsyncIterator[str]:
-    """uvicorn serving ``app`` on 127.0.0.1 in this loop; yields the base URL."""
+async def serving(app: Starlette, **limits: Any) -> AsyncIterator[str]:
+    """uvicorn serving ``app`` on 127.0.0.1 in this loop, configured as the example serves it
+    (``server.config``; ``limits`` override its timeouts and limits); yields the base URL."""
+    async with serving_with(app, **limits) as (base, _):
+        yield base
+
+
+@contextlib.asynccontextmanager
+async def serving_with(app: Starlette, **limits: Any) -> AsyncIterator[tuple[str, Any]]:
+    """As ``serving``, also yielding the ``uvicorn.Server`` (to see its connections)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(1024)  # the 200 concurrent connections queue here until accepted
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(webserver.config(app, log_level="warning", **limits))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         with anyio.fail_after(10):
@@ -86,7 +95,7 @@ async def serving(app: Starlette) -> AsyncIterator[str]:
                     task.result()  # startup failed: raise its error
                     raise RuntimeError("uvicorn stopped before it started")
                 await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", server
     finally:
         server.should_exit = True
         with anyio.fail_after(10):
@@ -279,3 +288,150 @@ def test_load_script_runs_at_a_small_size() -> None:
     }
     assert got["lag"]["samples"] >= 0 and got["backend"]["in_flight"] == 0
     assert len(web_load.targets(rows)) == 1
+
+
+# -- bounds: body size and shape, disconnects, slow and idle clients ---------------------------
+
+
+async def raw_request(base: str, data: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    host, port = base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(data)
+    await writer.drain()
+    return reader, writer
+
+
+def post_bytes(body: bytes, *, length: int | None = None) -> bytes:
+    size = len(body) if length is None else length
+    return (
+        b"POST /quote HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {size}\r\n\r\n".encode()
+        + body
+    )
+
+
+async def test_a_body_over_the_limit_is_413_declared_or_not() -> None:
+    backend = Gated()
+    with anyio.fail_after(15):
+        async with serving(webapp.create_app(backend)) as base, client() as session:
+            big = b'{"skus": ["' + b"x" * webapp.MAX_BODY + b'"], "customer": "c"}'
+            async with session.post(f"{base}/quote", data=big) as resp:
+                assert resp.status == 413
+                assert "larger than" in (await resp.json())["error"]
+
+            async def chunks() -> AsyncIterator[bytes]:  # chunked: no Content-Length to trust
+                for _ in range(8):
+                    yield b" " * (webapp.MAX_BODY // 4)
+
+            async with session.post(f"{base}/quote", data=chunks()) as resp:
+                assert resp.status == 413
+            status, _ = await post_quote(session, base, {"skus": ["a"], "customer": "c"})
+            assert status == 200
+    assert backend.calls == 3  # loyalty, pricing, inventory: of the one good request only
+
+
+async def test_malformed_or_too_deep_json_is_400() -> None:
+    with anyio.fail_after(15):
+        async with serving(webapp.create_app(Gated())) as base, client() as session:
+            for body in (
+                b"{not json",
+                b"\xff\xfe",  # not even text
+                b"[" * 20_000 + b"]" * 20_000,  # would be a RecursionError
+                b'{"skus": ' + b"[" * 9 + b"]" * 9 + b', "customer": "c"}',
+            ):
+                async with session.post(f"{base}/quote", data=body) as resp:
+                    assert resp.status == 400, body[:40]
+                    assert "error" in await resp.json()
+            nested = b'{"skus": ["a"], "customer": "c"}'  # two levels: fine
+            async with session.post(f"{base}/quote", data=nested) as resp:
+                assert resp.status == 200
+
+
+async def test_a_slow_body_is_408(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(webapp, "BODY_TIMEOUT", 0.2)
+    with anyio.fail_after(15):
+        async with serving(webapp.create_app(Gated())) as base:
+            reader, writer = await raw_request(base, post_bytes(b'{"skus": [', length=100))
+            status_line = await reader.readline()  # the rest of the body never comes
+            assert status_line.split()[1] == b"408"
+            writer.close()
+
+
+async def test_a_post_whose_client_disconnects_cancels_its_run() -> None:
+    backend = Gated(held=frozenset({"b", "c"}))  # never released: only cancellation ends them
+    with anyio.fail_after(15):
+        async with serving(webapp.create_app(backend)) as base, client() as session:
+            body = json.dumps({"skus": ["a", "b", "c"], "customer": "ada"}).encode()
+            _, writer = await raw_request(base, post_bytes(body))
+            while len(backend.in_flight) < 4:  # pricing and inventory for b and c
+                await asyncio.sleep(0.01)
+            assert backend.cancelled == 0
+            writer.close()  # the client goes away before its answer
+            await writer.wait_closed()
+            while backend.in_flight:
+                await asyncio.sleep(0.01)
+            assert backend.cancelled == 4  # each held call saw its cancellation
+            calls = backend.calls
+            status, answer = await post_quote(session, base, {"skus": ["d"], "customer": "bob"})
+            assert (status, answer) == (200, expected_quote(["d"], "bob"))
+            assert backend.calls == calls + 3  # nothing else of the first run went on
+
+
+async def read_until_closed(reader: asyncio.StreamReader) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    data = b""
+    while chunk := await reader.read(65536):
+        data += chunk
+    return data
+
+
+async def test_slowloris_clients_are_cut_off_and_the_limit_holds() -> None:
+    limit = 8
+    with anyio.fail_after(30):
+        async with serving_with(
+            webapp.create_app(Gated()), header_timeout=0.5, limit_concurrency=limit
+        ) as (base, server):
+            # slow clients: a request line and one header, then nothing (a byte a minute)
+            slow = [
+                await raw_request(base, b"POST /quote HTTP/1.1\r\nHost: test\r\n")
+                for _ in range(3 * limit)
+            ]
+            while len(server.server_state.connections) < 3 * limit:
+                await asyncio.sleep(0.01)
+            async with client() as session:
+                # the limit holds: a real request is refused at once, not queued behind them
+                async with session.post(f"{base}/quote", json={"skus": ["a"]}) as resp:
+                    assert resp.status == 503
+            # every slow connection is closed by the server, without an answer
+            for reader, writer in slow:
+                assert await read_until_closed(reader) == b""
+                writer.close()
+            while server.server_state.connections:
+                await asyncio.sleep(0.01)
+            async with client() as session:  # and the server serves again
+                status, _ = await post_quote(session, base, {"skus": ["a"], "customer": "c"})
+                assert status == 200
+
+
+async def test_idle_keep_alive_connections_are_closed() -> None:
+    with anyio.fail_after(15):
+        async with serving_with(webapp.create_app(Gated()), keep_alive_timeout=0.3) as (
+            base,
+            server,
+        ):
+            reader, writer = await raw_request(
+                base, b"GET /stats HTTP/1.1\r\nHost: test\r\nConnection: keep-alive\r\n\r\n"
+            )
+            answer = await read_until_closed(reader)  # the answer, then the server's close
+            assert answer.startswith(b"HTTP/1.1 200")
+            writer.close()
+            while server.server_state.connections:
+                await asyncio.sleep(0.01)
+
+
+def test_the_example_serves_with_its_bounds() -> None:
+    config = webserver.config(webapp.create_app(Gated()))
+    assert config.timeout_keep_alive == webserver.KEEP_ALIVE_TIMEOUT
+    assert config.limit_concurrency == webserver.LIMIT_CONCURRENCY
+    assert issubclass(config.http, webserver.HeaderTimeoutProtocol)  # type: ignore[arg-type]
+    assert config.http.header_timeout == webserver.HEADER_TIMEOUT  # type: ignore[union-attr]

@@ -14,14 +14,18 @@ half-way and started again runs only what had not finished::
     dr.execute(["report"], inputs={"day": "2024-05-01"})   # every node from the cache
     dr.cache.logs(run_id=dr.cache.last_run_id)
 
-Modules: :mod:`~asyncdag.caching.adapter` (the adapter, behaviours, events),
+Modules: :mod:`~asyncdag.caching.adapter` (``CacheAdapter``, what ``dr.cache`` is; behaviours,
+events),
 :mod:`~asyncdag.caching.fingerprinting` (data versions),
 :mod:`~asyncdag.caching.cache_key`, :mod:`~asyncdag.caching.stores` (SQLite metadata, file
 results, in-memory stores). The ``@cache`` decorator is in ``asyncdag.function_modifiers``.
 Events are logged to the ``asyncdag.caching`` logger.
+
+This package imports nothing of the engine or the lifecycle hooks (``function_modifiers``
+imports it for ``@cache`` while the graph builder is still loading); the adapter, which is a
+lifecycle hook, is in :mod:`asyncdag.caching.adapter`.
 """
 
-from asyncdag.caching._adapter import CacheAdapter as CacheAdapter
 from asyncdag.caching._behavior import CachingBehavior as CachingBehavior
 from asyncdag.caching._events import CachingEvent as CachingEvent
 from asyncdag.caching._events import CachingEventType as CachingEventType
@@ -31,7 +35,6 @@ from asyncdag.caching._stores import InMemoryResultStore as InMemoryResultStore
 from asyncdag.caching._stores import SQLiteMetadataStore as SQLiteMetadataStore
 
 __all__ = [
-    "CacheAdapter",
     "CachingBehavior",
     "CachingEvent",
     "CachingEventType",

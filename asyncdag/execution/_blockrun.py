@@ -114,6 +114,7 @@ def run_block(
     record: list[NodeRecord] | None = None,
     on_retry: Any = None,
     with_inputs: bool = False,
+    held: Any = None,
 ) -> Outcome:
     """Run one all-sync block instance here; its values go into ``values``.
 
@@ -127,7 +128,7 @@ def run_block(
         assert isinstance(step, CallStep)
         if run.cancelled:
             raise asyncio.CancelledError()
-        call = _calls.CallInfo(run, step.name, index, label_of, on_retry)
+        call = _calls.CallInfo(run, step.name, index, label_of, on_retry, held)
         token = _calls.enter_call(call)
         started = time.time() if record is not None else 0.0
         try:

@@ -116,7 +116,7 @@ def _run_chain(
                 )
                 for kw, lvl, key in step.args
             }
-        call = _calls.CallInfo(run, step.name, inst.index, inst.label, inst.on_retry)
+        call = _calls.CallInfo(run, step.name, inst.index, inst.label, inst.on_retry, inst.held())
         token = _calls.enter_call(call)
         try:
             value = call_detached(step.fn, kwargs) if detached else step.fn(**kwargs)
@@ -127,6 +127,15 @@ def _run_chain(
         overlay[step.name] = value
         out.append(value)
     return out
+
+
+def _chain_of(inst: Instance, i: int, step: CallStep) -> tuple[int, ...]:
+    """The steps one call of ``step`` runs: its chain, unless node hooks listen (then each
+    step is a call of its own; see ``Instance.launch_all``)."""
+    hooks = inst.run.hooks
+    if step.chain and (hooks is None or not hooks.nodes):
+        return step.chain
+    return (i,)
 
 
 def _chain_finished(
@@ -159,7 +168,8 @@ class InlineCalls:
     def call(self, inst: Instance, i: int, step: CallStep) -> Done | None:
         if step.needs_thread:
             return self._threads.call(inst, i, step)
-        if not step.chain:
+        chain = _chain_of(inst, i, step)
+        if len(chain) == 1:
             call = inst.call_info(step)
             token = _calls.enter_call(call)
             try:
@@ -170,11 +180,11 @@ class InlineCalls:
             finally:
                 _calls.exit_call(token)
         try:
-            values = _run_chain(inst, step.chain, inst.kwargs(step), detached=True)
+            values = _run_chain(inst, chain, inst.kwargs(step), detached=True)
         except _ChainFailed as failure:
-            _chain_finished(inst, step.chain, failure.values, failure)
+            _chain_finished(inst, chain, failure.values, failure)
             return None
-        _chain_finished(inst, step.chain, values, None)
+        _chain_finished(inst, chain, values, None)
         return None
 
     async def run_sync(self, inst: Instance, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
@@ -188,16 +198,18 @@ class ThreadCalls:
         self.pool = pool
 
     def call(self, inst: Instance, i: int, step: CallStep) -> Done | None:
-        chain = step.chain or (i,)
+        chain = _chain_of(inst, i, step)
         job = inst.run.to_thread(self.pool, _run_chain, inst, chain, inst.kwargs(step), False)
         job.future.add_done_callback(lambda fut: self._done(fut, inst, chain))
         return None
 
     @staticmethod
     def _done(fut: asyncio.Future[Any], inst: Instance, chain: tuple[int, ...]) -> None:
-        if fut.cancelled() or not inst.run.alive:
+        if fut.cancelled():
             return
-        exc = fut.exception()
+        exc = fut.exception()  # retrieved in every case: no "never retrieved" noise
+        if not inst.run.alive:
+            return
         if isinstance(exc, _ChainFailed):
             _chain_finished(inst, chain, exc.values, exc)
         elif exc is not None:  # the run's cancellation seen on the thread, or an engine bug
@@ -275,7 +287,12 @@ class Dispatch:
 
 class InLoop(Dispatch):
     """Instances driven on the loop; ``limiter``: one slot per instance; ``sequential``: one
-    instance at a time (the inline executor)."""
+    instance at a time (the inline executor).
+
+    A run started from inside an instance that holds a slot of ``limiter`` (a node running
+    its own driver again) takes none: its instances run in that slot, as nested instances run
+    in their parent's, so the inner run never waits for slots its caller holds.
+    """
 
     def __init__(self, limiter: SlotLimiter | None, sequential: bool = False) -> None:
         self.limiter = limiter
@@ -283,6 +300,7 @@ class InLoop(Dispatch):
         self.advance_inline = sequential  # the inline executor: everything on the loop
         self._busy = False
         self._free: Signal | None = Signal() if sequential else None
+        self._slotted = False  # the last admission took a slot (start() hands it to the child)
 
     def admit_nowait(self, run: Run) -> bool:
         if self.sequential:
@@ -291,7 +309,11 @@ class InLoop(Dispatch):
             self._busy = True
             return True
         limiter = self.limiter
-        return limiter is None or run.try_slot(limiter)
+        if limiter is None or run.held is limiter:
+            self._slotted = False
+            return True
+        self._slotted = run.try_slot(limiter)
+        return self._slotted
 
     async def admit(self, run: Run) -> None:
         if self.sequential:
@@ -300,10 +322,14 @@ class InLoop(Dispatch):
                 await self._free.wait()
             self._busy = True
             return
-        if self.limiter is not None:
+        if self.limiter is not None and run.held is not self.limiter:
             await run.take_slot(self.limiter)
+            self._slotted = True
 
     def start(self, child: Instance) -> None:
+        if self._slotted:
+            child.slotted = self.limiter
+            self._slotted = False
         if child.block.single_async is not None and child.run.hooks is None:
             child.run.spawn(child.run_single())
         else:
@@ -314,8 +340,8 @@ class InLoop(Dispatch):
             self._busy = False
             assert self._free is not None
             self._free.set()
-        elif self.limiter is not None:
-            child.run.give_slot(self.limiter)
+        elif child.slotted is not None:
+            child.run.give_slot(child.slotted)
 
 
 class _Batching(Dispatch):
@@ -349,10 +375,14 @@ class _Batching(Dispatch):
                 if self._exhausted and not self.pending:
                     return
                 await self._wake.wait()
-            if self.limiter is not None and not run.try_slot(self.limiter):
-                await run.take_slot(self.limiter)
+            if self._needs_slot() and not run.try_slot(self.limiter):  # type: ignore[arg-type]
+                await run.take_slot(self.limiter)  # type: ignore[arg-type]
             await asyncio.sleep(0)  # let items yielded back to back join this group
             self._launch()
+
+    def _needs_slot(self) -> bool:
+        # a run started from inside a slot of this limiter runs in it (see InLoop)
+        return self.limiter is not None and self.run.held is not self.limiter
 
     def _spoken_for(self) -> int:
         """Pending items that groups already on their way will take."""
@@ -380,8 +410,8 @@ class _Batching(Dispatch):
             self.run.fail(outcome.error)
 
     def _give_slot(self) -> None:
-        if self.limiter is not None:
-            self.run.give_slot(self.limiter)
+        if self._needs_slot():
+            self.run.give_slot(self.limiter)  # type: ignore[arg-type]
         self._wake.set()  # items may be left for a new group
 
 
@@ -447,6 +477,7 @@ class ThreadHops(_Batching):
                 record=records,
                 on_retry=child.on_retry,
                 with_inputs=inputs,
+                held=self.limiter,
             )
             done.append((child, outcome, records))
             if time.perf_counter() - started > HOP_SECONDS:

@@ -28,7 +28,7 @@ class Placement:
     instances by the ``remote`` one. ``private_loop``: the run's loop serves nothing else
     (``execute()``), which some executors use to run cheap sync code inline."""
 
-    __slots__ = ("_calls", "group_blocks", "local", "private_loop", "remote")
+    __slots__ = ("group_blocks", "local", "private_loop", "remote")
 
     def __init__(
         self, local: Any, remote: Any, *, private_loop: bool, group_blocks: bool = True
@@ -37,14 +37,10 @@ class Placement:
         self.remote = remote
         self.private_loop = private_loop
         self.group_blocks = group_blocks
-        self._calls: dict[int, Any] = {}
 
     def calls_for(self, block: BlockPlan) -> Any:
         executor = self.local if not block.scope else self.remote
-        found = self._calls.get(id(executor))
-        if found is None:
-            found = self._calls[id(executor)] = executor.sync_calls(private_loop=self.private_loop)
-        return found
+        return executor.sync_calls(private_loop=self.private_loop)
 
     def dispatch_for(self, block: BlockPlan, run: Run) -> Any:
         return self.remote.dispatch(
@@ -74,6 +70,9 @@ async def execute(
     the one warning about items that error policies ended (the driver's runs do).
     """
     run = Run(run_id=run_id, window=window, resources=resources, hooks=hooks, events=events)
+    caller = _calls.current_call()
+    if caller is not None:
+        run.held = caller.held
 
     def open_expansion(inst: Instance, i: int, step: ExpandStep) -> None:
         child = step.child

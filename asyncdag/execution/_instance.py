@@ -122,7 +122,20 @@ class Instance:
         return block.label_of(self.values[block.expander])
 
     def call_info(self, step: Step) -> _calls.CallInfo:
-        return _calls.CallInfo(self.run.info, step.name, self.index, self.label, self.on_retry)
+        return _calls.CallInfo(
+            self.run.info, step.name, self.index, self.label, self.on_retry, self.held()
+        )
+
+    def held(self) -> Any:
+        """The limiter whose slot this instance runs in (its own, or an outer instance's);
+        for the root of a run, the one its caller ran in."""
+        inst: Any = self
+        while inst is not None:
+            slotted = getattr(inst, "slotted", None)
+            if slotted is not None:
+                return slotted
+            inst = inst.parent
+        return self.run.held
 
     def on_retry(self, call: _calls.CallInfo, error: BaseException, delay: float) -> None:
         """A retry policy reports another attempt (from any thread of the run)."""
@@ -164,13 +177,17 @@ class Instance:
         work = list(indices)
         steps = self.block.steps
         run = self.run
+        hooks = run.hooks
+        # node hooks see every node's own call (its arguments, its start and end): chains
+        # of sync steps are fused into one hop only when nobody listens to nodes
+        fuse = hooks is None or not hooks.nodes
         while work and run.alive and not self.ended:
             i = work.pop()
             step = steps[i]
             if isinstance(step, CallStep):
-                if step.fused:
+                if step.fused and fuse:
                     continue  # runs inside the hop of its chain's first step
-                if run.hooks is not None and run.hooks.before_node:
+                if hooks is not None and hooks.before_node:
                     self.node_started(step)
                 if step.is_async:
                     run.spawn(self._call_async(i, step))

@@ -69,12 +69,19 @@ _original_preparation = mp_spawn.get_preparation_data
 
 
 class _Worker:
-    __slots__ = ("conn", "process")
+    __slots__ = ("conn", "lifeline", "process")
 
-    def __init__(self, context: Any, initializer: Callable[[Connection], None]) -> None:
+    def __init__(self, context: Any, initializer: Callable[[Connection, Connection], None]) -> None:
         parent_end, child_end = multiprocessing.Pipe(duplex=True)
+        # The lifeline is never written: the worker watches its end on a thread of its own and
+        # exits when it reads EOF, which the kernel delivers the moment this process dies,
+        # however it dies (SIGKILL included) and whatever the worker is busy with.
+        watched_end, held_end = multiprocessing.Pipe(duplex=False)
         self.process = context.Process(
-            target=initializer, args=(child_end,), daemon=True, name="asyncdag-worker"
+            target=initializer,
+            args=(child_end, watched_end),
+            daemon=True,
+            name="asyncdag-worker",
         )
         # Workers do not re-run the user's main script (tasks carry __main__ functions by
         # value with cloudpickle), so a script without an `if __name__ == "__main__"` guard, or
@@ -86,7 +93,9 @@ class _Worker:
             finally:
                 mp_spawn.get_preparation_data = _original_preparation
         child_end.close()
+        watched_end.close()
         self.conn: Connection = parent_end
+        self.lifeline: Connection = held_end  # held open (never written) for the worker's life
 
     def alive(self) -> bool:
         return bool(self.process.is_alive())
@@ -98,6 +107,8 @@ class _Worker:
             self.process.join(timeout=5)
         with contextlib.suppress(Exception):
             self.conn.close()
+        with contextlib.suppress(Exception):
+            self.lifeline.close()
 
     def stop(self, timeout: float) -> None:
         with contextlib.suppress(Exception):
@@ -107,6 +118,8 @@ class _Worker:
             self.kill()
         with contextlib.suppress(Exception):
             self.conn.close()
+        with contextlib.suppress(Exception):
+            self.lifeline.close()
 
 
 _Job = tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]
@@ -161,9 +174,10 @@ class _Couriers:
 
 
 class ProcessPool:
-    """``size`` worker processes running ``target(conn)``: a loop answering payloads."""
+    """``size`` worker processes running ``target(conn, lifeline)``: a loop answering
+    payloads, which exits when ``lifeline`` reads EOF (this process is gone)."""
 
-    def __init__(self, size: int, target: Callable[[Connection], None]) -> None:
+    def __init__(self, size: int, target: Callable[[Connection, Connection], None]) -> None:
         methods = multiprocessing.get_all_start_methods()
         self._context = multiprocessing.get_context(
             "forkserver" if "forkserver" in methods else "spawn"

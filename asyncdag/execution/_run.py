@@ -66,6 +66,7 @@ class Run:
         "ended_counts",
         "events",
         "failure",
+        "held",
         "hooks",
         "info",
         "limiters",
@@ -97,6 +98,9 @@ class Run:
         #: opens an expansion for (instance, step index, step); set by the engine
         self.open_expansion: Callable[[Any, int, Any], None] = _no_expansions
         self.limiters: set[SlotLimiter] = set()  # limiters this run has borrowed from
+        #: a limiter whose slot the code that started this run holds (a node running its own
+        #: driver again): this run's instances run in that slot rather than wait for theirs
+        self.held: SlotLimiter | None = None
         self.ended_counts: Counter[tuple[str, str, str]] = Counter()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._jobs: set[Job] = set()
@@ -165,17 +169,19 @@ class Run:
         if not self.alive:
             done.cancel()
             return
+        task = self.spawn(_awaited(fn))
 
-        async def call() -> None:
-            try:
-                done.set_result(await fn())
-            except asyncio.CancelledError:
+        def resolve(task: asyncio.Task[Any]) -> None:
+            # a done callback, not a try/except in the coroutine: a task cancelled before its
+            # first step never runs its body, and the thread must hear of it all the same
+            if task.cancelled():
                 done.cancel()
-                raise
-            except BaseException as exc:
-                done.set_exception(exc)
+            elif task.exception() is not None:
+                done.set_exception(task.exception())
+            else:
+                done.set_result(task.result())
 
-        self.spawn(call())
+        task.add_done_callback(resolve)
 
     def _thread_left(self) -> None:
         waiter = self._threads_left
@@ -336,6 +342,10 @@ class Run:
         )
         total = sum(self.ended_counts.values())
         logger.warning("%d item(s) ended by their error policy: %s", total, parts)
+
+
+async def _awaited(fn: Callable[[], Awaitable[Any]]) -> Any:
+    return await fn()
 
 
 def _no_expansions(instance: Any, index: int, step: Any) -> None:

@@ -33,6 +33,8 @@ from typing import Any
 
 __all__ = ["Job", "ThreadPool"]
 
+_here = threading.local()  # .pool: the ThreadPool the current thread belongs to
+
 
 class Job:
     """One call to run on a pool thread; ``started`` flips when a thread takes it."""
@@ -59,6 +61,8 @@ def _settle(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
         return
     if ok:
         fut.set_result(value)
+    elif isinstance(value, asyncio.CancelledError):
+        fut.cancel()  # the run's cancellation, seen on the thread (check_cancelled)
     else:
         fut.set_exception(value)
 
@@ -84,6 +88,12 @@ class ThreadPool:
 
     def __repr__(self) -> str:
         return f"ThreadPool({self.name!r}, size={self.size})"
+
+    @staticmethod
+    def current() -> ThreadPool | None:
+        """The pool the calling thread belongs to, if any."""
+        pool: ThreadPool | None = getattr(_here, "pool", None)
+        return pool
 
     @property
     def busy(self) -> int:
@@ -118,6 +128,7 @@ class ThreadPool:
         return job
 
     def _serve(self) -> None:
+        _here.pool = self
         jobs, lock = self._jobs, self._lock
         while True:
             with lock:
@@ -138,6 +149,7 @@ class ThreadPool:
                     return
                 self._pending -= 1
             self._run(job)
+            del job  # while this thread waits for the next one, hold nothing of the last
 
     def _run(self, job: Job) -> None:
         if job.future.cancelled():  # nobody wants it any more: never start it
@@ -157,6 +169,8 @@ class ThreadPool:
             job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
         except RuntimeError:  # the loop is closed: the result has nowhere to go
             pass
+        finally:
+            del value
 
     def close(self) -> None:
         """Drop queued jobs and let the threads go; running jobs finish on their own."""

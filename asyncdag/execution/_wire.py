@@ -253,24 +253,24 @@ def _item_answer(
     outcome: Outcome, values: dict[str, Any], keys: Iterable[str], index: tuple[int, ...]
 ) -> bytes:
     if isinstance(outcome, Done):
-        out = {k: values[k] for k in keys}
-        try:
-            return _dumps(("done", out))
-        except Exception:
-            for k, v in out.items():
-                try:
-                    _dumps(v)
-                except Exception as exc:
-                    return _dumps(
-                        (
-                            "unpicklable",
-                            k,
-                            index,
-                            f"{type(v).__module__}.{type(v).__qualname__}",
-                            f"{type(exc).__name__}: {exc}",
-                        )
+        # each value on its own: the one that does not pickle here (or unpickle in the
+        # parent) is named, with its node and item
+        out: dict[str, bytes] = {}
+        for k in keys:
+            value = values[k]
+            try:
+                out[k] = _dumps(value)
+            except Exception as exc:
+                return _dumps(
+                    (
+                        "unpicklable",
+                        k,
+                        index,
+                        f"{type(value).__module__}.{type(value).__qualname__}",
+                        f"{type(exc).__name__}: {exc}",
                     )
-            raise
+                )
+        return _dumps(("done", out))
     if isinstance(outcome, Ended):
         f = outcome.failure
         return _dumps(("failed", f.node, f.policy, f.index, f.label, error_record(f.error)))
@@ -354,19 +354,23 @@ def decode_answer(
 
 
 def _decode_item(raw: bytes, label: str | None) -> Outcome:
-    try:
-        answer = pickle.loads(raw)
-    except Exception as exc:
-        return Raised(
-            SerializationError(
-                f"a value computed in a worker process for item {label or ''} cannot be"
-                f" unpickled here: {type(exc).__name__}: {exc}. Return values of types the"
-                " parent process can import."
-            )
-        )
+    answer = pickle.loads(raw)  # the envelope holds only builtins and bytes
     kind = answer[0]
     if kind == "done":
-        return Done(answer[1])
+        values: dict[str, Any] = {}
+        for key, data in answer[1].items():
+            try:
+                values[key] = pickle.loads(data)
+            except Exception as exc:
+                return Raised(
+                    SerializationError(
+                        f"the value of node {key!r} for item {label or ''} was computed in a"
+                        f" worker process but cannot be unpickled here: {type(exc).__name__}:"
+                        f" {exc}. Return values of types this process can import and rebuild.",
+                        node=key,
+                    )
+                )
+        return Done(values)
     if kind == "failed":
         _, node, policy, index, item_label, record = answer
         return _node_outcome(node, policy, tuple(index), item_label, record)
@@ -406,7 +410,7 @@ def decode_call(data: bytes) -> tuple[str, Any, dict[str, Any]]:
 def encode_call_answer(name: str, ok: bool, value: Any) -> bytes:
     if ok:
         try:
-            return _dumps(("ok", value))
+            return _dumps(("ok", name, _dumps(value)))
         except Exception as exc:
             return _dumps(
                 (
@@ -423,10 +427,15 @@ def encode_call_answer(name: str, ok: bool, value: Any) -> bytes:
 def decode_call_answer(data: bytes) -> Outcome:
     answer = pickle.loads(data)
     if answer[0] == "ok":
-        return Done(answer[1])
+        return _call_value(answer[1], answer[2])
     if answer[0] == "load":
         raise SerializationError(
             f"a worker process could not load the call: {answer[1]}. The modules that define"
             " your nodes must be importable in the worker, or be the main script."
         )
-    return _decode_item(pickle.dumps(answer), None)
+    return _decode_item(data, None)
+
+
+def _call_value(name: str, data: bytes) -> Outcome:
+    outcome = _decode_item(_dumps(("done", {name: data})), None)
+    return Done(outcome.value[name]) if isinstance(outcome, Done) else outcome

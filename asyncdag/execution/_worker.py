@@ -14,6 +14,10 @@ listen, then relayed to the parent with the answer, where the hooks fire.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
+import threading
 import time
 from multiprocessing.connection import Connection
 from typing import Any
@@ -244,8 +248,17 @@ def run_call(data: bytes) -> bytes:
         return _wire.encode_call_answer(name, False, exc)
 
 
-def serve(conn: Connection) -> None:
-    """A worker process's main loop: answer payloads until told to stop."""
+def serve(conn: Connection, lifeline: Connection | None = None) -> None:
+    """A worker process's main loop: answer payloads until told to stop, or until the
+    parent is gone (``lifeline`` reads EOF: the worker exits at once, even mid-task)."""
+    # Ctrl-C reaches the whole process group: the parent handles it (it cancels its runs and
+    # recycles workers that are busy with them); a worker must not die of it on its own.
+    with contextlib.suppress(ValueError, OSError):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if lifeline is not None:
+        threading.Thread(
+            target=_watch_parent, args=(lifeline,), name="asyncdag-lifeline", daemon=True
+        ).start()
     try:
         while True:
             try:
@@ -262,6 +275,18 @@ def serve(conn: Connection) -> None:
             conn.send_bytes(answer)
     finally:
         WORKER_RESOURCES.close()
+
+
+def _watch_parent(lifeline: Connection) -> None:
+    try:
+        lifeline.recv_bytes()
+    except (EOFError, OSError):
+        pass
+    os._exit(PARENT_GONE)
+
+
+#: the exit code of a worker whose parent died
+PARENT_GONE = 70
 
 
 _LOOP: asyncio.AbstractEventLoop | None = None

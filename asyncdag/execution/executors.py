@@ -32,6 +32,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import weakref
 from typing import Any
@@ -138,7 +139,7 @@ class _Threaded(TaskExecutor):
         self._threads = threads
         self._pool: ThreadPool | None = None
         self._lock = threading.Lock()
-        self._inline: InlineCalls | None = None
+        self._inline_calls: InlineCalls | None = None
         self._threaded: ThreadCalls | None = None
 
     def pool(self) -> ThreadPool:
@@ -149,11 +150,22 @@ class _Threaded(TaskExecutor):
                     self._pool = ThreadPool(self._threads, "asyncdag-worker")
         return self._pool
 
+    def _inline(self, private_loop: bool) -> bool:
+        # On execute()'s private loop, sync code runs inline when this is the driver's
+        # default executor, and also when the run was started on one of this executor's own
+        # threads (a node running a driver again): its work must not queue behind the very
+        # threads that wait for it.
+        if not private_loop:
+            return False
+        return self.inline_in_execute or (
+            self._pool is not None and ThreadPool.current() is self._pool
+        )
+
     def sync_calls(self, *, private_loop: bool) -> Any:
-        if private_loop and self.inline_in_execute:
-            if self._inline is None:
-                self._inline = InlineCalls(self.pool())
-            return self._inline
+        if self._inline(private_loop):
+            if self._inline_calls is None:
+                self._inline_calls = InlineCalls(self.pool())
+            return self._inline_calls
         if self._threaded is None:
             self._threaded = ThreadCalls(self.pool())
         return self._threaded
@@ -162,8 +174,7 @@ class _Threaded(TaskExecutor):
         self, block: BlockPlan, run: Any, *, private_loop: bool, group_blocks: bool
     ) -> Dispatch:
         limiter = self.slots if block.depth <= 1 else None  # nested: in the parent's slot
-        inline = private_loop and self.inline_in_execute
-        if block.all_sync and block.steps and group_blocks and not inline:
+        if block.all_sync and block.steps and group_blocks and not self._inline(private_loop):
             return ThreadHops(run, block, self.pool(), limiter)
         return InLoop(limiter)
 
@@ -253,18 +264,18 @@ class MultiProcessingExecutor(BatchingExecutor):
 
     async def _carry(self, payload: bytes, what: str) -> bytes:
         cancelled = threading.Event()
-        carried = self.pool().submit(payload, what, cancelled)
+        carried = asyncio.wrap_future(self.pool().submit(payload, what, cancelled))
         try:
-            return await asyncio.wrap_future(carried)
+            return await asyncio.shield(carried)
         except asyncio.CancelledError:
             # The courier drops the task, or kills the busy worker; wait for that, so that
             # nothing of a cancelled run is still running when the run returns.
             cancelled.set()
             while not carried.done():
-                try:
-                    await asyncio.shield(asyncio.wrap_future(carried))
-                except BaseException:
-                    pass
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait({carried})
+            if not carried.cancelled():
+                carried.exception()  # retrieved: the cancellation is what the caller sees
             raise
         except TaskCancelled:
             raise asyncio.CancelledError() from None

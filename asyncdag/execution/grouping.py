@@ -5,11 +5,33 @@
   An all-sync block instance then costs one thread hop, and one payload on processes.
 - :class:`GroupNodesIndividually`: every node is its own task; sync nodes inside a block hop to
   the thread pool one by one. Useful to see per-node timing, slower otherwise.
+- :class:`GroupNodesAllAsOne` and :class:`GroupNodesByLevel`: Hamilton's other two names.
+  Hamilton runs a graph without Parallelizable blocks as one task, or level by level; asyncdag
+  never waits for a whole level, since each node starts the moment its arguments are ready.
+  ``GroupNodesAllAsOne`` keeps every block instance in one task (as the default does) and
+  ``GroupNodesByLevel`` runs nodes one by one (as ``GroupNodesIndividually`` does).
+
+Example::
+
+    from asyncdag.execution import grouping
+
+    dr = driver.Builder().with_modules(m).with_grouping_strategy(
+        grouping.GroupNodesIndividually()
+    ).build()
 """
 
 from __future__ import annotations
 
-__all__ = ["GroupByRepeatableBlocks", "GroupNodesIndividually", "GroupingStrategy"]
+from asyncdag.lifecycle.api import NodeGroupPurpose
+
+__all__ = [
+    "GroupByRepeatableBlocks",
+    "GroupNodesAllAsOne",
+    "GroupNodesByLevel",
+    "GroupNodesIndividually",
+    "GroupingStrategy",
+    "NodeGroupPurpose",
+]
 
 
 class GroupingStrategy:
@@ -30,5 +52,17 @@ class GroupByRepeatableBlocks(GroupingStrategy):
 
 class GroupNodesIndividually(GroupingStrategy):
     """One task per node, also inside blocks."""
+
+    group_blocks = False
+
+
+class GroupNodesAllAsOne(GroupingStrategy):
+    """Hamilton's "everything in one task": each block instance runs as one task."""
+
+    group_blocks = True
+
+
+class GroupNodesByLevel(GroupingStrategy):
+    """Hamilton's "one task per level": nodes run one by one, each as soon as it is ready."""
 
     group_blocks = False

@@ -16,16 +16,20 @@ its imports::
 A misapplied decorator fails ``build()`` with :class:`InvalidDecoratorError` naming the
 function, the decorator and the problem.
 
-Not provided: Hamilton's materializers (``load_from``, ``save_to``, ``dataloader``,
-``datasaver``), ``with_columns``, ``cache``, ``ray_remote_options``, the pandera ``schema=``
-check, and the deprecated ``parametrized``, ``parameterized_inputs``, ``parametrized_input``,
-``dynamic_transform`` and ``model``.
+Hamilton's submodule paths work too (``function_modifiers.expanders``, ``.dependencies``,
+``.macros``, ``.metadata``, ``.configuration``, ``.delayed``, ``.recursive``, ``.validation``,
+``.adapters``, ``.base``), and so do the materializing decorators ``load_from``, ``save_to``,
+``dataloader`` and ``datasaver`` (adapters in :mod:`asyncdag.io`).
+
+Not provided: ``with_columns``, ``cache``, the pandera ``schema=`` check, and the deprecated
+``parameterized_inputs``, ``dynamic_transform`` and ``model``.
 """
 
 from __future__ import annotations
 
 from asyncdag.caching._decorator import cache as cache
 from asyncdag.errors import InvalidDecoratorError
+from asyncdag.function_modifiers._adapters import dataloader, datasaver, load_from, save_to
 from asyncdag.function_modifiers._config import config, exclude, hamilton_exclude
 from asyncdag.function_modifiers._dependencies import (
     ConfigDependency,
@@ -38,6 +42,11 @@ from asyncdag.function_modifiers._dependencies import (
     group,
     source,
     value,
+)
+from asyncdag.function_modifiers._deprecated import (
+    parametrized,
+    parametrized_input,
+    ray_remote_options,
 )
 from asyncdag.function_modifiers._does import does
 from asyncdag.function_modifiers._dynamic import ResolveAt, resolve, resolve_from_config
@@ -117,6 +126,8 @@ __all__ = [
     "check_output_custom",
     "config",
     "configuration",
+    "dataloader",
+    "datasaver",
     "does",
     "exclude",
     "extract_columns",
@@ -124,17 +135,22 @@ __all__ = [
     "group",
     "hamilton_exclude",
     "inject",
+    "load_from",
     "mutate",
     "parameterize",
     "parameterize_extract_columns",
     "parameterize_sources",
     "parameterize_values",
     "parameterized_subdag",
+    "parametrized",
+    "parametrized_input",
     "pipe",
     "pipe_input",
     "pipe_output",
+    "ray_remote_options",
     "resolve",
     "resolve_from_config",
+    "save_to",
     "schema",
     "source",
     "step",

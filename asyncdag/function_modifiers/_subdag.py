@@ -25,15 +25,15 @@ from asyncdag.function_modifiers._dependencies import (
     UpstreamDependency,
     source,
 )
+from asyncdag.function_modifiers._resolve import default_node, nodes_for_functions
 from asyncdag.function_modifiers._wrap import constant, glue, rebind
+from asyncdag.graph._discover import module_functions
 from asyncdag.graph._node import Dependency, Node
 
 __all__ = ["SubdagParams", "parameterized_subdag", "subdag"]
 
 
 def _functions(load_from: Sequence[Any]) -> list[tuple[str, Callable[..., Any]]]:
-    from asyncdag.graph._build import module_functions  # the graph's own discovery rules
-
     found: list[tuple[str, Callable[..., Any]]] = []
     for item in load_from:
         if isinstance(item, types.ModuleType):
@@ -122,8 +122,6 @@ class subdag(Creator):
             )
 
     def create(self, ctx: BuildContext) -> list[Node]:
-        from asyncdag.function_modifiers._resolve import nodes_for_functions
-
         cfg, own_config = _resolve_config(ctx.config, self.config, self.decorator_name, ctx)
         inner = nodes_for_functions(_functions(self.load_from), cfg)
         namespace = self.namespace or ctx.name
@@ -153,8 +151,6 @@ class subdag(Creator):
         return out
 
     def _final_node(self, ctx: BuildContext, namespace: str) -> Node:
-        from asyncdag.function_modifiers._resolve import default_node
-
         node = default_node(ctx).copy_with(name=self.final_node_name or ctx.name)
         plan = {
             d: source(f"{namespace}.{d}")

@@ -29,6 +29,8 @@ from asyncdag.graph._node import Dependency, Node, Role
 
 __all__ = [
     "DATA_VALIDATOR_ORIGINAL_OUTPUT_TAG",
+    "HAMILTON_DATA_VALIDATOR_ORIGINAL_OUTPUT_TAG",
+    "HAMILTON_IS_DATA_VALIDATOR_TAG",
     "IS_DATA_VALIDATOR_TAG",
     "check_output",
     "check_output_custom",
@@ -38,6 +40,11 @@ __all__ = [
 IS_DATA_VALIDATOR_TAG = "asyncdag.data_quality.contains_dq_results"
 #: Tag on validator nodes: the name of the node they check.
 DATA_VALIDATOR_ORIGINAL_OUTPUT_TAG = "asyncdag.data_quality.source_node"
+#: The same two tags under Hamilton's documented names: validator nodes carry both, so code
+#: that looks for ``hamilton.data_quality.*`` (a string, or Hamilton's constant after the
+#: import rename) finds them either way.
+HAMILTON_IS_DATA_VALIDATOR_TAG = "hamilton.data_quality.contains_dq_results"
+HAMILTON_DATA_VALIDATOR_ORIGINAL_OUTPUT_TAG = "hamilton.data_quality.source_node"
 
 
 def _validator_callable(
@@ -107,6 +114,8 @@ class _DataValidationDecorator(Transformer):
                         **node.tags,
                         IS_DATA_VALIDATOR_TAG: True,
                         DATA_VALIDATOR_ORIGINAL_OUTPUT_TAG: node.name,
+                        HAMILTON_IS_DATA_VALIDATOR_TAG: True,
+                        HAMILTON_DATA_VALIDATOR_ORIGINAL_OUTPUT_TAG: node.name,
                     },
                     doc=validator.description(),
                     originating_function=node.originating_function,

@@ -1,8 +1,14 @@
 """From modules and config to a validated graph.
 
 ``build_graph`` collects the functions each module defines, turns them into nodes (through the
-function modifiers), and checks, before anything runs: duplicate names, cycles, edge types and
-block scopes. Every problem is reported with the nodes involved and how to fix it.
+function modifiers), and checks, before anything runs: duplicate names, edge types and block
+scopes. Every problem is reported with the nodes involved and how to fix it.
+
+Cycles are Hamilton's way: a module may hold nodes that depend on each other in a loop, and
+the graph still builds. Those nodes, and every node that reads them, are kept out of
+``Graph.order`` and listed in ``Graph.blocked``; a request that needs them is refused by
+:func:`asyncdag.graph._cycles.for_request` with a ``CycleError`` naming the loop (or planned,
+when an override cuts the loop).
 """
 
 from __future__ import annotations
@@ -14,18 +20,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asyncdag.errors import (
-    CycleError,
     DuplicateNodeError,
     GraphError,
     ScopeError,
     TypeMismatchError,
 )
 from asyncdag.function_modifiers._resolve import nodes_for_functions
+from asyncdag.graph._discover import module_functions
 from asyncdag.graph._node import Dependency, Node, Role
 from asyncdag.graph._types import describe, types_compatible
 from asyncdag.resources import PER_WORKER_TAG
 
-__all__ = ["Graph", "build_graph", "module_functions", "scopes_of"]
+__all__ = [
+    "Graph",
+    "build_graph",
+    "cycle_error_text",
+    "find_cycles",
+    "module_functions",
+    "scopes_of",
+    "topological_order",
+]
 
 Scope = tuple[str, ...]
 
@@ -38,21 +52,12 @@ class Graph:
     config: Mapping[str, Any]
     # every name that is depended on but not produced: the user inputs, with their readers
     inputs: Mapping[str, tuple[tuple[Node, Dependency], ...]]
-    order: tuple[str, ...]  # a topological order of the nodes
+    order: tuple[str, ...]  # a topological order of the nodes outside any cycle
     scopes: Mapping[str, Scope]  # the chain of expanders each node runs inside
     consumers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-
-def module_functions(module: types.ModuleType) -> list[tuple[str, Callable[..., Any]]]:
-    """The functions a module defines itself, in definition order, without ``_private`` ones."""
-    found: list[tuple[str, Callable[..., Any]]] = []
-    for name, obj in vars(module).items():
-        if name.startswith("_") or not inspect.isfunction(obj):
-            continue
-        if getattr(obj, "__module__", None) != module.__name__:
-            continue  # imported from elsewhere
-        found.append((name, obj))
-    return found
+    # nodes on a cycle or downstream of one (not in ``order``), and the cycles themselves
+    blocked: tuple[str, ...] = ()
+    cycles: tuple[tuple[str, ...], ...] = ()
 
 
 def build_graph(
@@ -60,8 +65,13 @@ def build_graph(
     config: Mapping[str, Any],
     *,
     allow_module_overrides: bool = False,
+    edge_checks: Sequence[Callable[[Any, Any], bool]] = (),
 ) -> Graph:
-    """Build and validate the graph of ``modules`` under ``config``."""
+    """Build and validate the graph of ``modules`` under ``config``.
+
+    ``edge_checks`` may accept an edge whose types the default check refuses (Hamilton's
+    ``EdgeConnectionHook.check_edge_types_match``): each is called as ``check(from, to)``.
+    """
     nodes: dict[str, Node] = {}
     for module in modules:
         for made in nodes_for_functions(module_functions(module), config):
@@ -75,10 +85,14 @@ def build_graph(
                     " Builder.allow_module_overrides() to let the later module win."
                 )
             nodes[node.name] = node
-    return graph_from_nodes(nodes.values(), config)
+    return graph_from_nodes(nodes.values(), config, edge_checks)
 
 
-def graph_from_nodes(all_nodes: Iterable[Node], config: Mapping[str, Any]) -> Graph:
+def graph_from_nodes(
+    all_nodes: Iterable[Node],
+    config: Mapping[str, Any],
+    edge_checks: Sequence[Callable[[Any, Any], bool]] = (),
+) -> Graph:
     nodes = {n.name: n for n in all_nodes}
     for node in nodes.values():
         per_worker = node.tags.get(PER_WORKER_TAG)
@@ -89,13 +103,16 @@ def graph_from_nodes(all_nodes: Iterable[Node], config: Mapping[str, Any]) -> Gr
                 " yields, or make it return a value."
             )
     _check_async_resources_have_async_readers(nodes)
-    order = _topological_order(nodes)
-    _check_types(nodes)
-    _check_input_types_agree(nodes)
+    cycles = find_cycles(nodes)
+    blocked = _downstream_of_cycles(nodes, cycles)
+    order = topological_order(nodes, skip=blocked)
+    _check_types(nodes, edge_checks)
+    _check_input_types_agree(nodes, edge_checks)
     scopes = scopes_of(nodes, order, provided=frozenset())
     inputs: dict[str, list[tuple[Node, Dependency]]] = {}
     consumers: dict[str, list[str]] = {}
-    for name in order:
+    blocked_order = [n for n in nodes if n in blocked]
+    for name in [*order, *blocked_order]:
         node = nodes[name]
         for dep in node.dependencies:
             consumers.setdefault(dep.name, []).append(name)
@@ -108,6 +125,8 @@ def graph_from_nodes(all_nodes: Iterable[Node], config: Mapping[str, Any]) -> Gr
         order=tuple(order),
         scopes=scopes,
         consumers={k: tuple(v) for k, v in consumers.items()},
+        blocked=tuple(blocked_order),
+        cycles=tuple(tuple(c) for c in cycles),
     )
 
 
@@ -129,7 +148,9 @@ def _is_async_generator(node: Node) -> bool:
     return inspect.isasyncgenfunction(inspect.unwrap(node.callable))
 
 
-def _check_input_types_agree(nodes: Mapping[str, Node]) -> None:
+def _check_input_types_agree(
+    nodes: Mapping[str, Node], edge_checks: Sequence[Callable[[Any, Any], bool]] = ()
+) -> None:
     """An input read as two incompatible types can never be satisfied: say so at build."""
     seen: dict[str, tuple[str, Any]] = {}
     for node in nodes.values():
@@ -141,7 +162,9 @@ def _check_input_types_agree(nodes: Mapping[str, Node]) -> None:
             if other_node == node.name:
                 continue
             if not (
-                types_compatible(dep.type, other_type) or types_compatible(other_type, dep.type)
+                types_compatible(dep.type, other_type)
+                or types_compatible(other_type, dep.type)
+                or any(check(other_type, dep.type) for check in edge_checks)
             ):
                 raise TypeMismatchError(
                     f"input {dep.name!r} is read as {describe(other_type)} by {other_node!r}"
@@ -150,49 +173,160 @@ def _check_input_types_agree(nodes: Mapping[str, Node]) -> None:
                 )
 
 
-def _topological_order(nodes: Mapping[str, Node]) -> list[str]:
-    """Depth-first order; a back edge is a cycle, reported with its path."""
+def topological_order(
+    nodes: Mapping[str, Node],
+    *,
+    skip: frozenset[str] | set[str] = frozenset(),
+    cut: frozenset[str] = frozenset(),
+) -> list[str]:
+    """Depth-first order of ``nodes`` less ``skip``; a ``cut`` node's dependencies are ignored
+    (it is given). The nodes left must form no cycle (see :func:`find_cycles`)."""
     order: list[str] = []
-    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    done: set[str] = set(skip)
+
+    def deps(name: str) -> Any:
+        return iter(()) if name in cut else iter(nodes[name].dependency_names)
+
     for root in nodes:
-        if state.get(root):
+        if root in done:
             continue
-        stack: list[tuple[str, Any]] = [(root, iter(nodes[root].dependency_names))]
-        path = [root]
-        state[root] = 1
+        done.add(root)
+        stack: list[tuple[str, Any]] = [(root, deps(root))]
         while stack:
-            name, deps = stack[-1]
-            for dep in deps:
-                if dep not in nodes:
-                    continue
-                mark = state.get(dep)
-                if mark == 1:
-                    cycle = [*path[path.index(dep) :], dep]
-                    raise CycleError(
-                        "the graph has a cycle: "
-                        + " -> ".join(reversed(cycle))
-                        + ". Each arrow reads 'is read by'; break the loop by renaming a"
-                        " parameter or removing one of these dependencies.",
-                        cycle=list(reversed(cycle)),
-                    )
-                if mark is None:
-                    state[dep] = 1
-                    path.append(dep)
-                    stack.append((dep, iter(nodes[dep].dependency_names)))
+            name, pending = stack[-1]
+            for dep in pending:
+                if dep in nodes and dep not in done:
+                    done.add(dep)
+                    stack.append((dep, deps(dep)))
                     break
             else:
                 stack.pop()
-                path.pop()
-                state[name] = 2
                 order.append(name)
     return order
 
 
-def _check_types(nodes: Mapping[str, Node]) -> None:
+def find_cycles(nodes: Mapping[str, Node], cut: frozenset[str] = frozenset()) -> list[list[str]]:
+    """One loop per strongly connected component that has one, as a path of node names in
+    the direction values flow (``a -> b -> a``: ``b`` reads ``a``, ``a`` reads ``b``).
+
+    A ``cut`` node is given, so its dependencies do not count (an override breaks a loop).
+    """
+    # Tarjan's algorithm, iterative: deep graphs must not hit the recursion limit.
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    components: list[list[str]] = []
+
+    def deps(name: str) -> list[str]:
+        if name in cut:
+            return []
+        return [d for d in nodes[name].dependency_names if d in nodes]
+
+    counter = 0
+    for root in nodes:
+        if root in index:
+            continue
+        work: list[tuple[str, Any]] = [(root, iter(deps(root)))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            name, pending = work[-1]
+            advanced = False
+            for dep in pending:
+                if dep not in index:
+                    index[dep] = low[dep] = counter
+                    counter += 1
+                    stack.append(dep)
+                    on_stack.add(dep)
+                    work.append((dep, iter(deps(dep))))
+                    advanced = True
+                    break
+                if dep in on_stack:
+                    low[name] = min(low[name], index[dep])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[name])
+            if low[name] == index[name]:
+                component: list[str] = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == name:
+                        break
+                if len(component) > 1 or name in deps(name):
+                    components.append(component)
+    return [_loop_in(nodes, set(c), cut) for c in components]
+
+
+def _loop_in(nodes: Mapping[str, Node], members: set[str], cut: frozenset[str]) -> list[str]:
+    """A closed path through a strongly connected component, in the direction values flow."""
+    start = min(members, key=list(nodes).index)
+    # breadth-first from start along "reads" edges back to start
+    previous: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following: list[str] = []
+        for name in frontier:
+            if name in cut:
+                continue
+            for dep in nodes[name].dependency_names:
+                if dep not in members:
+                    continue
+                if dep == start:
+                    path = [start, name]
+                    while path[-1] != start:
+                        path.append(previous[path[-1]])
+                    return path  # start reads ... reads start, i.e. values flow start -> ...
+                if dep not in previous:
+                    previous[dep] = name
+                    following.append(dep)
+        frontier = following
+    return [start, start]  # pragma: no cover - a component always closes
+
+
+def _downstream_of_cycles(nodes: Mapping[str, Node], cycles: list[list[str]]) -> set[str]:
+    blocked = {name for cycle in cycles for name in cycle}
+    if not blocked:
+        return blocked
+    readers: dict[str, list[str]] = {}
+    for node in nodes.values():
+        for dep in node.dependency_names:
+            readers.setdefault(dep, []).append(node.name)
+    todo = list(blocked)
+    while todo:
+        for reader in readers.get(todo.pop(), ()):
+            if reader not in blocked:
+                blocked.add(reader)
+                todo.append(reader)
+    return blocked
+
+
+def cycle_error_text(cycle: Sequence[str]) -> str:
+    """The message of a ``CycleError`` for ``cycle`` (values flow left to right)."""
+    return (
+        "the graph has a cycle: "
+        + " -> ".join(cycle)
+        + ". Each arrow reads 'is read by'; break the loop by renaming a parameter, removing"
+        " one of these dependencies, or overriding one of these nodes."
+    )
+
+
+def _check_types(
+    nodes: Mapping[str, Node], edge_checks: Sequence[Callable[[Any, Any], bool]] = ()
+) -> None:
     for node in nodes.values():
         for dep in node.dependencies:
             producer = nodes.get(dep.name)
             if producer is None or types_compatible(producer.type, dep.type):
+                continue
+            if any(check(producer.type, dep.type) for check in edge_checks):
                 continue
             what = "yields items of type" if producer.role is Role.EXPAND else "returns"
             wrapped = f"{dep.kind.value} of " if dep.kind.collects else ""

@@ -18,6 +18,7 @@ from typing import Any
 
 from asyncdag import htypes
 from asyncdag.errors import GraphError
+from asyncdag.resources import PER_WORKER_TAG
 
 __all__ = ["DepKind", "Dependency", "Node", "Role", "node_from_function", "resolve_hints"]
 
@@ -167,8 +168,6 @@ def node_from_function(
     returns = hints.get("return", Any)
     node_tags = {**getattr(fn, "__asyncdag_tags__", {}), **(tags or {})}
     if getattr(fn, "__asyncdag_per_worker__", False):
-        from asyncdag.resources import PER_WORKER_TAG
-
         node_tags[PER_WORKER_TAG] = True
         returns = _yielded_type(returns)
     if htypes.is_parallelizable(returns):

@@ -20,11 +20,77 @@ exception in a hook fails the run, like an exception in a node.
 What is a *task*: one block instance (an item of a Parallelizable with its block). Node events
 of blocks that run elsewhere in one piece (a thread hop for an all-sync block, a process or
 cluster task) are reported when the block's values come back.
+
+Code ported from Hamilton keeps its hooks: Hamilton's base classes and signatures
+(``NodeExecutionHook``, ``GraphExecutionHook``, ``TaskExecutionHook``, ... in
+:mod:`asyncdag.lifecycle.api`) and adapters (``PrintLn``, ``GracefulErrorAdapter``,
+``PDBDebugger`` ... in :mod:`asyncdag.lifecycle.default`) are importable from here too.
 """
 
+from asyncdag.lifecycle import api as api
+from asyncdag.lifecycle import default as default
 from asyncdag.lifecycle._hooks import LifecycleHooks as LifecycleHooks
+from asyncdag.lifecycle.api import EdgeConnectionHook as EdgeConnectionHook
+from asyncdag.lifecycle.api import GraphAdapter as GraphAdapter
+from asyncdag.lifecycle.api import GraphConstructionHook as GraphConstructionHook
+from asyncdag.lifecycle.api import GraphExecutionHook as GraphExecutionHook
+from asyncdag.lifecycle.api import LegacyResultMixin as LegacyResultMixin
+from asyncdag.lifecycle.api import LifecycleAdapter as LifecycleAdapter
+from asyncdag.lifecycle.api import NodeExecutionHook as NodeExecutionHook
+from asyncdag.lifecycle.api import NodeExecutionMethod as NodeExecutionMethod
+from asyncdag.lifecycle.api import ResultBuilder as ResultBuilder
+from asyncdag.lifecycle.api import StaticValidator as StaticValidator
+from asyncdag.lifecycle.api import TaskExecutionHook as TaskExecutionHook
+from asyncdag.lifecycle.api import TaskGroupingHook as TaskGroupingHook
+from asyncdag.lifecycle.api import TaskReturnHook as TaskReturnHook
+from asyncdag.lifecycle.api import TaskSubmissionHook as TaskSubmissionHook
+from asyncdag.lifecycle.default import (
+    FunctionInputOutputTypeChecker as FunctionInputOutputTypeChecker,
+)
+from asyncdag.lifecycle.default import GracefulErrorAdapter as GracefulErrorAdapter
+from asyncdag.lifecycle.default import NoEdgeAndInputTypeChecking as NoEdgeAndInputTypeChecking
+from asyncdag.lifecycle.default import PDBDebugger as PDBDebugger
+from asyncdag.lifecycle.default import PrintLn as PrintLn
+from asyncdag.lifecycle.default import accept_error_sentinels as accept_error_sentinels
 from asyncdag.lifecycle.progress import ProgressBar as ProgressBar
 from asyncdag.lifecycle.progress import ProgressState as ProgressState
+from asyncdag.lifecycle.summary import NodeSummary as NodeSummary
+from asyncdag.lifecycle.summary import RunReport as RunReport
+from asyncdag.lifecycle.summary import RunSummary as RunSummary
 from asyncdag.lifecycle.trace import ChromeTrace as ChromeTrace
 
-__all__ = ["ChromeTrace", "LifecycleHooks", "ProgressBar", "ProgressState"]
+#: Hamilton's older name for :class:`PrintLn`.
+PrintLnHook = PrintLn
+
+__all__ = [
+    "ChromeTrace",
+    "EdgeConnectionHook",
+    "FunctionInputOutputTypeChecker",
+    "GracefulErrorAdapter",
+    "GraphAdapter",
+    "GraphConstructionHook",
+    "GraphExecutionHook",
+    "LegacyResultMixin",
+    "LifecycleAdapter",
+    "LifecycleHooks",
+    "NoEdgeAndInputTypeChecking",
+    "NodeExecutionHook",
+    "NodeExecutionMethod",
+    "NodeSummary",
+    "PDBDebugger",
+    "PrintLn",
+    "PrintLnHook",
+    "ProgressBar",
+    "ProgressState",
+    "ResultBuilder",
+    "RunReport",
+    "RunSummary",
+    "StaticValidator",
+    "TaskExecutionHook",
+    "TaskGroupingHook",
+    "TaskReturnHook",
+    "TaskSubmissionHook",
+    "accept_error_sentinels",
+    "api",
+    "default",
+]

@@ -211,7 +211,10 @@ class HookSet:
                 base = getattr(LifecycleHooks, name)
                 if getattr(type(adapter), name, None) is base:
                     continue  # not overridden
-                self.by_name.setdefault(name, []).append((type(adapter).__name__, method))
+                # the adapter as errors name it: its class, or (for an adapter that stands in
+                # for another, such as a translated Hamilton hook) the one it stands for
+                owner = getattr(adapter, "hook_owner", None) or type(adapter).__name__
+                self.by_name.setdefault(name, []).append((owner, method))
         has = self.by_name.__contains__
         # one flag per hot event, so that an event nobody listens to costs one test
         self.before_node = has("run_before_node_execution")

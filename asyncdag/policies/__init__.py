@@ -44,7 +44,7 @@ a threaded executor, when that matters.
 from asyncdag.policies._errors import DELIVER, FAIL, ON_ERROR_TAG, SKIP, on_error
 from asyncdag.policies._labels import ITEM_LABEL_TAG, item_label
 from asyncdag.policies._limits import concurrency, rate_limit
-from asyncdag.policies._retry import retry
+from asyncdag.policies._retry import Attempt, retry, retry_after
 from asyncdag.policies._timeout import timeout
 
 __all__ = [
@@ -53,10 +53,12 @@ __all__ = [
     "ITEM_LABEL_TAG",
     "ON_ERROR_TAG",
     "SKIP",
+    "Attempt",
     "concurrency",
     "item_label",
     "on_error",
     "rate_limit",
     "retry",
+    "retry_after",
     "timeout",
 ]

@@ -20,7 +20,9 @@ Why not aiolimiter
 side, while a node's limit must hold across the loops of concurrent ``execute()`` calls, the
 threads that run sync nodes and the two call styles. Its leaky bucket also lets up to twice
 the rate through in a window after a quiet spell. ``rate_limit`` is a sliding window instead:
-at most ``calls`` admissions in any ``per``-second interval.
+at most ``burst`` admissions in any ``burst * per / calls``-second interval. With the default
+``burst=1`` that spaces calls evenly, ``per / calls`` apart (what a polite crawler wants);
+with ``burst=calls`` it is "at most ``calls`` in any ``per`` seconds", taken in bursts.
 
 The clock and the sleeps go through the module-level ``_monotonic``, ``_sleep`` and
 ``_asleep``, so that tests can run the limiter on a fake clock.
@@ -234,14 +236,15 @@ class _RateLimit(_Shared):
     most ``calls`` admissions in any ``per``-second interval: ``t >= bucket[-calls] + per``,
     and no earlier than the last reservation so the list stays sorted. A caller cancelled
     while sleeping gives its reservation back. Times at least ``per`` in the past can no
-    longer matter and are dropped.
+    longer matter and are dropped. (``rate_limit(calls, per, burst=b)`` makes this window
+    ``b`` calls per ``b * per / calls`` seconds.)
     """
 
     __slots__ = ("_buckets", "_sweep_at", "calls", "per")
 
     def __init__(self, calls: int, per: float, token: str | None = None) -> None:
-        self.calls = calls
-        self.per = per
+        self.calls = calls  # admissions allowed in any window
+        self.per = per  # the window, in seconds
         self._buckets: dict[Hashable, list[float]] = {}
         self._sweep_at = _MIN_SWEEP
         super().__init__(token)
@@ -334,9 +337,19 @@ def _key_of(key: Callable[..., Hashable], fn: Callable[..., Any]) -> _KeyOf:
 
 
 def rate_limit(
-    calls: int, per: float = 1.0, *, key: Callable[..., Hashable] | None = None
+    calls: int,
+    per: float = 1.0,
+    *,
+    key: Callable[..., Hashable] | None = None,
+    burst: int = 1,
 ) -> Callable[[F], F]:
-    """Start at most ``calls`` calls of the node in any ``per``-second interval, per process.
+    """Start ``calls`` calls of the node per ``per`` seconds, evenly spaced, per process.
+
+    By default the calls are spaced evenly: one every ``per / calls`` seconds (``rate_limit(5)``
+    starts a call every 0.2 s, never five at once). ``burst=b`` lets up to ``b`` calls start
+    together: at most ``b`` calls in any ``b * per / calls`` seconds, so the long-run rate is
+    the same and ``burst=calls`` means "at most ``calls`` in any ``per``-second interval",
+    taken all at once when they are waiting.
 
     Callers over the limit wait (async ones with ``asyncio.sleep``, sync ones with
     ``time.sleep`` on their thread) and are admitted in arrival order; a waiting async caller
@@ -349,13 +362,13 @@ def rate_limit(
     the host of a URL, so that each host gets ``calls`` per ``per`` seconds.
 
     Raises ``ValueError`` at decoration when ``calls`` is not an int of at least 1, ``per`` is
-    not a positive finite number, ``key`` names a parameter the function does not have, or
-    for a generator function.
+    not a positive finite number, ``burst`` is not an int from 1 to ``calls``, ``key`` names a
+    parameter the function does not have, or for a generator function.
 
     Example::
 
         @rate_limit(5, per=1.0, key=lambda url: urllib.parse.urlsplit(url).hostname)
-        async def page(url: str, client: httpx.AsyncClient) -> str:
+        async def page(url: str, client: httpx.AsyncClient) -> str:   # 1 call / 0.2 s a host
             return (await client.get(url)).text
     """
     check_bare_use(calls, "rate_limit")
@@ -363,13 +376,19 @@ def rate_limit(
         raise ValueError(f"rate_limit: calls must be an int of at least 1, got {calls!r}")
     if isinstance(per, bool) or not isinstance(per, int | float) or not (0 < per < math.inf):
         raise ValueError(f"rate_limit: per must be a positive finite number, got {per!r}")
+    if isinstance(burst, bool) or not isinstance(burst, int) or not 1 <= burst <= calls:
+        raise ValueError(
+            f"rate_limit: burst must be an int from 1 (evenly spaced calls) to calls ({calls}),"
+            f" got {burst!r}"
+        )
     if key is not None and not callable(key):
         raise TypeError(f"rate_limit: key must be a callable, got {key!r}")
+    window = burst * float(per) / calls
 
     def decorate(fn: F) -> F:
         check_target(fn, "rate_limit")
         key_of = _key_of(key, fn) if key is not None else None
-        state = _register(_RateLimit(calls, float(per)))
+        state = _register(_RateLimit(burst, window))
         if is_async(fn):
 
             @functools.wraps(fn)

@@ -5,11 +5,13 @@ checks what it found against what the site says a correct crawl finds. SOURCE ma
 sitemap URL (``https://example.com/sitemap.xml``), a sitemap saved as a ``.xml`` file, or a
 text file of URLs, one a line.
 
-The crawl stays on the hosts it was given (the sitemap's host; for a URL file, the hosts the
-file names; plus any ``--allow-host``) unless ``--follow-external``, and bounds page size,
-redirects and the number of pages. Exit status: 0 when the crawl ran (failed pages are part
-of the report), 2 when the command line, the sitemap or the URL file is unusable (with a
-one-line message), 1 when the embedded site's crawl does not match its expected results.
+The crawl stays on the origins it was given (scheme, host and port: the sitemap's; for a URL
+file, those the file names; plus any ``--allow-host``) unless ``--follow-external``, honours
+robots.txt, and bounds page size, redirects, the number of pages and what it reads of
+sitemaps. Exit status: 0 when the crawl ran (failed pages are part of the report), 2 when the
+command line, the sitemap or the URL file is unusable (with a one-line message), 1 when the
+embedded site's crawl does not match its expected results, 130 / 143 when SIGINT (Ctrl-C) /
+SIGTERM stopped it (the results file then has a line for every page that finished).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 if __package__ in (None, ""):  # run as a path: python examples/crawler
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -30,11 +31,18 @@ from asyncdag.lifecycle import ProgressBar
 
 from .dataflow import POLITE_RATE
 from .pages import CrawlLimits, SitemapError, check_url
+from .parsing import DEFAULT_PARSER, PARSERS
 from .report import summary
-from .runner import CrawlResult, crawl, run_loop
+from .runner import CrawlResult, Interrupted, crawl, executor_for, run_loop
 from .site import EmbeddedSite, Expected, SiteConfig
+from .urls import origin_of, origins_for_host
 
 EXIT_USAGE = 2
+#: what --follow needs of the library, said when it is asked for
+FOLLOW_UNAVAILABLE = (
+    "--follow is not available yet: following links needs an expander fed by the links its"
+    " own block finds, which this version of asyncdag does not have"
+)
 
 
 class UsageError(Exception):
@@ -50,6 +58,11 @@ class Options:
     progress: bool
     polite: bool
     site: SiteConfig
+    follow: bool = False
+    depth: int | None = None
+    workers: int | None = None
+    ray: str | None = None
+    html_parser: str = DEFAULT_PARSER
     cache: str | None = None
 
 
@@ -74,11 +87,74 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"at most {POLITE_RATE} requests/s to each host (default: on, except for the"
         " embedded site)",
     )
-    add("--follow-external", action="store_true", help="fetch URLs on any host")
-    add("--allow-host", action="append", default=[], metavar="HOST", help="another host to crawl")
+    add("--follow-external", action="store_true", help="fetch URLs on any origin")
+    add(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="another origin to crawl: HOST (http on 80 and https on 443), HOST:PORT (http"
+        " and https on that port) or SCHEME://HOST[:PORT]; repeat for more",
+    )
     add("--no-progress", action="store_true", help="no progress bar")
     add("--verbose", "-v", action="store_true", help="log every failed page")
     add("--cache", metavar="DIR", help="keep pages in DIR: a crawl started again resumes")
+    add(
+        "--html-parser",
+        choices=sorted(PARSERS),
+        default=DEFAULT_PARSER,
+        help=f"how pages are parsed (default {DEFAULT_PARSER})",
+    )
+    follow = parser.add_argument_group("following links")
+    follow.add_argument(
+        "--follow",
+        action="store_true",
+        help="also crawl the pages the crawled pages link to, each URL once, on the allowed"
+        " origins; SOURCE may then be a page to start from (the embedded site: its root)",
+    )
+    follow.add_argument(
+        "--depth",
+        type=int,
+        metavar="N",
+        help="with --follow: fetch pages at most N links away from where the crawl started"
+        " (the start is depth 0; default: no bound)",
+    )
+    run_on = parser.add_argument_group("where pages are fetched (default: this event loop)")
+    run_on.add_argument("--workers", type=int, metavar="N", help="in N worker processes")
+    run_on.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="on a Ray cluster: its address (HOST:PORT or ray://HOST:PORT), or 'local' to"
+        " start one on this machine",
+    )
+    bounds = parser.add_argument_group("what the crawl reads of sitemaps and robots.txt")
+    bounds.add_argument(
+        "--sitemap-max-bytes",
+        type=int,
+        default=CrawlLimits.sitemap_max_bytes,
+        metavar="BYTES",
+        help="bytes of all the sitemaps together (default 50 MiB)",
+    )
+    bounds.add_argument(
+        "--sitemap-timeout",
+        type=float,
+        default=CrawlLimits.sitemap_timeout,
+        metavar="SECONDS",
+        help="seconds spent waiting for sitemap bytes, all sitemaps together (default 120)",
+    )
+    bounds.add_argument(
+        "--max-loc",
+        type=int,
+        default=CrawlLimits.max_loc,
+        metavar="CHARS",
+        help="characters in one sitemap <loc>, or one line of a URL file (default 8,192)",
+    )
+    bounds.add_argument(
+        "--robots",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="read and honour each origin's robots.txt (default: on)",
+    )
     site = parser.add_argument_group("the embedded site (when no SOURCE is given)")
     site.add_argument("--pages", type=int, default=2000, help="pages (default 2,000)")
     site.add_argument("--latency", type=float, default=0.02, help="seconds per page (0.02)")
@@ -91,10 +167,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def options(args: argparse.Namespace) -> Options:
     """Checks the command line; raises :class:`UsageError` with a one-line message."""
-    for name in ("concurrency", "max_bytes", "pages"):
+    for name in ("concurrency", "max_bytes", "pages", "sitemap_max_bytes", "max_loc"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
-    for name in ("max_pages", "window"):
+    for name in ("max_pages", "window", "workers"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
@@ -102,55 +178,105 @@ def options(args: argparse.Namespace) -> Options:
         raise UsageError("--max-redirects must not be negative")
     if args.timeout <= 0 or args.latency < 0:
         raise UsageError("--timeout must be positive and --latency not negative")
+    if args.sitemap_timeout <= 0:
+        raise UsageError("--sitemap-timeout must be positive")
+    _check_follow_and_executors(args)
     source = args.source
-    hosts = {h.lower() for h in args.allow_host}
+    allowed = list(args.allow_host)
+    for value in allowed:
+        try:
+            origins_for_host(value)
+        except ValueError as exc:
+            raise UsageError(f"--allow-host: {exc}") from None
+    urls: list[str] = []
     if source is None:
-        hosts.add("127.0.0.1")
+        pass  # the embedded site's origin is added once it has a port (run())
     elif "://" in source:
         problem = check_url(source)
         if problem is not None:
             raise UsageError(f"bad sitemap URL: {problem}")
-        hosts.add(urlsplit(source).hostname or "")
+        urls.append(source)
     else:
-        hosts |= _file_hosts(source)
-    limits = CrawlLimits(
-        hosts=frozenset(h.lower() for h in hosts),
+        urls += _file_urls(source)
+    limits = CrawlLimits.for_urls(
+        *urls,
+        allow=allowed,
         follow_external=args.follow_external,
         max_pages=args.max_pages,
         max_bytes=args.max_bytes,
         max_redirects=args.max_redirects,
         timeout=args.timeout,
         concurrency=args.concurrency,
+        sitemap_max_bytes=args.sitemap_max_bytes,
+        sitemap_timeout=args.sitemap_timeout,
+        max_loc=args.max_loc,
+        robots=args.robots,
     )
     site = SiteConfig(
         pages=args.pages, seed=args.seed, latency=args.latency, rate_limit=args.rate_limit
     )
     polite = args.polite if args.polite is not None else source is not None
-    opts = Options(source, limits, args.output, args.window, not args.no_progress, polite, site)
-    opts.cache = args.cache
-    return opts
+    return Options(
+        source,
+        limits,
+        args.output,
+        args.window,
+        not args.no_progress,
+        polite,
+        site,
+        follow=args.follow,
+        depth=args.depth,
+        workers=args.workers,
+        ray=args.ray,
+        html_parser=args.html_parser,
+        cache=args.cache,
+    )
 
 
-def _file_hosts(path: str) -> set[str]:
-    """The hosts a URL file names (a sitemap file: none; its sitemaps' hosts come later)."""
+def _check_follow_and_executors(args: argparse.Namespace) -> None:
+    if args.depth is not None:
+        if not args.follow:
+            raise UsageError("--depth bounds --follow: give --follow too")
+        if args.depth < 0:
+            raise UsageError("--depth must not be negative")
+    if args.workers is not None and args.ray is not None:
+        raise UsageError("--workers and --ray are two places to run pages: choose one")
+    if args.ray is not None and args.ray != "local":
+        address = args.ray.removeprefix("ray://")
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit() or "/" in address:
+            raise UsageError(f"--ray: {args.ray!r} is not HOST:PORT, ray://HOST:PORT or 'local'")
+    if args.follow:
+        raise UsageError(FOLLOW_UNAVAILABLE)
+    if args.ray is not None:
+        raise UsageError(
+            "--ray is not available yet: the crawl's pages would run one a Ray task, not"
+            " many at once in each Ray worker"
+        )
+
+
+def _file_urls(path: str) -> list[str]:
+    """One URL of each origin a URL file names (a sitemap file: none; its sitemaps' origins
+    come later)."""
     if not os.path.isfile(path):
         raise UsageError(f"no such file: {path} (give a sitemap URL, a .xml file or a URL file)")
     if path.endswith(".xml"):
-        return set()
-    hosts: set[str] = set()
+        return []
+    by_origin: dict[object, str] = {}
     try:
         with open(path, encoding="utf-8") as f:
             for line in f:
                 line = line.strip()
                 if line and not line.startswith("#") and check_url(line) is None:
-                    hosts.add((urlsplit(line).hostname or "").lower())
+                    by_origin.setdefault(origin_of(line), line)
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read URL file {path}: {exc}") from None
-    return hosts
+    return list(by_origin.values())
 
 
 async def run(opts: Options) -> int:
     hooks = [ProgressBar("pages")] if opts.progress else []
+    executor = executor_for(opts.limits, opts.workers)
     if opts.source is not None:
         result = await crawl(
             opts.source,
@@ -159,6 +285,8 @@ async def run(opts: Options) -> int:
             window=opts.window,
             hooks=hooks,
             polite=opts.polite,
+            executor=executor,
+            html_parser=opts.html_parser,
             cache=opts.cache,
         )
         print(_report(result, opts.source, opts))
@@ -171,23 +299,27 @@ async def run(opts: Options) -> int:
             + ")",
             flush=True,
         )
+        limits = opts.limits.with_origins_of([site.base_url])
         result = await crawl(
             site.sitemap_url,
-            opts.limits,
+            limits,
             output_path=opts.output,
             window=opts.window,
             hooks=hooks,
             polite=opts.polite,
+            executor=executor,
+            html_parser=opts.html_parser,
             cache=opts.cache,
         )
         print(_report(result, site.sitemap_url, opts))
         statuses = ", ".join(f"{n:,} x {code}" for code, n in sorted(site.stats.by_status.items()))
         print(f"the site answered {site.stats.requests:,} requests: {statuses}")
         want = site.expected(
-            follow_external=opts.limits.follow_external,
-            max_pages=opts.limits.max_pages,
-            max_bytes=opts.limits.max_bytes,
-            max_redirects=opts.limits.max_redirects,
+            follow_external=limits.follow_external,
+            max_pages=limits.max_pages,
+            max_bytes=limits.max_bytes,
+            max_redirects=limits.max_redirects,
+            robots=limits.robots,
         )
     return _check(result, want)
 
@@ -236,8 +368,20 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, SitemapError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except Interrupted as stopped:
+        kept = f"; {_lines(opts.output):,} lines in {opts.output}" if opts.output else ""
+        print(f"{stopped}: the crawl stopped{kept}", file=sys.stderr)
+        return 128 + stopped.signum
+    except KeyboardInterrupt:  # a second Ctrl-C
         return 130
+
+
+def _lines(path: str) -> int:
+    try:
+        with open(path, "rb") as f:
+            return sum(1 for _ in f)
+    except OSError:
+        return 0
 
 
 if __name__ == "__main__":

@@ -2,25 +2,27 @@
 
 ::
 
-    source, limits ─► session (per worker: one aiohttp session per event loop)
+    source, limits ─► session, robots (per worker: one aiohttp session and one robots.txt
+                  │                    reader per event loop)
                   └─► url ═══ Parallelizable: URLs streamed out of the sitemap(s) ═══╗
                                                                                    ║ per URL
-                      page  (fetch: redirects, size bound, retried)  ◄─────────────╝
+                      page  (fetch: robots.txt, redirects, size bound, retried) ◄──╝
                         └─► page_stats (parse: words, links)
                               ├─► totals        (CollectAsCompleted: counts, top words)
                               └─► results_file  (CollectAsCompleted: one JSON line a page)
 
 Failure policy: ``page`` and ``page_stats`` are ``on_error("deliver")``. A page that fails
-(404, 500 after retries, too large, off-host, ...) does not stop the crawl; its item reaches
-the collectors as an ``ItemFailure`` carrying the :class:`~.pages.FetchError`, so the
-summary counts it by reason and the results file has its line. ``"skip"`` would drop it from
-both, leaving only a log line: a crawl report must say which URLs failed and why.
+(404, 500 after retries, too large, off-origin, refused by robots.txt, ...) does not stop
+the crawl; its item reaches the collectors as an ``ItemFailure`` carrying the
+:class:`~.pages.FetchError`, so the summary counts it by reason and the results file has
+its line. ``"skip"`` would drop it from both, leaving only a log line: a crawl report must
+say which URLs failed and why.
 
 Call policies: ``retry`` (``asyncdag.policies``) tries a page again after a 5xx, a timeout
 or a lost connection, with exponential backoff and full jitter; ``giveup`` stops it at once
-for failures another attempt cannot fix (404, too large, off-host). A 429 is waited out
-inside the node for the server's ``Retry-After``, which ``retry`` does not read. With config
-``polite=True`` (the command line's default for sites other than the embedded one)
+for failures another attempt cannot fix (404, too large, off-origin, robots.txt). A 429 is
+waited out inside the node for the server's ``Retry-After``, which ``retry`` does not read.
+With config ``polite=True`` (the command line's default for sites other than the embedded one)
 ``rate_limit`` spaces requests to each host. There is no ``timeout`` policy: aiohttp's own
 per-request timeout (``limits.timeout``) fails an attempt as a retryable ``FetchError`` that
 keeps the URL, where the policy's ``TimeoutError`` would not say which URL it was.
@@ -31,12 +33,9 @@ finish, so memory holds the window of in-flight items, not the whole crawl.
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
-import aiofiles
 import aiohttp
 
 from asyncdag.function_modifiers import config
@@ -44,22 +43,12 @@ from asyncdag.htypes import CollectAsCompleted, Parallelizable
 from asyncdag.policies import on_error, rate_limit, retry
 from asyncdag.resources import per_worker
 
-from .pages import (
-    ATTEMPTS,
-    BACKOFF,
-    MAX_BACKOFF,
-    USER_AGENT,
-    CrawlLimits,
-    Fetched,
-    FetchError,
-    PageStats,
-    fetch,
-    file_urls,
-    parse_page,
-    sitemap_file_urls,
-    sitemap_urls,
-)
-from .report import CrawlTotals, json_record
+from .pages import ATTEMPTS, BACKOFF, MAX_BACKOFF, USER_AGENT, Fetched, FetchError, fetch
+from .parsing import DEFAULT_PARSER, PageStats, parse_page
+from .report import CrawlTotals, ResultsFile, json_record
+from .robots import Robots
+from .sitemaps import file_urls, sitemap_file_urls, sitemap_urls
+from .urls import CrawlLimits, normalize_url
 
 #: Requests a second to one host when the crawl is polite (config ``polite=True``).
 POLITE_RATE = 10
@@ -67,8 +56,13 @@ POLITE_RATE = 10
 
 @per_worker
 async def session(limits: CrawlLimits) -> AsyncIterator[aiohttp.ClientSession]:
-    """One HTTP session (connection pool) per event loop, closed when the driver closes."""
-    connector = aiohttp.TCPConnector(limit=limits.concurrency, ttl_dns_cache=300)
+    """One HTTP session (connection pool) per event loop, closed when the driver closes.
+
+    Two connections more than the pages fetched at once: the sitemap being streamed and a
+    robots.txt being read do not take a page's connection (the sitemap's can stay open for
+    the whole crawl while the window holds its reader back).
+    """
+    connector = aiohttp.TCPConnector(limit=limits.concurrency + 2, ttl_dns_cache=300)
     async with aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=limits.timeout),
@@ -77,26 +71,35 @@ async def session(limits: CrawlLimits) -> AsyncIterator[aiohttp.ClientSession]:
         yield client
 
 
+@per_worker
+async def robots(limits: CrawlLimits) -> AsyncIterator[Robots | None]:
+    """The robots.txt rules of each origin, read once per event loop (``None``: the crawl
+    ignores robots.txt, ``limits.robots`` is off)."""
+    yield Robots(limits) if limits.robots else None
+
+
 async def url(
     source: str, session: aiohttp.ClientSession, limits: CrawlLimits
 ) -> Parallelizable[str]:
     """The URLs to crawl, yielded while ``source`` is read: a sitemap's URL, a sitemap saved
-    as a ``.xml`` file, or a text file of URLs, one a line. Each URL is yielded once
-    (fragments dropped), at most ``limits.max_pages`` of them. The set of URLs seen, kept
-    for that, is the one thing in the crawl that grows with the number of pages."""
+    as a ``.xml`` file, or a text file of URLs, one a line. Each URL is yielded once (by its
+    normalised form; fragments dropped), at most ``limits.max_pages`` of them. The set of
+    URLs seen, kept for that, is the one thing in the crawl that grows with the number of
+    pages."""
     if source.startswith(("http://", "https://")):
         found = sitemap_urls(session, source, limits)
     elif source.endswith(".xml"):
         found = sitemap_file_urls(session, source, limits)
     else:
-        found = file_urls(source)
+        found = file_urls(source, limits.max_loc)
     seen: set[str] = set()
     try:
         async for raw in found:
             u = raw.partition("#")[0]
-            if u in seen:
+            key = normalize_url(u)
+            if key in seen:
                 continue
-            seen.add(u)
+            seen.add(key)
             yield u
             if limits.max_pages is not None and len(seen) >= limits.max_pages:
                 return
@@ -105,7 +108,7 @@ async def url(
 
 
 def _permanent(error: Exception) -> bool:
-    """A failure that another attempt will not fix (404, too large, off-host...)."""
+    """A failure that another attempt will not fix (404, too large, off-origin, robots.txt...)."""
     return not (isinstance(error, FetchError) and error.retryable)
 
 
@@ -116,32 +119,37 @@ def _host(url: str) -> str | None:
 @config.when_not(polite=True)
 @on_error("deliver")
 @retry(ATTEMPTS, backoff=BACKOFF, max_backoff=MAX_BACKOFF, on=FetchError, giveup=_permanent)
-async def page__fast(url: str, session: aiohttp.ClientSession, limits: CrawlLimits) -> Fetched:
-    """The page at ``url``: redirects on allowed hosts, bounded size, 429s waited out; a 5xx,
-    a timeout or a lost connection is tried again (``retry``) with backoff."""
-    return await fetch(session, url, limits)
+async def page__fast(
+    url: str, session: aiohttp.ClientSession, robots: Robots | None, limits: CrawlLimits
+) -> Fetched:
+    """The page at ``url``: robots.txt honoured, redirects on allowed origins, bounded size,
+    429s waited out; a 5xx, a timeout or a lost connection is tried again (``retry``) with
+    backoff."""
+    return await fetch(session, url, limits, robots)
 
 
 @config.when(polite=True)
 @on_error("deliver")
 @retry(ATTEMPTS, backoff=BACKOFF, max_backoff=MAX_BACKOFF, on=FetchError, giveup=_permanent)
 @rate_limit(POLITE_RATE, per=1.0, key=_host)
-async def page__polite(url: str, session: aiohttp.ClientSession, limits: CrawlLimits) -> Fetched:
-    """Like ``page__fast``, at most ``POLITE_RATE`` requests a second to any one host (every
-    attempt waits its turn): the default for sites that are not ours."""
-    return await fetch(session, url, limits)
+async def page__polite(
+    url: str, session: aiohttp.ClientSession, robots: Robots | None, limits: CrawlLimits
+) -> Fetched:
+    """Like ``page__fast``, at most ``POLITE_RATE`` requests a second to any one origin
+    (every attempt waits its turn): the default for sites that are not ours."""
+    return await fetch(session, url, limits, robots)
 
 
 @on_error("deliver")
-async def page_stats(page: Fetched) -> PageStats:
-    """Words and links of the page.
+async def page_stats(page: Fetched, html_parser: str = DEFAULT_PARSER) -> PageStats:
+    """Words and links of the page (``html_parser``: a name of ``parsing.PARSERS``).
 
-    ``async def`` with no await, so it runs inline on the loop: the parse takes ~0.2 ms, and
+    ``async def`` with no await, so it runs inline on the loop: the parse takes ~35 us, and
     as a sync node it would take a thread hop per page, which measured 80 us more CPU per
     page and a slower crawl (``benchmarks/crawl.py``); under the GIL the thread would not
     parse in parallel anyway.
     """
-    return parse_page(page)
+    return parse_page(page, html_parser)
 
 
 async def totals(page_stats: CollectAsCompleted[PageStats]) -> CrawlTotals:
@@ -155,19 +163,15 @@ async def totals(page_stats: CollectAsCompleted[PageStats]) -> CrawlTotals:
 async def results_file(page_stats: CollectAsCompleted[PageStats], output_path: str) -> int:
     """Writes one JSON line per URL to ``output_path`` as results arrive; returns the lines.
 
-    Lines go out in batches (64 lines, or what arrived in the last 0.2 s): each aiofiles
-    write is a thread hop, ~50 us, which one write per page would pay 2,000 times a crawl.
+    Lines go out in batches (64 lines, or what arrived in the last 0.2 s), each written on a
+    thread: one write per page would pay a thread hop (~50 us) 2,000 times a crawl. When the
+    crawl stops early (Ctrl-C, SIGTERM, a failing node) the lines still held are written
+    before the node ends, so the file has a line for every page that reached it.
     """
-    lines = 0
-    batch: list[str] = []
-    last_write = time.monotonic()
-    async with aiofiles.open(output_path, "w", encoding="utf-8") as out:
+    out = ResultsFile(output_path)
+    try:
         async for result in page_stats:
-            batch.append(json.dumps(json_record(result)) + "\n")
-            lines += 1
-            if len(batch) >= 64 or time.monotonic() - last_write > 0.2:
-                await out.write("".join(batch))
-                batch.clear()
-                last_write = time.monotonic()
-        await out.write("".join(batch))
-    return lines
+            await out.add(json_record(result))
+    finally:
+        out.close()
+    return out.lines

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import heapq
+import json
+import time
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from asyncdag.htypes import ItemFailure
 
-from .pages import FetchError, PageStats
+from .pages import FetchError
+from .parsing import PageStats
 
-__all__ = ["CrawlTotals", "failure_reason", "json_record", "summary", "top_words"]
+__all__ = [
+    "CrawlTotals",
+    "ResultsFile",
+    "failure_reason",
+    "json_record",
+    "summary",
+    "top_words",
+]
 
 
 def top_words(counts: Counter[str], n: int = 10) -> list[tuple[str, int]]:
@@ -55,7 +67,7 @@ class CrawlTotals:
         self.words += result.words
         self.links += result.links
         self.bytes += result.bytes
-        self.word_counts.update(result.word_counts)
+        self.word_counts.update(result.found)
 
     def top_words(self, n: int = 10) -> list[tuple[str, int]]:
         return top_words(self.word_counts, n)
@@ -112,8 +124,59 @@ def summary(totals: CrawlTotals, *, source: str, elapsed: float, follow_external
     skipped = sum(totals.skipped.values())
     if skipped:
         hint = "" if follow_external else " (--follow-external to fetch them)"
+        if "off-origin" not in totals.skipped:
+            hint = ""
         lines.append(f"  skipped  {skipped:>7,}  {_by_reason(totals.skipped)}{hint}")
     top = totals.top_words(10)
     if top:
         lines.append("top words: " + ", ".join(f"{w} {n:,}" for w, n in top))
     return "\n".join(lines)
+
+
+class ResultsFile:
+    """A JSON-lines file written in batches on a thread of its own (a write never blocks the
+    event loop), and complete whenever :meth:`close` returns: also when the crawl was
+    cancelled in the middle of a batch, since ``close`` is plain blocking code that a
+    ``finally`` runs (it waits for the batch in flight, writes the rest, closes).
+    """
+
+    BATCH = 64
+    EVERY = 0.2  # seconds
+
+    def __init__(self, path: str) -> None:
+        self.lines = 0
+        self._file = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="results-file")
+        self._held: list[str] = []
+        self._writing: tuple[Future[int], str] | None = None
+        self._last_write = time.monotonic()
+
+    async def add(self, record: dict[str, Any]) -> None:
+        self._held.append(json.dumps(record) + "\n")
+        self.lines += 1
+        if len(self._held) >= self.BATCH or time.monotonic() - self._last_write > self.EVERY:
+            batch = "".join(self._held)
+            self._held.clear()
+            self._last_write = time.monotonic()
+            write = self._thread.submit(self._file.write, batch)
+            self._writing = (write, batch)
+            await asyncio.wrap_future(write)
+            self._writing = None
+
+    def close(self) -> None:
+        """Write what is held and close the file (blocks for at most one batch)."""
+        if self._file.closed:
+            return
+        try:
+            if self._writing is not None:
+                write, batch = self._writing
+                self._writing = None
+                if write.cancelled():  # cancelled before its thread took it up
+                    self._held.insert(0, batch)
+                else:
+                    write.result()
+            self._file.write("".join(self._held))
+            self._held.clear()
+        finally:
+            self._file.close()
+            self._thread.shutdown()

@@ -95,6 +95,7 @@ class SiteConfig:
         ("away", 5),
         ("external", 10),
         ("huge", 2),
+        ("private", 10),
     )
 
 
@@ -109,6 +110,17 @@ class Page:
     links: int
     body: bytes  # what the page answers with (empty for error kinds)
     fails: int = 0  # flaky: how many 503s before a 200
+    layer: int | None = None  # its depth from the root in the link graph (None: not in it)
+    anchors: tuple[Anchor, ...] = ()  # its links, in page order
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A link as a page writes it, and what it leads to: a path of this site, or a URL of
+    another origin."""
+
+    href: str
+    target: str
 
 
 @dataclass(frozen=True)
@@ -118,7 +130,7 @@ class Expected:
     listed: int  # URLs in the sitemap (or the first max_pages of them)
     ok: int
     failed: dict[str, int]  # reason -> pages
-    skipped: dict[str, int]  # reason -> pages (not fetched by policy: off-host)
+    skipped: dict[str, int]  # reason -> pages (not fetched on purpose: off-origin, robots.txt)
     words: int
     links: int
     bytes: int
@@ -131,6 +143,7 @@ class SiteStats:
 
     requests: int = 0
     rate_limited: int = 0
+    robots: int = 0  # robots.txt requests
     by_status: Counter[int] = field(default_factory=Counter)
     by_host: Counter[str] = field(default_factory=Counter)  # the Host header's name
     first_page_at: float | None = None  # time.monotonic() of the first page request
@@ -158,8 +171,51 @@ def _render(title: list[str], paragraphs: list[list[str]], anchors: list[tuple[s
     return "\n".join(parts)
 
 
-def generate(config: SiteConfig) -> list[Page]:
-    """The listed URLs of the site, in sitemap order."""
+ROOT = "/"
+#: the paths a kind of listed URL has (the rest are /page/N)
+_PATHS = {
+    "moved": "/old/{}",
+    "loop": "/loop/{}",
+    "away": "/away/{}",
+    "missing": "/gone/{}",
+    "broken": "/broken/{}",
+    "private": "/private/{}",
+}
+#: kinds whose pages link on to new pages when they are crawled with --follow
+_PARENTS = ("ok", "slow", "flaky", "moved")
+#: links to other origins: another host, another scheme and port, another port
+_OFF_ORIGIN = ("http://localhost/l{}/{}", "https://127.0.0.1/l{}/{}", "http://127.0.0.1:1/l{}/{}")
+CHAIN = 25  # pages in the deep chain of the link graph
+
+
+def _href(target: str, kind_of_page: str, rng: random.Random) -> str:
+    """One of the ways a page may write a link to ``target`` (a path of this site)."""
+    form = rng.random()
+    if form < 0.1:
+        return f"{target}#part{rng.randrange(3)}"
+    if target.startswith("/page/") and kind_of_page in ("ok", "slow", "flaky", "moved", "huge"):
+        number = target.rpartition("/")[2]
+        if form < 0.2:
+            return number  # relative to /page/M
+        if form < 0.25:
+            return f"./{number}"
+        if form < 0.3:
+            return f"/page/../page/{number}"
+    return target
+
+
+def generate(config: SiteConfig) -> tuple[list[Page], Page]:
+    """The listed URLs of the site, in sitemap order, and the root page ``/``.
+
+    The pages also form a link graph for a crawl that follows links from ``/``: each listed
+    page but the *external* ones has a *layer* (its depth from the root), and every link goes
+    from a page of layer ``d`` to a page of layer ``d + 1`` (or to an off-origin URL of that
+    layer), except links back to the root, to the root's own links and to the page itself.
+    So whatever order a crawl takes, it finds each page at the same depth (the root and its
+    links it has always seen before it finds them again): the totals of a correct crawl do
+    not depend on timing, which is what lets :meth:`EmbeddedSite.expected_follow` state them.
+    Cycles: the links back; a deep chain: ``CHAIN`` pages one after the other.
+    """
     rng = random.Random(config.seed)
     weights = [1 / (rank + 1) ** 1.1 for rank in range(len(VOCABULARY))]
     cum: list[float] = []
@@ -181,51 +237,170 @@ def generate(config: SiteConfig) -> list[Page]:
         for i in slots[taken : taken + count]:
             kinds[i] = kind
         taken += count
-    pages: list[Page] = []
-    for i, kind in enumerate(kinds):
-        path = {
-            "moved": f"/old/{i}",
-            "loop": f"/loop/{i}",
-            "away": f"/away/{i}",
-            "missing": f"/gone/{i}",
-            "broken": f"/broken/{i}",
-        }.get(kind, f"/page/{i}")
-        if kind in ("missing", "broken", "loop"):
-            pages.append(Page(i, kind, path, (), 0, b""))
-            continue
+    paths = [_PATHS.get(kind, "/page/{}").format(i) for i, kind in enumerate(kinds)]
+
+    # the link graph: a tree from the root (the deep chain hangs off a layer-1 page), then
+    # links across a layer; the tree decides each page's layer
+    order = [i for i in slots if kinds[i] != "external"]
+    rng.shuffle(order)
+    layer: dict[int, int] = {}
+    children: dict[int, list[int]] = {i: [] for i in range(n)}
+    top = order[: min(8, len(order))]
+    rest = order[len(top) :]
+    for i in top:
+        layer[i] = 1
+    parents = [i for i in top if kinds[i] in _PARENTS]
+    chain = [i for i in rest if kinds[i] == "ok"][:CHAIN] if parents else []
+    if chain:
+        chain_set = set(chain)
+        rest = [i for i in rest if i not in chain_set]
+        previous = parents[0]
+        for i in chain:
+            children[previous].append(i)
+            layer[i] = layer[previous] + 1
+            previous = i
+    queue = [i for i in top if kinds[i] in _PARENTS and i not in chain]
+    while rest:
+        if not queue:  # no page left to hang pages from: the root takes them
+            for i in rest:
+                layer[i] = 1
+                top.append(i)
+            break
+        parent = queue.pop(0)
+        count = rng.randint(2, 8)
+        taken, rest = rest[:count], rest[count:]
+        for i in taken:
+            children[parent].append(i)
+            layer[i] = layer[parent] + 1
+            if kinds[i] in _PARENTS:
+                queue.append(i)
+    by_layer: dict[int, list[int]] = {}
+    for i, d in layer.items():
+        by_layer.setdefault(d, []).append(i)
+    top_paths = [paths[i] for i in top]
+
+    def anchors_of(i: int | None, d: int, kind: str) -> list[tuple[str, str, str]]:
+        """(href, text, target) of a page of layer ``d``: target is a path of this site
+        or, for another origin, the URL itself."""
+        targets: list[str] = []
+        if i is None:
+            targets += top_paths
+        elif kind in _PARENTS:
+            targets += [paths[c] for c in children[i]]
+            if chain and i in chain:
+                targets += [ROOT]  # the end of the chain leads back
+            nxt = by_layer.get(d + 1, [])
+            targets += [paths[rng.choice(nxt)] for _ in range(rng.randint(0, 2)) if nxt]
+        if i is not None:
+            back = [ROOT, paths[i], *top_paths]
+            targets += [rng.choice(back) for _ in range(rng.randint(1, 3))]
+        if rng.random() < 0.4 and kind in (*_PARENTS, "root"):
+            url = rng.choice(_OFF_ORIGIN).format(d + 1, rng.randrange(4))
+            targets.append(url)
+        rng.shuffle(targets)
+        return [(_href(t, kind, rng), words(1)[0], t) for t in targets]
+
+    def html_page(i: int | None, kind: str) -> tuple[bytes, tuple[str, ...], tuple[Anchor, ...]]:
         title = words(rng.randint(2, 5))
         paragraphs = [words(rng.randint(20, 120)) for _ in range(rng.randint(1, 4))]
-        anchors = []
-        for _ in range(rng.randint(3, 12)):
-            target = rng.randrange(n)
-            href = f"https://example.org/{target}" if rng.random() < 0.1 else f"/page/{target}"
-            anchors.append((href, words(1)[0]))
-        html = _render(title, paragraphs, anchors)
-        counted = [*title, *title, *(w for p in paragraphs for w in p), *(a for _, a in anchors)]
-        body = html.encode()
+        d = 0 if i is None else layer.get(i, 0)
+        anchors = anchors_of(i, d, kind)
+        html = _render(title, paragraphs, [(h, t) for h, t, _ in anchors])
+        counted = [*title, *title, *(w for p in paragraphs for w in p), *(t for _, t, _ in anchors)]
+        return html.encode(), tuple(counted), tuple(Anchor(h, t) for h, _, t in anchors)
+
+    pages: list[Page] = []
+    for i, kind in enumerate(kinds):
+        if kind in ("missing", "broken", "loop"):
+            pages.append(Page(i, kind, paths[i], (), 0, b"", layer=layer.get(i)))
+            continue
+        body, counted, anchors = html_page(i, kind)
         if kind == "huge":
-            filler = "<p>" + " ".join(words(50)) + "</p>\n"
+            text = " ".join(words(50))
+            filler = f"<p>{text}</p>\n"
             repeat = config.huge_bytes // len(filler) + 1
             body = body.replace(b"</body>", (filler * repeat).encode() + b"</body>")
-            counted += tokenize(filler) * repeat
+            counted += tuple(tokenize(text) * repeat)
         fails = rng.randint(1, 2) if kind == "flaky" else 0
-        pages.append(Page(i, kind, path, tuple(counted), len(anchors), body, fails))
-    return pages
+        pages.append(
+            Page(
+                i,
+                kind,
+                paths[i],
+                counted,
+                len(anchors),
+                body,
+                fails,
+                layer=layer.get(i),
+                anchors=anchors,
+            )
+        )
+    body, counted, anchors = html_page(None, "root")
+    root = Page(-1, "root", ROOT, counted, len(anchors), body, layer=0, anchors=anchors)
+    return pages, root
+
+
+ROBOTS_TXT = """\
+# the embedded site's robots.txt
+User-agent: otherbot
+Crawl-delay: 30
+Disallow: /
+
+User-agent: *
+Disallow: /private/
+"""
+
+
+class _Tally:
+    """Totals folded one outcome at a time, as a crawl's summary counts them."""
+
+    def __init__(self) -> None:
+        self.ok = 0
+        self.failed: Counter[str] = Counter()
+        self.skipped: Counter[str] = Counter()
+        self.words: Counter[str] = Counter()
+        self.links = 0
+        self.bytes = 0
+
+    def add(self, outcome: tuple[str, str, Page | None]) -> None:
+        what, reason, page = outcome
+        if what == "failed":
+            self.failed[reason] += 1
+        elif what == "skipped":
+            self.skipped[reason] += 1
+        else:
+            assert page is not None
+            self.ok += 1
+            self.words.update(page.words)
+            self.links += page.links
+            self.bytes += len(page.body)
+
+    def expected(self, listed: int) -> Expected:
+        return Expected(
+            listed=listed,
+            ok=self.ok,
+            failed=dict(self.failed),
+            skipped=dict(self.skipped),
+            words=sum(self.words.values()),
+            links=self.links,
+            bytes=self.bytes,
+            top_words=top_words(self.words),
+        )
 
 
 class EmbeddedSite:
     """The generated site, served on ``127.0.0.1`` at a free port while the context is open.
 
     ``base_url`` is ``http://127.0.0.1:PORT``; ``other_base_url`` the same server under the
-    host name ``localhost``, which a crawler restricted to 127.0.0.1 must treat as off-host.
+    host name ``localhost``, which a crawler restricted to 127.0.0.1 must treat as another origin.
     """
 
     def __init__(self, config: SiteConfig | None = None) -> None:
         self.config = config or SiteConfig()
-        self.pages = generate(self.config)
+        self.pages, self.root = generate(self.config)
         self.stats = SiteStats()
         self.port = 0
-        self._by_path: dict[str, Page] = {}
+        self._by_path: dict[str, Page] = {ROOT: self.root}
         for page in self.pages:
             self._by_path[page.path] = page
             if page.kind in ("moved", "away"):
@@ -266,46 +441,76 @@ class EmbeddedSite:
         max_pages: int | None = None,
         max_bytes: int = 1024 * 1024,
         max_redirects: int = 5,
+        robots: bool = True,
     ) -> Expected:
-        """What a crawl that retries 429, 5xx (at least twice) and timeouts must report."""
-        ok = 0
-        failed: Counter[str] = Counter()
-        skipped: Counter[str] = Counter()
-        words: Counter[str] = Counter()
-        links = 0
-        size = 0
+        """What a crawl of the sitemap that retries 429, 5xx (at least twice) and timeouts
+        must report. ``robots``: the crawl honours robots.txt."""
+        found = _Tally()
         listed = self.pages[:max_pages] if max_pages is not None else self.pages
         for page in listed:
-            kind = page.kind
-            if kind in ("external", "away") and not follow_external:
-                skipped["off-host"] += 1
+            found.add(self._outcome(page, follow_external, max_bytes, max_redirects, robots))
+        return found.expected(len(listed))
+
+    def expected_follow(
+        self,
+        depth: int | None = None,
+        *,
+        max_bytes: int = 1024 * 1024,
+        max_redirects: int = 5,
+        robots: bool = True,
+    ) -> Expected:
+        """What a crawl that follows links from the root ``/`` must report: the root has
+        depth 0, a link found on a page of depth ``d`` has depth ``d + 1``, pages of depth
+        up to ``depth`` are fetched (``None``: no bound), each URL once (by its normalised
+        form), on this origin only: links to other origins, and those robots.txt refuses,
+        count as skipped. ``listed`` is the number of URLs the crawl takes up.
+
+        Exact whatever the order of the crawl (see :func:`generate`); a link beyond the
+        depth bound is not a URL of the crawl.
+        """
+        found = _Tally()
+        seen = {ROOT}
+        frontier: list[tuple[str, int]] = [(ROOT, 0)]
+        for target, d in frontier:  # grows while it is read: breadth first
+            page = self._by_path.get(target) if target.startswith("/") else None
+            outcome = (
+                ("skipped", "off-origin", None)
+                if page is None
+                else self._outcome(page, False, max_bytes, max_redirects, robots)
+            )
+            found.add(outcome)
+            if outcome[0] != "ok" or (depth is not None and d >= depth):
                 continue
-            if kind == "missing":
-                failed["HTTP 404"] += 1
-                continue
-            if kind == "broken":
-                failed["HTTP 500"] += 1
-                continue
-            if kind == "loop" or (kind in ("moved", "away") and max_redirects < 1):
-                failed["too many redirects"] += 1
-                continue
-            if len(page.body) > max_bytes:
-                failed["too large"] += 1
-                continue
-            ok += 1
-            words.update(page.words)
-            links += page.links
-            size += len(page.body)
-        return Expected(
-            listed=len(listed),
-            ok=ok,
-            failed=dict(failed),
-            skipped=dict(skipped),
-            words=sum(words.values()),
-            links=links,
-            bytes=size,
-            top_words=top_words(words),
-        )
+            assert page is not None
+            for anchor in page.anchors:
+                if anchor.target not in seen:
+                    seen.add(anchor.target)
+                    frontier.append((anchor.target, d + 1))
+        return found.expected(len(frontier))
+
+    def _outcome(
+        self,
+        page: Page,
+        follow_external: bool,
+        max_bytes: int,
+        max_redirects: int,
+        robots: bool,
+    ) -> tuple[str, str, Page | None]:
+        """("ok" | "failed" | "skipped", reason, the page whose body is counted)."""
+        kind = page.kind
+        if kind in ("external", "away") and not follow_external:
+            return ("skipped", "off-origin", None)
+        if kind == "private" and robots:
+            return ("skipped", "robots.txt", None)
+        if kind == "missing":
+            return ("failed", "HTTP 404", None)
+        if kind == "broken":
+            return ("failed", "HTTP 500", None)
+        if kind == "loop" or (kind in ("moved", "away") and max_redirects < 1):
+            return ("failed", "too many redirects", None)
+        if len(page.body) > max_bytes:
+            return ("failed", "too large", None)
+        return ("ok", "", page)
 
     # -- serving -------------------------------------------------------------------------
 
@@ -364,6 +569,9 @@ class EmbeddedSite:
                 headers={"Retry-After": str(self.config.retry_after)},
             )
         path = request.path
+        if path == "/robots.txt":
+            self.stats.robots += 1
+            return web.Response(text=ROBOTS_TXT, content_type="text/plain")
         if path == "/sitemap.xml":
             return self._sitemap_index()
         if path.startswith("/sitemaps/") and path.endswith(".xml"):

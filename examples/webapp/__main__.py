@@ -20,6 +20,7 @@ import socket
 
 import uvicorn
 
+from examples.webapp import server
 from examples.webapp.app import create_app
 from examples.webapp.services import Backend
 
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     # collector's sight, so that a full collection walks only what requests allocate and
     # holds the event loop that much less.
     gc.freeze()
-    config = uvicorn.Config(app, log_level=args.log_level, access_log=False)
+    config = server.config(app, log_level=args.log_level)  # header/keep-alive timeouts, limits
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has shut down cleanly
         uvicorn.Server(config).run(sockets=[sock])
 

@@ -16,6 +16,13 @@ Errors: a request that does not fit the dataflow (a missing input, a wrongly typ
 (``NodeExecutionError``) answers 500 naming the node and the item; in a stream that has
 started, it is an ``error`` event instead.
 
+Bounds on what a client can make the app do: a body larger than ``MAX_BODY`` answers 413
+(from its ``Content-Length``, or as soon as the bytes read pass the limit: nothing larger is
+ever held); a body not read within ``BODY_TIMEOUT`` seconds answers 408; a body that is not
+JSON, or JSON nested deeper than ``MAX_JSON_DEPTH``, answers 400. A client that goes away
+while its ``POST /quote`` runs cancels the run, as the stream endpoint does. The server's own
+bounds (header and keep-alive timeouts, a concurrency limit) are in ``server.py``.
+
 Why Starlette rather than FastAPI: everything this app needs -- lifespan, JSON responses,
 streaming responses -- is Starlette's, and FastAPI is Starlette plus pydantic validation and
 OpenAPI. Here the validation that matters is asyncdag's own (the driver checks inputs against
@@ -32,12 +39,12 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from typing import Any, cast
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Mapping
+from typing import Any, TypeVar, cast
 
 import anyio
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -51,9 +58,17 @@ from examples.webapp.services import Backend
 
 logger = logging.getLogger("examples.webapp")
 
+T = TypeVar("T")
+
 #: Block instances (one per SKU) that may run at once across every request: a bound on the
 #: load the app puts on its backends. Past it, items wait for a slot, oldest first.
 MAX_TASKS = 1024
+#: The largest request body read (bytes): a basket of a thousand SKUs fits many times over.
+MAX_BODY = 64 * 1024
+#: Seconds a client has to send its whole body (a slow POST holds a connection otherwise).
+BODY_TIMEOUT = 10.0
+#: How deeply the body's JSON may nest (the dataflow's inputs nest two levels).
+MAX_JSON_DEPTH = 8
 
 
 def build_driver() -> driver.Driver:
@@ -97,19 +112,26 @@ def create_app(backend: Backend | None = None) -> Starlette:
 
 
 async def post_quote(request: Request) -> Response:
-    """One run per request, on the server's event loop."""
+    """One run per request, on the server's event loop; cancelled if the client leaves."""
     try:
-        body = await request.json()
-    except ValueError:
-        return JSONResponse({"error": "the body is not JSON"}, status_code=400)
+        body = await read_json(request)
+    except BadBodyError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+    except ClientDisconnect:
+        return Response(status_code=499)  # nobody to answer: nothing was started
     try:
         inputs = _inputs(body, request.state.backend)
-        result = await request.state.driver.aexecute(dataflow.OUTPUTS, inputs=inputs)
+        result = await unless_disconnected(
+            request, request.state.driver.aexecute(dataflow.OUTPUTS, inputs=inputs)
+        )
     except (ExecutionRequestError, InvalidRequestError) as exc:
         return _unprocessable(exc)
     except NodeExecutionError as exc:
         logger.warning("quote failed: %s", exc)
         return JSONResponse(_node_error(exc), status_code=500)
+    except ClientDisconnect:
+        logger.info("quote cancelled: the client went away")
+        return Response(status_code=499)
     return JSONResponse(result["quote"])
 
 
@@ -161,6 +183,83 @@ async def _quote_events(dr: driver.Driver, inputs: Mapping[str, Any]) -> AsyncGe
         except NodeExecutionError as exc:
             logger.warning("quote stream failed: %s", exc)
             yield _event("error", _node_error(exc))
+
+
+# -- bounded requests ----------------------------------------------------------------------
+
+
+class BadBodyError(Exception):
+    """A request body the app will not read: too large (413), too slow (408), not JSON or
+    nested too deeply (400)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def read_json(request: Request) -> Any:
+    """The body as JSON, within ``MAX_BODY`` bytes, ``BODY_TIMEOUT`` seconds and
+    ``MAX_JSON_DEPTH`` levels of nesting."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        raise BadBodyError(f"the body is larger than {MAX_BODY:,} bytes", 413)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        with anyio.fail_after(BODY_TIMEOUT):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY:  # stop reading: nothing larger is ever held
+                    raise BadBodyError(f"the body is larger than {MAX_BODY:,} bytes", 413)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BadBodyError(f"the body took longer than {BODY_TIMEOUT:g} s to arrive", 408) from None
+    try:
+        body = json.loads(b"".join(chunks))
+    except RecursionError:
+        raise BadBodyError(f"the JSON nests deeper than {MAX_JSON_DEPTH} levels", 400) from None
+    except ValueError:
+        raise BadBodyError("the body is not JSON", 400) from None
+    if _depth(body) > MAX_JSON_DEPTH:
+        raise BadBodyError(f"the JSON nests deeper than {MAX_JSON_DEPTH} levels", 400)
+    return body
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in ``value`` (without recursion)."""
+    deepest = 0
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, level + 1) for c in children if isinstance(c, dict | list))
+    return deepest
+
+
+async def unless_disconnected(request: Request, run: Coroutine[Any, Any, T]) -> T:
+    """Await ``run``, cancelling it if the client disconnects meanwhile; then raise
+    ``ClientDisconnect``. (Once the body is read, the next ASGI message is the disconnect.)"""
+    outcome: list[tuple[bool, Any]] = []
+    async with anyio.create_task_group() as tg:
+
+        async def cancel_on_disconnect() -> None:
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(cancel_on_disconnect)
+        try:
+            outcome.append((True, await run))
+        except Exception as exc:  # kept for after the task group, which would wrap it
+            outcome.append((False, exc))
+        tg.cancel_scope.cancel()
+    if not outcome:
+        raise ClientDisconnect()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return cast(T, value)
 
 
 # -- helpers -------------------------------------------------------------------------------

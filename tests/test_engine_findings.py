@@ -1,0 +1,534 @@
+"""End to end, one test (or a few) per defect the engine review and the probes found.
+
+Each test names the finding it covers; the pieces involved are tested on their own in
+``test_engine_pieces.py`` and ``test_sync.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from asyncdag import driver, errors, lifecycle
+from asyncdag.execution import executors
+from asyncdag.execution._streams import PUMP_POOL
+from tests.dags_engine import (
+    cooperative,
+    counted_stream,
+    held_generator,
+    hooked,
+    reentrant,
+    self_cancel,
+    spread,
+    sync_stream,
+    wire_failures,
+)
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def _until(predicate: Any, what: str, seconds: float = 10) -> None:
+    """Wait (bounded) for a condition that the code under test makes true on its own."""
+    with anyio.fail_after(seconds):
+        while not predicate():
+            await anyio.sleep(0.001)
+    assert predicate(), what
+
+
+# -- a sync streaming collector's run that fails or is cancelled ---------------------------------
+
+
+async def test_a_sync_streaming_collector_run_failing_or_cancelled_100_times_leaves_nothing() -> (
+    None
+):
+    loop = asyncio.get_running_loop()
+    tasks_before = asyncio.all_tasks()
+    threads_before = threading.active_count()
+    executor = executors.AsyncioExecutor()
+    dr = driver.Builder().with_modules(sync_stream).with_local_executor(executor).build()
+    for attempt in range(100):
+        if attempt % 2:
+            with anyio.fail_after(10), pytest.raises(errors.NodeExecutionError) as info:
+                await dr.aexecute(["total"], inputs={"n": 8, "plan": {"fail_at": 3}})
+            assert info.value.node == "total" and isinstance(info.value, ValueError)
+        else:
+            holding = asyncio.Event()
+            run = asyncio.ensure_future(
+                dr.aexecute(["total"], inputs={"n": 8, "plan": {"hold_at": 5, "holding": holding}})
+            )
+            with anyio.fail_after(10):
+                await holding.wait()
+            run.cancel()
+            with anyio.fail_after(10), pytest.raises(asyncio.CancelledError):
+                await run
+        # nothing of the run is left: no task, and no thread still blocked on the run
+        assert asyncio.all_tasks() == tasks_before
+        await _until(lambda: executor.pool().busy == 0, "the collector's thread is free")
+    assert threading.active_count() <= threads_before + executor.pool().size + 2
+    # the loop's default executor was never used, and is free
+    with anyio.fail_after(10):
+        assert await loop.run_in_executor(None, lambda: "free") == "free"
+    await dr.aclose()
+
+
+# -- a node that raises CancelledError itself ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "output, node, index",
+    [
+        ("victims", "victim", (2,)),
+        ("top_victim", "top_victim", ()),
+        ("gen_items", "gen_victim", ()),
+    ],
+)
+async def test_a_node_raising_cancelled_error_itself_fails_the_run_naming_it(
+    output: str, node: str, index: tuple[int, ...]
+) -> None:
+    dr = driver.Builder().with_modules(self_cancel).build()
+    with anyio.fail_after(10), pytest.raises(errors.NodeExecutionError) as info:
+        await dr.aexecute([output], inputs={"n": 5})
+    assert (info.value.node, info.value.index) == (node, index)
+    assert isinstance(info.value.__cause__, asyncio.CancelledError)
+    assert not isinstance(info.value, asyncio.CancelledError)  # never read as a cancellation
+
+
+async def test_the_runs_own_cancellation_is_never_wrapped() -> None:
+    holding = asyncio.Event()
+    dr = driver.Builder().with_modules(sync_stream).build()
+    run = asyncio.ensure_future(
+        dr.aexecute(["total"], inputs={"n": 8, "plan": {"hold_at": 1, "holding": holding}})
+    )
+    with anyio.fail_after(10):
+        await holding.wait()
+    run.cancel()
+    with anyio.fail_after(10):
+        done, _ = await asyncio.wait({run})
+    assert run.cancelled()  # the CancelledError itself, not a NodeExecutionError
+
+
+# -- a node that runs the same driver again ------------------------------------------------------
+
+
+async def test_a_node_running_the_same_driver_again_never_deadlocks_on_max_tasks() -> None:
+    # 300 items with the default 256 slots: every slot is held by an outer item whose node
+    # waits for an inner run of the same driver (the inner run takes no slot of its own)
+    dr = driver.Builder().with_modules(reentrant).build()
+    with anyio.fail_after(30):
+        result = await dr.aexecute(["grand_total"], inputs={"n": 300, "dr": dr})
+    assert result == {"grand_total": sum(3 * b + 3 for b in range(300))}
+    assert dr.remote.slots is not None and dr.remote.slots.statistics().borrowed == 0
+
+
+def test_a_sync_node_running_the_same_driver_again_on_its_thread_never_deadlocks() -> None:
+    # 2 threads, 6 items: each outer sync node blocks its pool thread in an inner execute();
+    # the inner run must not queue behind those very threads
+    dr = (
+        driver.Builder()
+        .with_modules(reentrant)
+        .with_remote_executor(executors.MultiThreadingExecutor(max_tasks=2))
+        .build()
+    )
+    try:
+        result = dr.execute(["grand_total_sync"], inputs={"n": 6, "dr": dr})
+    finally:
+        dr.close()
+    assert result == {"grand_total_sync": sum(3 * b + 3 for b in range(6))}
+
+
+# -- sync nodes and cancellation -----------------------------------------------------------------
+
+
+async def test_a_cancelled_run_starts_no_new_sync_call_and_stops_one_that_checks() -> None:
+    probe = cooperative.make_probe()
+    ex = executors.MultiThreadingExecutor(max_tasks=1)
+    dr = driver.Builder().with_modules(cooperative).with_remote_executor(ex).build()
+    run = asyncio.ensure_future(dr.aexecute(["crunched"], inputs={"n": 10, "probe": probe}))
+    with anyio.fail_after(10):
+        while not probe["running"].is_set():
+            await anyio.sleep(0.001)
+    run.cancel()
+    with anyio.fail_after(10), pytest.raises(asyncio.CancelledError):
+        await run
+    # item 0 saw check_cancelled() raise and gave its thread back; items 1..9 never started
+    await _until(lambda: ex.pool().busy == 0, "the cooperative node returned")
+    assert probe["started"] == [0]
+    dr.close()
+
+
+# -- Ctrl-C during execute() ---------------------------------------------------------------------
+
+_CTRL_C = """
+import json, os, sys, time, asyncio
+from pathlib import Path
+from asyncdag import driver
+from asyncdag.execution import executors
+import tests.dags_engine.ctrl_c as flow
+
+mode, marks = sys.argv[1], Path(sys.argv[2])
+remote = {
+    "asyncio": None,
+    "threads": lambda: executors.MultiThreadingExecutor(max_tasks=2),
+    "processes": lambda: executors.MultiProcessingExecutor(max_tasks=2),
+}[mode]
+b = driver.Builder().with_modules(flow)
+if remote is not None:
+    b = b.with_remote_executor(remote())
+dr = b.build()
+interrupted = False
+try:
+    dr.execute(["total"], inputs={"n": 6, "marks": str(marks), "slow": True})
+except KeyboardInterrupt:
+    interrupted = True
+started_after_interrupt = len(list(marks.glob("start-*")))
+second = dr.execute(["total"], inputs={"n": 3, "marks": str(marks / "second"), "slow": False})
+time.sleep(0.3)  # would let a stale item of the first run start, if one were left
+print(json.dumps({
+    "interrupted": interrupted,
+    "second": second["total"],
+    "stale": len(list(marks.glob("start-*"))) - started_after_interrupt,
+}))
+dr.close()
+"""
+
+
+@pytest.mark.parametrize("mode", ["asyncio", "threads", "processes"])
+def test_ctrl_c_in_execute_cancels_the_run_and_the_next_execute_is_untouched(
+    mode: str, tmp_path: Path
+) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    (marks / "second").mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CTRL_C, mode, str(marks)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(list(marks.glob("start-*"))) < 2:  # items are running: now press Ctrl-C
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the run never started"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report == {"interrupted": True, "second": 0 + 1 + 2, "stale": 0}
+    assert "never retrieved" not in err and "Traceback" not in err
+
+
+# -- processes: what cannot make the trip back ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def processes() -> Any:
+    ex = executors.MultiProcessingExecutor(max_tasks=2)
+    yield ex
+    ex.close()
+
+
+def _process_driver(processes: Any) -> driver.Driver:
+    return driver.Builder().with_modules(wire_failures).with_remote_executor(processes).build()
+
+
+async def test_an_exception_needing_constructor_arguments_arrives_as_a_remote_error(
+    processes: Any,
+) -> None:
+    dr = _process_driver(processes)
+    with anyio.fail_after(30), pytest.raises(errors.RemoteError) as info:
+        await dr.aexecute(["outcomes"], inputs={"n": 4, "case": "needs_args"})
+    err = info.value
+    assert (err.node, err.index, err.label) == ("outcome", (2,), "2")
+    assert err.type_name.endswith("FetchError")
+    assert err.remote_message == "http://site/2: HTTP 404"
+    assert "raise FetchError" in err.remote_traceback
+    assert "FetchError" in str(err) and "'outcome'" in str(err)
+
+
+async def test_a_rebuildable_exception_arrives_as_itself(processes: Any) -> None:
+    dr = _process_driver(processes)
+    with anyio.fail_after(30), pytest.raises(wire_failures.Rebuildable) as info:
+        await dr.aexecute(["outcomes"], inputs={"n": 4, "case": "rebuildable"})
+    assert isinstance(info.value, errors.NodeExecutionError)
+    assert (info.value.node, info.value.index) == ("outcome", (2,))
+    assert type(info.value.__cause__) is wire_failures.Rebuildable
+
+
+@pytest.mark.parametrize("case, words", [("unpicklable", "pickled"), ("unloadable", "unpickled")])
+async def test_a_value_that_cannot_travel_back_names_its_node_and_item(
+    processes: Any, case: str, words: str
+) -> None:
+    dr = _process_driver(processes)
+    with anyio.fail_after(30), pytest.raises(errors.SerializationError) as info:
+        await dr.aexecute(["outcomes"], inputs={"n": 4, "case": case})
+    assert info.value.node == "outcome" and words in str(info.value)
+    assert not isinstance(info.value, errors.WorkerDiedError)
+
+
+async def test_system_exit_in_a_node_is_the_nodes_failure_not_a_dead_worker(
+    processes: Any,
+) -> None:
+    dr = _process_driver(processes)
+    with anyio.fail_after(30), pytest.raises(errors.NodeExecutionError) as info:
+        await dr.aexecute(["outcomes"], inputs={"n": 4, "case": "exit"})
+    assert (info.value.node, info.value.index) == ("outcome", (2,))
+    assert isinstance(info.value.__cause__, SystemExit)
+    assert not isinstance(info.value, SystemExit)
+    # the worker is alive and serves the next run
+    with anyio.fail_after(30):
+        assert await dr.aexecute(["outcomes"], inputs={"n": 4, "case": "fine"}) == {"outcomes": 4}
+
+
+# -- processes: workers do not outlive their parent ----------------------------------------------
+
+_ORPHAN = """
+import sys, time
+from asyncdag import driver
+from asyncdag.execution import executors
+import tests.dags_engine.ctrl_c as flow
+ex = executors.MultiProcessingExecutor(max_tasks=2)
+dr = driver.Builder().with_modules(flow).with_remote_executor(ex).build()
+import threading
+def show_pids():
+    while len(ex.pool().worker_pids()) < 2:
+        time.sleep(0.01)
+    print(" ".join(map(str, ex.pool().worker_pids())), flush=True)
+threading.Thread(target=show_pids, daemon=True).start()
+dr.execute(["total"], inputs={"n": 4, "marks": sys.argv[1], "slow": True})
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not reaped by its parent yet) is not alive
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def test_workers_exit_soon_after_their_parent_is_killed_even_mid_task(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _ORPHAN, str(tmp_path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    pids = [int(p) for p in proc.stdout.readline().split()]
+    assert len(pids) == 2
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("start-*"))) < 2:  # both workers are inside a long task
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.kill()  # SIGKILL: no cleanup of any kind in the parent
+    proc.wait(10)
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids):
+        assert time.monotonic() < deadline, "a worker outlived its killed parent"
+        time.sleep(0.02)
+
+
+def test_a_dropped_drivers_worker_processes_are_reclaimed_when_it_is_collected() -> None:
+    ex = executors.MultiProcessingExecutor(max_tasks=2)
+    dr = driver.Builder().with_modules(wire_failures).with_remote_executor(ex).build()
+    assert dr.execute(["outcomes"], inputs={"n": 4, "case": "fine"}) == {"outcomes": 4}
+    pids = ex.pool().worker_pids()
+    assert pids
+    del dr, ex
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids):
+        assert time.monotonic() < deadline, "the workers of a dropped driver are still there"
+        time.sleep(0.02)
+
+
+# -- processes: batches never starve workers -----------------------------------------------------
+
+
+def test_after_cheap_items_slow_items_still_spread_over_every_worker() -> None:
+    # A barrier of 2: an item passes only while an item runs at the same time in the other
+    # worker. If the earlier run's measurement sent the 16 items to one worker in one batch,
+    # the barrier would time out and the item fail.
+    ex = executors.MultiProcessingExecutor(max_tasks=2)
+    dr = driver.Builder().with_modules(spread).with_remote_executor(ex).build()
+    try:
+        cheap = dr.execute(["pids"], inputs={"n": 2000, "barrier": None})
+        assert len(cheap["pids"]) == 2000
+        with multiprocessing.Manager() as manager:
+            barrier = manager.Barrier(2, timeout=20)
+            slow = dr.execute(["pids"], inputs={"n": 16, "barrier": barrier})
+        assert len(set(slow["pids"])) == 2  # both workers ran items
+    finally:
+        dr.close()
+
+
+# -- astream is bounded by the window ------------------------------------------------------------
+
+
+async def test_astream_with_a_stalled_reader_does_not_advance_the_run_past_the_window() -> None:
+    window = 8
+    produced: list[int] = []
+    dr = driver.Builder().with_modules(counted_stream).with_window(window).build()
+    stream = dr.astream(["doubled"], inputs={"n": 1000, "produced": produced})
+    first = await anext(stream)  # then the reader stalls
+    assert first.kind == "item"
+    await anyio.wait_all_tasks_blocked()
+    # the run waits for the reader: at most a window of items in flight or unread
+    assert len(produced) <= window + 1
+    with anyio.fail_after(30):
+        rest = [event async for event in stream]
+    assert len(produced) == 1000
+    assert sum(1 for e in rest if e.kind == "item") == 999
+    assert rest[-1].kind == "result" and rest[-1].value == {}
+
+
+# -- hooks fire for every node on every executor -------------------------------------------------
+
+
+class _Seen(lifecycle.LifecycleHooks):
+    def __init__(self) -> None:
+        self.before: set[tuple[str, tuple[int, ...]]] = set()
+        self.after: set[tuple[str, tuple[int, ...]]] = set()
+
+    def run_before_node_execution(self, *, node_name, index, **kw):  # type: ignore[no-untyped-def]
+        self.before.add((node_name, index))
+
+    def run_after_node_execution(self, *, node_name, index, success, **kw):  # type: ignore[no-untyped-def]
+        assert success
+        self.after.add((node_name, index))
+
+
+@pytest.mark.parametrize("executor", ["default", "threads", "processes", "inline"])
+@pytest.mark.parametrize("call", ["aexecute", "execute"])
+def test_node_hooks_fire_for_every_node_on_every_executor(executor: str, call: str) -> None:
+    seen = _Seen()
+    remote = {
+        "default": None,
+        "threads": lambda: executors.MultiThreadingExecutor(max_tasks=2),
+        "processes": lambda: executors.MultiProcessingExecutor(max_tasks=2),
+        "inline": executors.SynchronousLocalTaskExecutor,
+    }[executor]
+    b = driver.Builder().with_modules(hooked).with_adapters(seen)
+    if remote is not None:
+        b = b.with_remote_executor(remote())
+    dr = b.build()
+    try:
+        inputs = {"n": 3}
+        if call == "execute":
+            dr.execute(["sync_total", "async_total"], inputs=inputs)
+        else:
+            asyncio.run(dr.aexecute(["sync_total", "async_total"], inputs=inputs))
+    finally:
+        dr.close()
+    per_item = {(name, (i,)) for i in range(3) for name in ("parse", "measure", "fetch", "digest")}
+    outside = {("item", ()), ("sync_total", ()), ("async_total", ())}
+    assert seen.after == per_item | outside
+    assert seen.before == seen.after
+
+
+async def test_a_hooks_exception_is_reported_as_the_hooks() -> None:
+    class Broken(lifecycle.LifecycleHooks):
+        def run_after_node_execution(self, *, node_name, **kw):  # type: ignore[no-untyped-def]
+            if node_name == "parse":
+                raise RuntimeError("the hook is broken")
+
+    dr = driver.Builder().with_modules(hooked).with_adapters(Broken()).build()
+    with anyio.fail_after(10), pytest.raises(errors.HookError) as info:
+        await dr.aexecute(["sync_total"], inputs={"n": 3})
+    assert (info.value.adapter, info.value.hook) == ("Broken", "run_after_node_execution")
+    assert not isinstance(info.value, errors.NodeExecutionError)
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+# -- threads: private loops and pumps ------------------------------------------------------------
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_each_threads_private_loop_is_closed_when_the_thread_ends() -> None:
+    dr = driver.Builder().with_modules(reentrant).build()
+    dr.execute(["small_total"], inputs={"m": 2, "base": 0})  # this thread's own loop
+    gc.collect()
+    before = _open_fds()
+
+    def one() -> None:
+        assert dr.execute(["small_total"], inputs={"m": 2, "base": 1}) == {"small_total": 3}
+
+    for _ in range(20):
+        threads = [threading.Thread(target=one) for _ in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    gc.collect()
+    assert _open_fds() <= before + 4  # 200 threads came and went; their loops did too
+
+
+async def test_concurrent_runs_with_sync_generators_share_a_bounded_set_of_threads() -> None:
+    release = asyncio.Event()
+    dr = driver.Builder().with_modules(held_generator).build()
+    base = threading.active_count()
+    runs = [
+        asyncio.ensure_future(dr.aexecute(["total"], inputs={"n": 5, "release": release}))
+        for _ in range(300)
+    ]
+    await anyio.wait_all_tasks_blocked()
+    assert threading.active_count() <= base + PUMP_POOL.size + 32 + 2
+    release.set()
+    with anyio.fail_after(60):
+        results = await asyncio.gather(*runs)
+    assert results == [{"total": 10}] * 300
+
+
+# -- no noise for failures the caller receives ---------------------------------------------------
+
+
+def test_a_failing_process_run_prints_nothing_on_stderr() -> None:
+    script = textwrap.dedent(
+        """
+        import asyncio
+        from asyncdag import driver, errors
+        from asyncdag.execution import executors
+        import tests.dags_engine.wire_failures as flow
+        ex = executors.MultiProcessingExecutor(max_tasks=2)
+        dr = driver.Builder().with_modules(flow).with_remote_executor(ex).build()
+        for _ in range(3):
+            try:
+                asyncio.run(dr.aexecute(["outcomes"], inputs={"n": 64, "case": "rebuildable"}))
+            except errors.NodeExecutionError:
+                pass
+        dr.close()
+        print("done")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "done"
+    assert done.stderr == ""
