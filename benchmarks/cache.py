@@ -248,7 +248,7 @@ def bench_crawl(
     config = SiteConfig(pages=pages, latency=latency)
     check = _checker(EmbeddedSite(config).expected())
     child, sitemap = start_site(config)
-    limits = CrawlLimits(hosts=frozenset({"127.0.0.1"}), concurrency=concurrency)
+    limits = CrawlLimits.for_urls(sitemap, concurrency=concurrency)
     logging.getLogger("asyncdag").setLevel(logging.ERROR)
     dirs = _Dirs()
     cold: list[float] = []
