@@ -85,8 +85,9 @@ class CallInfo:
             label = self._label = label()
         return label if label is None else str(label)
 
-    def retrying(self, error: BaseException, delay: float) -> None:
-        """The node's call failed with ``error`` and will be tried again in ``delay`` s."""
+    def retrying(self, error: BaseException | None, delay: float) -> None:
+        """The node's call failed with ``error`` (``None``: it returned a value the policy
+        rejects) and will be tried again in ``delay`` s."""
         self.attempt += 1
         if self.on_retry is not None:
             self.on_retry(self, error, delay)

@@ -529,6 +529,7 @@ class Driver(GraphViews):
                 if event.kind == "item":
                     print(event.index, event.value)
         """
+        final_vars = _surface.output_names(self.graph, final_vars)  # functions, Variables
         self._prepare(final_vars, overrides, inputs, streaming=True)  # request errors first
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
 

@@ -150,3 +150,16 @@ async def test_closing_the_stream_leaves_no_task_behind() -> None:
         assert probe.closed.is_set()
         assert probe.calls["total"] == 0
         assert asyncio.all_tasks() == tasks_before
+
+
+async def test_outputs_given_as_functions_stream_too() -> None:
+    # Hamilton scripts name outputs by their functions; astream accepts them as execute does
+    async with driver.Builder().with_modules(nested3).build() as dr:
+        with anyio.fail_after(10):
+            events = [
+                e
+                async for e in dr.astream(
+                    [nested3.total], inputs={"n_outer": 2, "n_middle": 1, "scale": 1}
+                )
+            ]
+    assert events[-1].kind == "result" and set(events[-1].value) == {"total"}

@@ -256,7 +256,6 @@ async def test_labels_are_attributes(exporter: InMemorySpanExporter) -> None:
         assert sorted(attrs(s)["asyncdag.label"] for s in labelled) == sorted(map(repr, SKUS))
 
 
-@pytest.mark.xfail(strict=True, reason="needs the engine's executor= in node and task hooks")
 @pytest.mark.parametrize("executor", ["asyncio", "threads", "processes"])
 async def test_executors_are_attributes(executor: str, exporter: InMemorySpanExporter) -> None:
     adapter, _ = tracer_for(exporter)

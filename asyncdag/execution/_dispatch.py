@@ -160,10 +160,11 @@ def _chain_finished(
 
 class InlineCalls:
     """Sync steps run as plain calls on the loop's thread; ``pool`` takes the steps that
-    must never block the loop."""
+    must never block the loop. ``executor`` names the executor in charge (for hooks)."""
 
-    def __init__(self, pool: ThreadPool) -> None:
-        self._threads = ThreadCalls(pool)
+    def __init__(self, pool: ThreadPool, executor: str = "") -> None:
+        self._threads = ThreadCalls(pool, executor)
+        self.executor = executor
 
     def call(self, inst: Instance, i: int, step: CallStep) -> Done | None:
         if step.needs_thread:
@@ -194,8 +195,9 @@ class InlineCalls:
 class ThreadCalls:
     """Sync steps run on ``pool``; a chain of them in one hop."""
 
-    def __init__(self, pool: ThreadPool) -> None:
+    def __init__(self, pool: ThreadPool, executor: str = "") -> None:
         self.pool = pool
+        self.executor = executor
 
     def call(self, inst: Instance, i: int, step: CallStep) -> Done | None:
         chain = _chain_of(inst, i, step)
@@ -231,8 +233,9 @@ class ProcessCalls:
     used as the local one)."""
 
     def __init__(self, executor: Any, pool: ThreadPool) -> None:
-        self.executor = executor
-        self._threads = ThreadCalls(pool)
+        self.backend = executor
+        self.executor = type(executor).__name__
+        self._threads = ThreadCalls(pool, self.executor)
 
     def call(self, inst: Instance, i: int, step: CallStep) -> Done | None:
         if step.needs_thread:
@@ -242,7 +245,7 @@ class ProcessCalls:
         return None
 
     async def _call(self, inst: Instance, i: int, step: CallStep, data: bytes) -> None:
-        raw = await self.executor.ship_call(data, f"node {step.name!r}")
+        raw = await self.backend.ship_call(data, f"node {step.name!r}")
         outcome = _wire.decode_call_answer(raw)
         if isinstance(outcome, Done):
             inst.step_done(i, outcome.value)
@@ -251,7 +254,7 @@ class ProcessCalls:
 
     async def run_sync(self, inst: Instance, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
         name = getattr(fn, "__name__", "function")
-        raw = await self.executor.ship_call(_wire.encode_call(name, fn, kwargs), f"{name!r}")
+        raw = await self.backend.ship_call(_wire.encode_call(name, fn, kwargs), f"{name!r}")
         outcome = _wire.decode_call_answer(raw)
         if isinstance(outcome, Raised):
             raise outcome.error
@@ -267,6 +270,8 @@ class Dispatch:
 
     #: advance a blocking source (a sync generator) on the loop instead of the pump threads
     advance_inline: bool = False
+    #: the executor in charge, as hooks name it
+    executor: str = ""
 
     def admit_nowait(self, run: Run) -> bool:
         """Take what one more instance needs, if it is there now."""
@@ -294,9 +299,12 @@ class InLoop(Dispatch):
     in their parent's, so the inner run never waits for slots its caller holds.
     """
 
-    def __init__(self, limiter: SlotLimiter | None, sequential: bool = False) -> None:
+    def __init__(
+        self, limiter: SlotLimiter | None, sequential: bool = False, executor: str = ""
+    ) -> None:
         self.limiter = limiter
         self.sequential = sequential
+        self.executor = executor
         self.advance_inline = sequential  # the inline executor: everything on the loop
         self._busy = False
         self._free: Signal | None = Signal() if sequential else None
@@ -348,7 +356,10 @@ class _Batching(Dispatch):
     """Instances wait in ``pending`` for a sender task of the run that ships them off the
     loop in groups, each group holding one slot of ``limiter`` while it is away."""
 
-    def __init__(self, run: Run, block: BlockPlan, limiter: SlotLimiter | None) -> None:
+    def __init__(
+        self, run: Run, block: BlockPlan, limiter: SlotLimiter | None, executor: str = ""
+    ) -> None:
+        self.executor = executor
         self.run = run
         self.block = block
         self.limiter = limiter
@@ -422,9 +433,14 @@ class ThreadHops(_Batching):
     other still run on different hops (hops share one queue, they own no fixed batch)."""
 
     def __init__(
-        self, run: Run, block: BlockPlan, pool: ThreadPool, limiter: SlotLimiter | None
+        self,
+        run: Run,
+        block: BlockPlan,
+        pool: ThreadPool,
+        limiter: SlotLimiter | None,
+        executor: str = "",
     ) -> None:
-        super().__init__(run, block, limiter)
+        super().__init__(run, block, limiter, executor)
         self.pool = pool
         self._lock = threading.Lock()
         self._waiting = 0  # hops sent to the pool that have not taken an item yet
@@ -494,17 +510,17 @@ class Remote(_Batching):
     """
 
     def __init__(self, run: Run, block: BlockPlan, executor: Any) -> None:
-        super().__init__(run, block, executor.slots)
-        self.executor = executor
+        super().__init__(run, block, executor.slots, type(executor).__name__)
+        self.backend = executor
 
     def _launch(self) -> None:
-        share = math.ceil(len(self.pending) / max(1, self.executor.max_tasks or 1))
-        size = max(1, min(self.executor.batch_size(self.block), share, len(self.pending)))
+        share = math.ceil(len(self.pending) / max(1, self.backend.max_tasks or 1))
+        size = max(1, min(self.backend.batch_size(self.block), share, len(self.pending)))
         batch = [self.pending.popleft() for _ in range(size)]
         self.run.spawn(self._ship(batch))
 
     async def _ship(self, batch: list[Instance]) -> None:
-        run, block, executor = self.run, self.block, self.executor
+        run, block, executor = self.run, self.block, self.backend
         try:
             parent = batch[0].parent
             assert parent is not None

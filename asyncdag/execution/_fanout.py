@@ -287,6 +287,7 @@ class Expansion:
                     expander=name,
                     index=index,
                     label=child.label(),
+                    executor=self.dispatch.executor,
                 )
         self.dispatch.start(child)
 
@@ -325,6 +326,7 @@ class Expansion:
                 success=failure is None,
                 error=failure.error if failure is not None else None,
                 outcome="done" if isinstance(outcome, Done) else outcome.outcome_name,
+                executor=self.dispatch.executor,
             )
         # Who still has to take this item before its credit comes back: each streaming
         # collector, and the astream reader for each event of the item (some may be read

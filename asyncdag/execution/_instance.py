@@ -390,6 +390,7 @@ class Instance:
             index=index,
             task_id=task_id(index),
             label=self.label() if at is None else at.label,
+            executor=self._executor(at),
             **extra,
         )
 
@@ -419,8 +420,16 @@ class Instance:
             error=error,
             success=error is None,
             attempts=attempts,
+            executor=self._executor(at),
             **extra,
         )
+
+    def _executor(self, at: Any) -> str:
+        """The executor that ran this instance's sync steps, or (``at``: a call relayed from
+        elsewhere) the one that ran the instance."""
+        if at is not None and self.expansion is not None:
+            return str(self.expansion.dispatch.executor)
+        return str(getattr(self.calls, "executor", ""))
 
     def relay(self, records: Iterable[Any]) -> None:
         """Fire the hooks of node events that happened elsewhere (a thread hop, a worker),

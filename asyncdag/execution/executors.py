@@ -102,14 +102,14 @@ class TaskExecutor(ExecutorBase):
 
     def sync_calls(self, *, private_loop: bool) -> Any:
         """How sync steps of in-loop instances run (default: inline on the loop's thread)."""
-        return InlineCalls(_SPARE_THREADS)
+        return InlineCalls(_SPARE_THREADS, type(self).__name__)
 
     def dispatch(
         self, block: BlockPlan, run: Any, *, private_loop: bool, group_blocks: bool
     ) -> Dispatch:
         """How the instances of an expansion of ``block`` run (default: on the loop, one
         ``max_tasks`` slot each; nested instances run in their parent's slot)."""
-        return InLoop(self.slots if block.depth <= 1 else None)
+        return InLoop(self.slots if block.depth <= 1 else None, executor=type(self).__name__)
 
 
 class SynchronousLocalTaskExecutor(TaskExecutor):
@@ -125,7 +125,7 @@ class SynchronousLocalTaskExecutor(TaskExecutor):
     def dispatch(
         self, block: BlockPlan, run: Any, *, private_loop: bool, group_blocks: bool
     ) -> Dispatch:
-        return InLoop(None, sequential=True)
+        return InLoop(None, sequential=True, executor=type(self).__name__)
 
 
 class _Threaded(TaskExecutor):
@@ -164,19 +164,20 @@ class _Threaded(TaskExecutor):
     def sync_calls(self, *, private_loop: bool) -> Any:
         if self._inline(private_loop):
             if self._inline_calls is None:
-                self._inline_calls = InlineCalls(self.pool())
+                self._inline_calls = InlineCalls(self.pool(), type(self).__name__)
             return self._inline_calls
         if self._threaded is None:
-            self._threaded = ThreadCalls(self.pool())
+            self._threaded = ThreadCalls(self.pool(), type(self).__name__)
         return self._threaded
 
     def dispatch(
         self, block: BlockPlan, run: Any, *, private_loop: bool, group_blocks: bool
     ) -> Dispatch:
         limiter = self.slots if block.depth <= 1 else None  # nested: in the parent's slot
+        name = type(self).__name__
         if block.all_sync and block.steps and group_blocks and not self._inline(private_loop):
-            return ThreadHops(run, block, self.pool(), limiter)
-        return InLoop(limiter)
+            return ThreadHops(run, block, self.pool(), limiter, name)
+        return InLoop(limiter, executor=name)
 
     def close(self) -> None:
         pool, self._pool = self._pool, None

@@ -246,7 +246,7 @@ def _announce(
     call = current_call()
     if call is not None:
         # the engine counts the attempt and tells the hooks (relayed from worker processes)
-        call.retrying(error, delay)  # type: ignore[arg-type]  # None: a retried result
+        call.retrying(error, delay)  # error None: a retried result
 
 
 def retry(
