@@ -27,6 +27,7 @@ Not provided: ``with_columns``, ``cache``, the pandera ``schema=`` check, and th
 
 from __future__ import annotations
 
+from asyncdag.caching._decorator import cache as cache
 from asyncdag.errors import InvalidDecoratorError
 from asyncdag.function_modifiers._adapters import dataloader, datasaver, load_from, save_to
 from asyncdag.function_modifiers._config import config, exclude, hamilton_exclude
@@ -120,6 +121,7 @@ __all__ = [
     "ValidationResult",
     "apply_to",
     "asyncdag_exclude",
+    "cache",
     "check_output",
     "check_output_custom",
     "config",
