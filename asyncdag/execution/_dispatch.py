@@ -558,8 +558,13 @@ class Remote(_Batching):
         workers = max(1, backend.workers)
         share = math.ceil(len(pending) / workers)
         # streamed: everything admitted, spread over the workers; batches: measured sizes
-        size = share if self.streamed else max(1, min(backend.batch_size(self.block), share))
-        for _ in range(workers if self.streamed else 1):
+        if self.streamed:
+            group = backend.stream_group
+            size = share if group is None else min(group, share)
+            jobs = math.ceil(len(pending) / size)
+        else:
+            size, jobs = max(1, min(backend.batch_size(self.block), share)), 1
+        for _ in range(jobs):
             if not pending:
                 break
             batch = [pending.popleft() for _ in range(min(size, len(pending)))]

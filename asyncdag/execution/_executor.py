@@ -86,6 +86,11 @@ class BatchingBase(ExecutorBase):
     def workers(self) -> int:
         return self.max_tasks or 1
 
+    #: async blocks: the most items one job carries (``None``: what is pending, spread over
+    #: the workers). 1 for executors whose jobs answer only once, so that no item waits for
+    #: another of its job
+    stream_group: int | None = None
+
     async def ship(self, key: str, plan: bytes, data: bytes, what: str) -> bytes:
         """Run ``executors.run_batch(key, plan, data)`` on a worker; its answer. ``what``
         names the items in errors."""

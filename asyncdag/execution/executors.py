@@ -65,6 +65,7 @@ __all__ = [
     "SlotLimiter",
     "SynchronousLocalTaskExecutor",
     "TaskExecutor",
+    "arun_batch",
     "run_batch",
     "run_call",
 ]
@@ -84,6 +85,12 @@ def run_batch(key: str, plan: bytes, data: bytes) -> bytes:
     worker and hand its answer back from ``ship``.
     """
     return _worker.run_batch(key, plan, data)
+
+
+async def arun_batch(key: str, plan: bytes, data: bytes) -> bytes:
+    """:func:`run_batch` as a coroutine, for a worker that runs an event loop of its own (an
+    async actor): the batch's async block instances run on that loop, all at once."""
+    return await _worker.arun_batch(key, plan, data)
 
 
 def run_call(data: bytes) -> bytes:

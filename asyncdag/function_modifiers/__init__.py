@@ -27,9 +27,9 @@ Not provided: ``with_columns``, ``cache``, the pandera ``schema=`` check, and th
 
 from __future__ import annotations
 
-from asyncdag.caching._decorator import cache as cache
 from asyncdag.errors import InvalidDecoratorError
 from asyncdag.function_modifiers._adapters import dataloader, datasaver, load_from, save_to
+from asyncdag.function_modifiers._cache import cache as cache
 from asyncdag.function_modifiers._config import config, exclude, hamilton_exclude
 from asyncdag.function_modifiers._dependencies import (
     ConfigDependency,
