@@ -37,12 +37,15 @@ __all__ = [
 class RunInfo:
     """One run as running code sees it: its id, and whether it is still wanted."""
 
-    __slots__ = ("cancelled", "run_id")
+    __slots__ = ("cancelled", "limiters", "run_id")
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         #: set by the engine when the run fails or is cancelled: no new work will start
         self.cancelled = False
+        #: the executor limiters the run holds slots of (engine use: a run started from inside
+        #: this one runs in those slots rather than wait for them)
+        self.limiters: Any = ()
 
     def __repr__(self) -> str:
         return f"RunInfo({self.run_id!r}, cancelled={self.cancelled})"

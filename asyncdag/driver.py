@@ -737,6 +737,8 @@ def _wrap_nodes(plan: Plan, wrappers: Sequence[Any]) -> None:
                 )
                 if replaced is not None:
                     fn = replaced
+            if fn is not step.fn and isinstance(step, CallStep):
+                step.wants_call = True  # a hook's wrapper may read the call's CallInfo
             step.fn = fn
 
 

@@ -135,7 +135,7 @@ class Instance:
             if slotted is not None:
                 return slotted
             inst = inst.parent
-        return self.run.held
+        return next(iter(self.run.held), None)
 
     def on_retry(self, call: _calls.CallInfo, error: BaseException, delay: float) -> None:
         """A retry policy reports another attempt (from any thread of the run)."""
@@ -190,7 +190,7 @@ class Instance:
                 if hooks is not None and hooks.before_node:
                     self.node_started(step)
                 if step.is_async:
-                    run.spawn(self._call_async(i, step))
+                    run.spawn(self._call_async(i, step), eager=True)
                     continue
                 done = self.calls.call(self, i, step)
                 if done is not None:
@@ -200,8 +200,9 @@ class Instance:
             # an ExpandDoneStep is completed by its expansion
 
     async def _call_async(self, i: int, step: CallStep) -> None:
-        call = self.call_info(step)
-        _calls.enter_call(call)  # this task's own context: no reset needed
+        call = self.call_info(step) if step.wants_call else None
+        if call is not None:
+            _calls.enter_call(call)  # this task's own context: no reset needed
         try:
             kwargs = self.kwargs(step)
             if step.resource_args:
@@ -212,33 +213,39 @@ class Instance:
                 # The run cancels its tasks only once it is over: this is the node raising
                 # CancelledError itself (it awaited a future someone else cancelled), a
                 # failure of the node, not the run's cancellation.
-                self.step_failed(step, exc, call.attempt)
+                self.step_failed(step, exc, _attempts(call))
                 return
             raise
         except (Exception, SystemExit) as exc:
-            self.step_failed(step, exc, call.attempt)
+            self.step_failed(step, exc, _attempts(call))
             return
-        self.step_done(i, value, call.attempt)
+        self.step_done(i, value, _attempts(call))
 
     async def run_single(self) -> None:
         """The whole instance when its block is one async node (the common per-item shape):
         the same as ``start()``, without the countdown around a lone step."""
         step = self.block.steps[0]
         assert isinstance(step, CallStep)
-        call = self.call_info(step)
-        _calls.enter_call(call)
+        call = self.call_info(step) if step.wants_call else None
+        if call is not None:
+            _calls.enter_call(call)  # this task's own context
         try:
-            kwargs = self.kwargs(step)
+            values = self.values
+            kwargs = (
+                {kw: values[key] for kw, key in step.local}
+                if step.local is not None
+                else (self.kwargs(step))
+            )
             if step.resource_args:
                 await resolve_async(step.resource_args, kwargs, self.run.resources)
             value = await step.fn(**kwargs)
         except asyncio.CancelledError as exc:
             if self.run.alive:  # the node's own CancelledError (see _call_async)
-                self.step_failed(step, exc, call.attempt)
+                self.step_failed(step, exc, _attempts(call))
                 return
             raise
         except (Exception, SystemExit) as exc:
-            self.step_failed(step, exc, call.attempt)
+            self.step_failed(step, exc, _attempts(call))
             return
         if not self.run.alive or self.ended:
             return
@@ -467,6 +474,10 @@ class Instance:
                 self.node_finished(
                     step, rec.value if rec.ok else None, error, rec.attempts, at=rec, **stamps
                 )
+
+
+def _attempts(call: _calls.CallInfo | None) -> int:
+    return call.attempt if call is not None else 1
 
 
 def _as_error(value: Any) -> BaseException:
