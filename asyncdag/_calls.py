@@ -125,8 +125,8 @@ def check_cancelled() -> None:
         raise asyncio.CancelledError(f"run {run.run_id} was cancelled")
 
 
-def enter_call(call: CallInfo) -> Any:
-    """Make ``call`` the current node call of this context (engine use)."""
+def enter_call(call: CallInfo | None) -> Any:
+    """Make ``call`` the current node call of this context (engine use; ``None``: none)."""
     return _CALL.set(call)
 
 

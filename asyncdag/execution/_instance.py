@@ -200,26 +200,63 @@ class Instance:
             # an ExpandDoneStep is completed by its expansion
 
     async def _call_async(self, i: int, step: CallStep) -> None:
-        call = self.call_info(step) if step.wants_call else None
-        if call is not None:
-            _calls.enter_call(call)  # this task's own context: no reset needed
-        try:
-            kwargs = self.kwargs(step)
-            if step.resource_args:
-                await resolve_async(step.resource_args, kwargs, self.run.resources)
-            value = await step.fn(**kwargs)
-        except asyncio.CancelledError as exc:
-            if self.run.alive:
-                # The run cancels its tasks only once it is over: this is the node raising
-                # CancelledError itself (it awaited a future someone else cancelled), a
-                # failure of the node, not the run's cancellation.
+        # One task per async step launched, and it goes on with an async step that its step
+        # unblocked (a chain, a join): a node that follows another costs no task and no loop
+        # turn. Every _CONTINUE_TURN steps in a row it yields, so a long chain of nodes that
+        # never suspend cannot hold the loop.
+        inline = 0
+        while True:
+            call = self.call_info(step) if step.wants_call else None
+            if call is not None or inline:
+                _calls.enter_call(call)  # this task's own context: no reset needed
+            try:
+                kwargs = self.kwargs(step)
+                if step.resource_args:
+                    await resolve_async(step.resource_args, kwargs, self.run.resources)
+                value = await step.fn(**kwargs)
+            except asyncio.CancelledError as exc:
+                if self.run.alive:
+                    # The run cancels its tasks only once it is over: this is the node raising
+                    # CancelledError itself (it awaited a future someone else cancelled), a
+                    # failure of the node, not the run's cancellation.
+                    self.step_failed(step, exc, _attempts(call))
+                    return
+                raise
+            except (Exception, SystemExit) as exc:
                 self.step_failed(step, exc, _attempts(call))
                 return
-            raise
-        except (Exception, SystemExit) as exc:
-            self.step_failed(step, exc, _attempts(call))
-            return
-        self.step_done(i, value, _attempts(call))
+            following = self._done_then_next(i, value, _attempts(call))
+            if following is None:
+                return
+            i, step = following
+            inline += 1
+            if inline % _CONTINUE_TURN == 0:
+                await asyncio.sleep(0)
+                if not self.run.alive or self.ended:
+                    return
+
+    def _done_then_next(self, i: int, value: Any, attempts: int) -> tuple[int, CallStep] | None:
+        """``step_done``, keeping back one async step it unblocked for the caller to run."""
+        if not self.run.alive or self.ended:
+            return None
+        ready = self._complete(i, self.block.steps[i], value, attempts)
+        if not ready:
+            return None
+        steps = self.block.steps
+        following: tuple[int, CallStep] | None = None
+        for k, j in enumerate(ready):
+            candidate = steps[j]
+            if isinstance(candidate, CallStep) and candidate.is_async:
+                following = (ready.pop(k), candidate)
+                break
+        if ready:
+            self.launch_all(ready)
+        if following is None or not self.run.alive or self.ended:
+            return None
+        hooks = self.run.hooks
+        if hooks is not None and hooks.before_node:
+            self.node_started(following[1])
+        return following
 
     async def run_single(self) -> None:
         """The whole instance when its block is one async node (the common per-item shape):
@@ -474,6 +511,10 @@ class Instance:
                 self.node_finished(
                     step, rec.value if rec.ok else None, error, rec.attempts, at=rec, **stamps
                 )
+
+
+#: steps an async step's task runs in a row before it yields a loop turn
+_CONTINUE_TURN = 32
 
 
 def _attempts(call: _calls.CallInfo | None) -> int:
