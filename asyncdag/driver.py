@@ -734,6 +734,7 @@ def _wrap_nodes(plan: Plan, wrappers: Sequence[Any]) -> None:
                     is_expander=isinstance(step, ExpandStep),
                     in_block=bool(block.scope),
                     node=node,
+                    resource_args=step.resource_args,
                 )
                 if replaced is not None:
                     fn = replaced
