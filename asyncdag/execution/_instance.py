@@ -21,12 +21,13 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from asyncdag import _calls
+from asyncdag.execution import _nodeevents
 from asyncdag.execution._outcome import DONE, Done, Outcome, Raised, failed
 from asyncdag.execution._plan import BlockPlan, CallStep, ExpandStep, Step
 from asyncdag.execution._resources import resolve_async, resolve_sync
 from asyncdag.execution._run import Run
 
-__all__ = ["Instance", "SyncCalls", "task_id"]
+__all__ = ["Instance", "SyncCalls"]
 
 
 class SyncCalls(Protocol):
@@ -43,10 +44,6 @@ class SyncCalls(Protocol):
     async def run_sync(self, inst: Instance, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
         """Call ``fn(**kwargs)`` where this instance's sync steps run; its value."""
         ...
-
-
-def task_id(index: tuple[int, ...]) -> str | None:
-    return "/".join(map(str, index)) if index else None
 
 
 class Instance:
@@ -146,7 +143,7 @@ class Instance:
         kwargs = {
             "node_name": call.node,
             "index": call.index,
-            "task_id": task_id(call.index),
+            "task_id": _nodeevents.task_id(call.index),
             "label": call.label,
             "attempt": call.attempt,
             "error": error,
@@ -414,103 +411,46 @@ class Instance:
 
     # -- hooks -------------------------------------------------------------------------------
 
-    def node_started(self, step: CallStep | ExpandStep, *, at: Any = None, **extra: Any) -> None:
-        """``run_before_node_execution`` for ``step`` of this instance (or, with ``at``, a
-        ``NodeRecord`` of a call that ran elsewhere, maybe in an item nested in this one)."""
+    def node_started(self, step: CallStep | ExpandStep) -> None:
+        """``run_before_node_execution`` for ``step`` of this instance, about to run here."""
         hooks = self.run.hooks
         assert hooks is not None
         if not hooks.before_node:
             return
-        if hooks.node_inputs and "node_kwargs" not in extra:
+        extra: dict[str, Any] = {}
+        if hooks.node_inputs:
             try:
                 extra["node_kwargs"] = self.kwargs(step)
             except KeyError:
                 extra["node_kwargs"] = None
-        index = self.index if at is None else at.index
-        self.run.hook(
-            "run_before_node_execution",
-            node_name=step.name,
-            node_tags=dict(step.node.tags),
-            index=index,
-            task_id=task_id(index),
-            label=self.label() if at is None else at.label,
-            executor=self._executor(at),
-            **extra,
-        )
+        _nodeevents.node_started(self.run, step, self.index, self.label(), self._ran_on(), **extra)
 
     def node_finished(
-        self,
-        step: CallStep | ExpandStep,
-        result: Any,
-        error: BaseException | None,
-        attempts: int,
-        *,
-        at: Any = None,
-        **extra: Any,
+        self, step: CallStep | ExpandStep, result: Any, error: BaseException | None, attempts: int
     ) -> None:
+        """``run_after_node_execution`` for ``step`` of this instance, which ran here."""
         hooks = self.run.hooks
         assert hooks is not None
-        if not hooks.after_node:
-            return
-        index = self.index if at is None else at.index
-        self.run.hook(
-            "run_after_node_execution",
-            node_name=step.name,
-            node_tags=dict(step.node.tags),
-            index=index,
-            task_id=task_id(index),
-            label=self.label() if at is None else at.label,
-            result=result,
-            error=error,
-            success=error is None,
-            attempts=attempts,
-            executor=self._executor(at),
-            **extra,
-        )
-
-    def _executor(self, at: Any) -> str:
-        """The executor that ran this instance's sync steps, or (``at``: a call relayed from
-        elsewhere) the one that ran the instance."""
-        if at is not None and self.expansion is not None:
-            return str(self.expansion.dispatch.executor)
-        return str(getattr(self.calls, "executor", ""))
+        if hooks.after_node:
+            _nodeevents.node_finished(
+                self.run, step, self.index, self.label(), self._ran_on(), result, error, attempts
+            )
 
     def relay(self, records: Iterable[Any]) -> None:
-        """Fire the hooks of node events that happened elsewhere (a thread hop, a worker),
-        in order; each is a ``_blockrun.NodeRecord`` of this item or of one nested in it."""
-        run = self.run
-        hooks = run.hooks
-        if hooks is None:
-            return
-        steps = self.block.calls_by_name()
-        for rec in records:
-            step = steps.get(rec.node)
-            if step is None:
-                continue
-            if rec.kind == "retry":
-                if hooks.retry:
-                    run.hook(
-                        "run_before_node_retry",
-                        node_name=rec.node,
-                        index=rec.index,
-                        task_id=task_id(rec.index),
-                        label=rec.label,
-                        attempt=rec.attempts,
-                        error=_as_error(rec.value),
-                        delay=rec.delay,
-                    )
-                continue
-            stamps = {"started_at": rec.started_at, "ended_at": rec.ended_at}
-            if hooks.before_node:
-                extra = dict(stamps)
-                if hooks.node_inputs:
-                    extra["node_kwargs"] = rec.kwargs
-                self.node_started(step, at=rec, **extra)
-            if hooks.after_node:
-                error = None if rec.ok else _as_error(rec.value)
-                self.node_finished(
-                    step, rec.value if rec.ok else None, error, rec.attempts, at=rec, **stamps
-                )
+        """Fire the hooks of node calls of this item (or of items nested in it) that ran
+        elsewhere: a thread hop, a worker process, a cluster."""
+        if self.run.hooks is not None:
+            _nodeevents.relay(self.run, self.block.calls_by_name(), records, self._shipped_to)
+
+    def _ran_on(self) -> str:
+        """The executor that runs this instance's sync steps."""
+        return str(getattr(self.calls, "executor", ""))
+
+    def _shipped_to(self) -> str:
+        """The executor that ran this instance as a whole (relayed calls)."""
+        if self.expansion is not None:
+            return str(self.expansion.dispatch.executor)
+        return self._ran_on()
 
 
 #: steps an async step's task runs in a row before it yields a loop turn
@@ -519,11 +459,3 @@ _CONTINUE_TURN = 32
 
 def _attempts(call: _calls.CallInfo | None) -> int:
     return call.attempt if call is not None else 1
-
-
-def _as_error(value: Any) -> BaseException:
-    if isinstance(value, BaseException):
-        return value
-    if isinstance(value, tuple) and len(value) == 4:  # an error record from a worker
-        return RuntimeError(f"{value[0]}: {value[1]}")
-    return RuntimeError(repr(value))
