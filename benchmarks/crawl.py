@@ -38,9 +38,16 @@ import aiohttp
 
 from asyncdag.lifecycle import ProgressBar
 from benchmarks._harness import Options, Row, System, add_ratios, measure_rounds, new_loop, progress
-from examples.crawler.pages import ATTEMPTS, USER_AGENT, FetchError, backoff_delay, fetch
+from examples.crawler.pages import (
+    ATTEMPTS,
+    MAX_BACKOFF,
+    USER_AGENT,
+    FetchError,
+    backoff_delay,
+    fetch,
+)
 from examples.crawler.parsing import parse_page
-from examples.crawler.report import CrawlTotals
+from examples.crawler.report import CrawlTotals, is_skip
 from examples.crawler.robots import Robots
 from examples.crawler.runner import crawl
 from examples.crawler.site import EmbeddedSite, Expected, SiteConfig
@@ -61,14 +68,19 @@ SCRAPY_TARGET = 3.0  # the asyncdag link-following crawl at least this times Scr
 async def fetch_with_retries(
     session: aiohttp.ClientSession, url: str, limits: CrawlLimits, robots: Robots
 ) -> Any:
-    """``fetch`` retried as the dataflow's ``retry`` policy does (attempts, backoff, jitter)."""
+    """``fetch`` retried as the dataflow's ``retry(..., wait=retry_after)`` policy does:
+    the same attempts, the server's Retry-After (one longer than ``MAX_BACKOFF`` gives up),
+    else backoff with full jitter."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
             return await fetch(session, url, limits, robots)
         except FetchError as err:
             if not err.retryable or attempt == ATTEMPTS:
                 raise
-        await asyncio.sleep(backoff_delay(attempt, None))
+            pause = backoff_delay(attempt, err.retry_after)
+            if pause > MAX_BACKOFF:
+                raise
+        await asyncio.sleep(pause)
     raise AssertionError("unreachable")
 
 
@@ -141,7 +153,7 @@ class _Terminal(io.StringIO):
 
 
 async def asyncdag_with_bar(source: str, limits: CrawlLimits) -> CrawlTotals:
-    bar = ProgressBar("pages", stream=_Terminal())
+    bar = ProgressBar("pages", stream=_Terminal(), skipped_if=is_skip)
     return (await crawl(source, limits, hooks=[bar])).totals
 
 

@@ -13,7 +13,7 @@ import anyio
 import pytest
 from aiohttp import web
 
-from examples.crawler.pages import USER_AGENT, FetchError, fetch
+from examples.crawler.pages import ATTEMPTS, USER_AGENT, FetchError, fetch
 from examples.crawler.robots import DISALLOWED, UNREACHABLE, Robots, RobotsRules
 from examples.crawler.runner import crawl
 from examples.crawler.urls import CrawlLimits
@@ -107,7 +107,8 @@ async def test_what_a_robots_txt_error_means(status: int, ok: int, skipped: dict
         with anyio.fail_after(30):
             result = await crawl(f"{base}/sitemap.xml", CrawlLimits.for_urls(base))
     assert result.totals.ok == ok and dict(result.totals.skipped) == skipped
-    assert site.robots_requests == (4 if status == 503 else 1)  # 5xx: retried, then unreachable
+    # 5xx: tried as often as a page is, then unreachable
+    assert site.robots_requests == (ATTEMPTS if status == 503 else 1)
 
 
 async def test_a_redirect_hop_is_checked_against_robots_txt() -> None:

@@ -1,9 +1,12 @@
-"""``python -m examples.crawler [SOURCE]``: crawl a sitemap and print a summary.
+"""``python -m examples.crawler [SOURCE]``: crawl a sitemap (or follow links) and print a
+summary.
 
 Without SOURCE it starts the embedded site (``site.py``) on 127.0.0.1 and crawls it, then
 checks what it found against what the site says a correct crawl finds. SOURCE may be a
 sitemap URL (``https://example.com/sitemap.xml``), a sitemap saved as a ``.xml`` file, or a
-text file of URLs, one a line.
+text file of URLs, one a line. With ``--follow`` the crawl also follows the links of the
+pages it crawls (``--depth N`` links at most); SOURCE may then be the page to start from
+(a URL whose path does not end in ``.xml``; the embedded site: its root).
 
 The crawl stays on the origins it was given (scheme, host and port: the sitemap's; for a URL
 file, those the file names; plus any ``--allow-host``) unless ``--follow-external``, honours
@@ -29,20 +32,15 @@ if __package__ in (None, ""):  # run as a path: python examples/crawler
 
 from asyncdag.lifecycle import ProgressBar
 
-from .dataflow import POLITE_RATE
+from .dataflow import POLITE_RATE, is_sitemap
 from .pages import CrawlLimits, SitemapError, check_url
 from .parsing import DEFAULT_PARSER, PARSERS
-from .report import summary
+from .report import is_skip, summary
 from .runner import CrawlResult, Interrupted, crawl, executor_for, run_loop
 from .site import EmbeddedSite, Expected, SiteConfig
 from .urls import origin_of, origins_for_host
 
 EXIT_USAGE = 2
-#: what --follow needs of the library, said when it is asked for
-FOLLOW_UNAVAILABLE = (
-    "--follow is not available yet: following links needs an expander fed by the links its"
-    " own block finds, which this version of asyncdag does not have"
-)
 
 
 class UsageError(Exception):
@@ -108,7 +106,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--follow",
         action="store_true",
         help="also crawl the pages the crawled pages link to, each URL once, on the allowed"
-        " origins; SOURCE may then be a page to start from (the embedded site: its root)",
+        " origins (links elsewhere are counted as skipped); SOURCE may then be the page to"
+        " start from, a URL not ending in .xml (the embedded site: its root)",
     )
     follow.add_argument(
         "--depth",
@@ -192,7 +191,8 @@ def options(args: argparse.Namespace) -> Options:
     elif "://" in source:
         problem = check_url(source)
         if problem is not None:
-            raise UsageError(f"bad sitemap URL: {problem}")
+            what = "start URL" if args.follow and not is_sitemap(source) else "sitemap URL"
+            raise UsageError(f"bad {what}: {problem}")
         urls.append(source)
     else:
         urls += _file_urls(source)
@@ -243,8 +243,6 @@ def _check_follow_and_executors(args: argparse.Namespace) -> None:
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit() or "/" in address:
             raise UsageError(f"--ray: {args.ray!r} is not HOST:PORT, ray://HOST:PORT or 'local'")
-    if args.follow:
-        raise UsageError(FOLLOW_UNAVAILABLE)
     if args.ray is not None:
         raise UsageError(
             "--ray is not available yet: the crawl's pages would run one a Ray task, not"
@@ -272,19 +270,25 @@ def _file_urls(path: str) -> list[str]:
 
 
 async def run(opts: Options) -> int:
-    hooks = [ProgressBar("pages")] if opts.progress else []
+    hooks = [ProgressBar("pages", skipped_if=is_skip)] if opts.progress else []
     executor = executor_for(opts.limits, opts.workers)
-    if opts.source is not None:
-        result = await crawl(
-            opts.source,
-            opts.limits,
+
+    async def crawl_from(source: str, limits: CrawlLimits) -> CrawlResult:
+        return await crawl(
+            source,
+            limits,
             output_path=opts.output,
             window=opts.window,
             hooks=hooks,
             polite=opts.polite,
             executor=executor,
             html_parser=opts.html_parser,
+            follow=opts.follow,
+            max_depth=opts.depth,
         )
+
+    if opts.source is not None:
+        result = await crawl_from(opts.source, opts.limits)
         print(_report(result, opts.source, opts))
         return 0
     async with EmbeddedSite(opts.site) as site:
@@ -296,26 +300,30 @@ async def run(opts: Options) -> int:
             flush=True,
         )
         limits = opts.limits.with_origins_of([site.base_url])
-        result = await crawl(
-            site.sitemap_url,
-            limits,
-            output_path=opts.output,
-            window=opts.window,
-            hooks=hooks,
-            polite=opts.polite,
-            executor=executor,
-            html_parser=opts.html_parser,
-        )
-        print(_report(result, site.sitemap_url, opts))
+        source = site.base_url + "/" if opts.follow else site.sitemap_url
+        result = await crawl_from(source, limits)
+        print(_report(result, source, opts))
         statuses = ", ".join(f"{n:,} x {code}" for code, n in sorted(site.stats.by_status.items()))
         print(f"the site answered {site.stats.requests:,} requests: {statuses}")
-        want = site.expected(
-            follow_external=limits.follow_external,
-            max_pages=limits.max_pages,
-            max_bytes=limits.max_bytes,
-            max_redirects=limits.max_redirects,
-            robots=limits.robots,
-        )
+        bounds = {
+            "max_bytes": limits.max_bytes,
+            "max_redirects": limits.max_redirects,
+            "robots": limits.robots,
+        }
+        if not opts.follow:
+            want = site.expected(
+                follow_external=limits.follow_external, max_pages=limits.max_pages, **bounds
+            )
+        elif limits.max_pages is None and not limits.follow_external:
+            want = site.expected_follow(opts.depth, **bounds)
+        else:
+            # which pages a bounded follow crawl takes up depends on the order pages answer
+            # in; links off the site lead to the open web
+            print(
+                "check: none (what a crawl that follows links finds with --max-pages or"
+                " --follow-external depends on timing)"
+            )
+            return 0
     return _check(result, want)
 
 
@@ -325,6 +333,8 @@ def _report(result: CrawlResult, source: str, opts: Options) -> str:
         source=source,
         elapsed=result.elapsed,
         follow_external=opts.limits.follow_external,
+        follow=opts.follow,
+        max_depth=opts.depth,
     )
     if opts.output is not None:
         text += f"\nresults: {opts.output} ({result.lines:,} lines)"

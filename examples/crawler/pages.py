@@ -5,16 +5,21 @@ The crawl dataflow (``dataflow.py``) wires these into nodes; the hand-written cr
 measures the scheduling, not the HTTP or HTML code.
 
 Safety bounds live in :class:`~.urls.CrawlLimits`: the origins a crawl may touch, page size,
-redirects, per-request timeout, how many 429s to wait out. Every request asks the limits
-first, every redirect hop included, and robots.txt (``robots.py``) when one is given. Every
-way a single URL can fail is a :class:`FetchError` with a short ``reason`` ("HTTP 404", "too
-large", "off-origin", "robots.txt", ...) that the summary counts by.
+redirects, per-request timeout. Every request asks the limits first, every redirect hop
+included, and robots.txt (``robots.py``) when one is given. Every way a single URL can fail
+is a :class:`FetchError` with a short ``reason`` ("HTTP 404", "too large", "off-origin",
+"robots.txt", ...) that the summary counts by.
+
+:func:`fetch` makes one attempt: whether and when to try again is the caller's (the
+dataflow's ``retry`` policy, reading ``FetchError.retryable`` and ``retry_after``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import random
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urljoin
@@ -36,17 +41,19 @@ __all__ = [
     "backoff_delay",
     "check_url",
     "fetch",
-    "retry_after",
+    "parse_retry_after",
 ]
 
 USER_AGENT = "asyncdag-crawler-example/0.1 (+https://github.com/asyncdag)"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-#: How a page is retried after a 5xx, a timeout or a lost connection (all attempts included),
-#: and the backoff before the first retry / at most (seconds; full jitter, doubling).
-ATTEMPTS = 4
+#: How a page is tried again after a 429, a 5xx, a timeout or a lost connection: attempts in
+#: all (429s and the rest share them), the backoff before the first retry (seconds; full
+#: jitter, doubling), and the longest pause: a server's Retry-After longer than that fails the
+#: page at once (retrying sooner than it asked would be refused again).
+ATTEMPTS = 6
 BACKOFF = 0.05
-MAX_BACKOFF = 2.0
+MAX_BACKOFF = 30.0
 
 
 def _rebuild_fetch_error(url: str, reason: str, details: dict[str, Any]) -> FetchError:
@@ -57,8 +64,9 @@ class FetchError(Exception):
     """A URL that gave no page: ``reason`` is what the summary counts it under.
 
     ``skipped`` marks URLs not fetched on purpose (off-origin, robots.txt); ``retryable`` ones
-    may answer on a later attempt (5xx, timeout, lost connection). It pickles (a worker
-    process hands it to the parent), keeping every field.
+    may answer on a later attempt (429, 5xx, timeout, lost connection), after ``retry_after``
+    seconds when the server said so (what ``asyncdag.policies.retry_after`` reads). It pickles
+    (a worker process hands it to the parent), keeping every field.
     """
 
     def __init__(
@@ -118,14 +126,23 @@ class Fetched:
     redirects: int = 0
 
 
-def retry_after(value: str | None) -> float | None:
-    """A ``Retry-After`` header in seconds (``None`` when absent or an HTTP date)."""
+def parse_retry_after(value: str | None) -> float | None:
+    """A ``Retry-After`` header in seconds, from seconds or an HTTP date (``None`` when
+    absent or unreadable)."""
     if not value:
         return None
+    text = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(text)
     except ValueError:
-        return None  # an HTTP date: rare; fall back to the backoff
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - time.time()
+    return max(0.0, seconds) if seconds == seconds else None  # NaN: unreadable
 
 
 def backoff_delay(retry: int, retry_after: float | None) -> float:
@@ -143,29 +160,19 @@ async def fetch(
     limits: CrawlLimits,
     robots: Gate | None = None,
 ) -> Fetched:
-    """The page at ``url``: redirects followed (each hop to an allowed origin and, with
-    ``robots``, a path its robots.txt allows), the body bounded by ``limits.max_bytes``, a
-    429 waited out for its ``Retry-After`` (up to ``limits.rate_limited_waits`` times: the
-    server says when to come back, so this is flow control, not a failure to back off from).
+    """One attempt at the page at ``url``: redirects followed (each hop to an allowed origin
+    and, with ``robots``, a path its robots.txt allows), the body bounded by
+    ``limits.max_bytes``.
 
-    Raises :class:`FetchError`; ``retryable`` tells whether another attempt may succeed (5xx,
-    timeout, lost connection): the caller decides on retries.
+    Raises :class:`FetchError`; ``retryable`` tells whether another attempt may succeed (429,
+    5xx, timeout, lost connection) and ``retry_after`` when the server asked for a pause: the
+    caller decides on retries.
     """
     if check_url(url) is not None:
         raise FetchError(url, "invalid URL")
     if not limits.allows(url):
         raise FetchError(url, "off-origin", skipped=True)
-    for waits in range(limits.rate_limited_waits + 1):
-        try:
-            return await _fetch_once(session, url, limits, robots)
-        except FetchError as err:
-            if err.status != 429:
-                raise
-            delay = err.retry_after if err.retry_after is not None else 1.0
-            if waits == limits.rate_limited_waits or delay > limits.max_retry_after:
-                raise
-        await asyncio.sleep(delay)  # outside the except: the next error gets no __context__
-    raise AssertionError("unreachable")  # pragma: no cover
+    return await _fetch_once(session, url, limits, robots)
 
 
 async def _fetch_once(
@@ -196,8 +203,8 @@ async def _fetch_once(
                         url,
                         f"HTTP {status}",
                         status=status,
-                        retryable=status in RETRY_STATUSES and status != 429,
-                        retry_after=retry_after(resp.headers.get("Retry-After")),
+                        retryable=status in RETRY_STATUSES,
+                        retry_after=parse_retry_after(resp.headers.get("Retry-After")),
                     )
                 body = await _read_bounded(resp, url, limits.max_bytes)
                 return Fetched(

@@ -11,8 +11,8 @@ What an answer means follows RFC 9309:
 
 - 2xx: its rules (those of the group for this crawler's user agent, else ``*``);
 - 4xx other than 429 (no robots.txt): everything may be fetched;
-- 5xx, 429, a timeout or a lost connection, after the usual retries, or a redirect to an
-  origin the crawl may not touch: the origin is *unreachable* and nothing on it is fetched
+- 5xx, 429, a timeout or a lost connection, after the usual retries (a Retry-After is waited
+  out, up to ``pages.MAX_BACKOFF``), or a redirect to an origin the crawl may not touch: the origin is *unreachable* and nothing on it is fetched
   (reason ``"robots.txt unreachable"``): a crawler must not take an error for permission.
 """
 
@@ -27,10 +27,11 @@ import aiohttp
 
 from .pages import (
     ATTEMPTS,
+    MAX_BACKOFF,
     REDIRECT_STATUSES,
     USER_AGENT,
     backoff_delay,
-    retry_after,
+    parse_retry_after,
 )
 from .urls import DEFAULT_PORTS, CrawlLimits, Origin, check_url, origin_of
 
@@ -175,13 +176,14 @@ class Robots:
                         return RobotsRules.parse(self.agent, body)
                     if status < 400 or (status < 500 and status != 429):
                         return RobotsRules(self.agent)  # no robots.txt: no rules
-                    wait = backoff_delay(attempt, retry_after(resp.headers.get("Retry-After")))
+                    asked = parse_retry_after(resp.headers.get("Retry-After"))
+                    wait = backoff_delay(attempt, asked)
             except (asyncio.TimeoutError, aiohttp.ClientError):
                 wait = backoff_delay(attempt, None)
-            if attempt >= ATTEMPTS:
+            if attempt >= ATTEMPTS or wait > MAX_BACKOFF:
                 return RobotsRules(self.agent, unreachable=True)
             attempt += 1
-            await asyncio.sleep(min(wait, limits.max_retry_after))
+            await asyncio.sleep(wait)
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> str:

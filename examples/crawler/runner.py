@@ -53,16 +53,18 @@ def build_driver(
     polite: bool = False,
     executor: TaskExecutor | None = None,
     html_parser: str = DEFAULT_PARSER,
+    follow: bool = False,
 ) -> driver.Driver:
     """The crawl dataflow on ``executor`` (default: the asyncio executor,
     ``limits.concurrency`` pages at once).
 
-    ``polite``: at most ``dataflow.POLITE_RATE`` requests a second to each host.
+    ``polite``: at most ``dataflow.POLITE_RATE`` requests a second to each host;
+    ``follow``: the crawl follows links (``dataflow.url__follow`` and ``links``).
     """
     builder = (
         driver.Builder()
         .with_modules(dataflow)
-        .with_config({"polite": polite, "html_parser": html_parser})
+        .with_config({"polite": polite, "html_parser": html_parser, "follow": follow})
         .with_remote_executor(executor or executor_for(limits))
         .with_window(window or max(256, 4 * limits.concurrency))
     )
@@ -81,8 +83,14 @@ async def crawl(
     polite: bool = False,
     executor: TaskExecutor | None = None,
     html_parser: str = DEFAULT_PARSER,
+    follow: bool = False,
+    max_depth: int | None = None,
 ) -> CrawlResult:
     """Crawl the sitemap at URL ``source`` (or the URL file at path ``source``).
+
+    ``follow``: also crawl the pages the crawled pages link to, at most ``max_depth`` links
+    away (``None``: no bound); ``source`` may then be the page to start from (a URL whose
+    path does not end in ``.xml``).
 
     Raises :class:`SitemapError` when the sitemap or URL file cannot be read. The results
     file has a line for every page that finished, also when the crawl fails or is cancelled.
@@ -91,6 +99,8 @@ async def crawl(
     inputs: dict[str, Any] = {"source": source, "limits": limits}
     if output_path is not None:
         inputs["output_path"] = output_path
+    if follow:
+        inputs["max_depth"] = max_depth
     dr = build_driver(
         limits,
         window=window,
@@ -98,6 +108,7 @@ async def crawl(
         polite=polite,
         executor=executor,
         html_parser=html_parser,
+        follow=follow,
     )
     async with dr:
         started = time.perf_counter()

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 __all__ = [
     "DEFAULT_PORTS",
     "CrawlLimits",
+    "absolute_links",
     "Origin",
     "check_url",
     "normalize_url",
@@ -90,6 +91,56 @@ def normalize_url(url: str) -> str:
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
 
 
+def absolute_links(base: str, hrefs: Iterable[str]) -> list[str]:
+    """The http(s) URLs that ``hrefs``, written on the page at ``base``, lead to: resolved as
+    ``urllib.parse.urljoin`` does, fragments dropped, in page order; other schemes
+    (``mailto:``, ``javascript:``...) and hrefs that do not parse are left out.
+
+    The common forms (``/path``, ``name``) are joined by hand, the rest by ``urljoin``: the
+    same URLs (``tests/test_crawler_follow.py`` compares them), for ~0.5 us a link instead
+    of ~6.
+
+    >>> absolute_links("http://a.test/x/y", ["z#top", "/w", "mailto:me@a.test", "HTTP://B.test"])
+    ['http://a.test/x/z', 'http://a.test/w', 'http://B.test']
+    """
+    found: list[str] = []
+    parts = urlsplit(base)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    here = origin + (parts.path[: parts.path.rfind("/") + 1] or "/")
+    plain = not parts.query and parts.scheme in DEFAULT_PORTS
+    for href in hrefs:
+        href = href.strip()
+        if plain and href and _simple(href):
+            url = (origin if href[0] == "/" else here) + href
+            found.append(url.partition("#")[0])
+            continue
+        try:
+            url = urljoin(base, href).partition("#")[0]
+        except ValueError:  # a bad port or IPv6 literal
+            continue
+        if url[:8].lower().startswith(("http://", "https://")) and check_url(url) is None:
+            found.append(url)
+    return found
+
+
+def _simple(href: str) -> bool:
+    """An href that joins by concatenation: an absolute path (not ``//host``) or a relative
+    one without a scheme, with no dot segment, backslash, query or space to interpret."""
+    first = href[0]
+    if first == "/":
+        if href.startswith("//"):
+            return False
+    elif first in ".?#" or ":" in href.partition("/")[0]:
+        return False
+    return (
+        "/." not in href
+        and "\\" not in href
+        and "?" not in href
+        and " " not in href
+        and href.isprintable()
+    )
+
+
 def _looks_normal(url: str) -> bool:
     """A cheap test for the common case, a URL already in normal form: ``http(s)://`` in
     lowercase, a lowercase host without user info or default port, a path, no fragment."""
@@ -159,8 +210,6 @@ class CrawlLimits:
     max_bytes: int = 1024 * 1024  # per page body
     max_redirects: int = 5
     timeout: float = 10.0  # seconds per request (aiohttp's timeout)
-    rate_limited_waits: int = 10  # 429s a page waits out (Retry-After) before it fails
-    max_retry_after: float = 30.0  # a longer Retry-After fails the page instead of waiting
     concurrency: int = 64  # connections (and block instances) at once
     # sitemaps: bytes per sitemap document, seconds spent waiting for one document's bytes
     # (time the crawl holds the reader back is not counted), characters in one <loc>
