@@ -1,19 +1,28 @@
 """The crawler example against its embedded site: exact totals, failures with reasons, 429s
-waited out, streaming, bounds, and the command line's clear errors (exit code 2)."""
+waited out for their Retry-After by the retry policy, polite spacing, streaming, bounds, and
+the command line's clear errors (exit code 2)."""
 
 from __future__ import annotations
 
+import asyncio
+import email.utils
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import aiohttp
 import anyio
 import pytest
+from aiohttp import web
 
-from examples.crawler.pages import SitemapError
+from asyncdag.policies import _limits, _retry
+from examples.crawler.pages import ATTEMPTS, MAX_BACKOFF, FetchError, SitemapError, fetch
 from examples.crawler.report import CrawlTotals
 from examples.crawler.runner import crawl
 from examples.crawler.site import EmbeddedSite, Expected, SiteConfig
@@ -134,15 +143,113 @@ async def test_a_file_of_urls(tmp_path: Path) -> None:
         assert_matches(result.totals, site.expected(max_pages=30))
 
 
-async def test_polite_crawls_keep_to_the_rate() -> None:
-    config = SiteConfig(pages=12, latency=0.001, per_mille=())
+async def test_polite_crawls_space_the_requests_to_a_host_evenly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the rate limiter on a clock that stands still, far past any earlier test's turns: each
+    # request's turn is then the pause it takes, recorded instead of slept
+    turns: list[float] = []
+
+    async def asleep(delay: float) -> None:
+        turns.append(delay)
+        await asyncio.sleep(0)
+
+    now = time.monotonic() + 1e6
+    monkeypatch.setattr(_limits, "_monotonic", lambda: now)
+    monkeypatch.setattr(_limits, "_asleep", asleep)
+    config = SiteConfig(pages=12, latency=0.001, per_mille=(("flaky", 250),))
     async with EmbeddedSite(config) as site:
         limits = local(site, max_pages=12, concurrency=16)
         with anyio.fail_after(30):
             result = await crawl(site.sitemap_url, limits, polite=True)
+        attempts = sum(n for path, n in site.stats.by_path.items() if path.startswith("/page/"))
     assert result.totals.ok == 12
-    # 10 requests a second per host: the 11th and 12th wait for the next second
-    assert result.elapsed >= 0.9
+    assert attempts == 12 + sum(p.fails for p in site.pages)  # flaky pages: retried
+    # 10 requests a second to the host, evenly spaced, every attempt included: the first at
+    # once, then one every 0.1 s (never ten at once)
+    assert sorted(turns) == pytest.approx([k / 10 for k in range(1, attempts)])
+
+
+class RateLimitingSite:
+    """``/soon`` answers 429 (Retry-After 7 s) once, ``/dated`` 429 with an HTTP date 30 s
+    ahead once, ``/always`` 429 (7 s) every time, ``/later`` 429 asking for two minutes."""
+
+    def __init__(self) -> None:
+        self.requests: Counter[str] = Counter()
+
+    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        path = request.path
+        self.requests[path] += 1
+        if path == "/robots.txt":
+            return web.Response(status=404)
+        if path == "/sitemap.xml":
+            base = f"http://127.0.0.1:{request.url.port}"
+            locs = "".join(
+                f"<url><loc>{base}/{name}</loc></url>"
+                for name in ("soon", "dated", "always", "later")
+            )
+            return web.Response(text=f"<urlset>{locs}</urlset>", content_type="application/xml")
+        wait = {"/soon": "7", "/always": "7", "/later": "120"}.get(path)
+        if path == "/dated":
+            wait = email.utils.formatdate(time.time() + 30, usegmt=True)
+        if path == "/always" or path == "/later" or self.requests[path] == 1:
+            return web.Response(status=429, headers={"Retry-After": str(wait)})
+        return web.Response(text="<p>at last</p>", content_type="text/html")
+
+
+@asynccontextmanager
+async def serve(handler: RateLimitingSite) -> AsyncIterator[str]:
+    runner = web.ServerRunner(web.Server(handler), handle_signals=False, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_429_is_a_retryable_fetch_error_carrying_retry_after() -> None:
+    server = RateLimitingSite()
+    async with serve(server) as base, aiohttp.ClientSession() as session:
+        limits = CrawlLimits.for_urls(base)
+        with anyio.fail_after(10), pytest.raises(FetchError) as soon:
+            await fetch(session, f"{base}/soon", limits)
+        with anyio.fail_after(10), pytest.raises(FetchError) as dated:
+            await fetch(session, f"{base}/dated", limits)
+    error = soon.value
+    assert (error.reason, error.status, error.retryable, error.retry_after) == (
+        "HTTP 429",
+        429,
+        True,
+        7.0,
+    )
+    assert dated.value.retry_after == pytest.approx(30, abs=5)  # an HTTP date, in seconds
+    assert server.requests["/soon"] == 1  # fetch makes one attempt: retrying is the policy's
+
+
+async def test_the_page_retry_policy_waits_for_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    pauses: list[float] = []
+
+    async def asleep(delay: float) -> None:
+        pauses.append(delay)
+        await asyncio.sleep(0)
+
+    monkeypatch.setattr(_retry, "_asleep", asleep)
+    server = RateLimitingSite()
+    async with serve(server) as base:
+        with anyio.fail_after(30):
+            result = await crawl(f"{base}/sitemap.xml", CrawlLimits.for_urls(base))
+    totals = result.totals
+    assert totals.ok == 2 and dict(totals.failed) == {"HTTP 429": 2}
+    # /soon and /dated: one pause each, what the server asked; /always: every attempt;
+    # /later asks for more than MAX_BACKOFF: it fails at once, not retried sooner
+    assert server.requests["/soon"] == server.requests["/dated"] == 2
+    assert server.requests["/always"] == ATTEMPTS and server.requests["/later"] == 1
+    assert 120 > MAX_BACKOFF
+    dated = [p for p in pauses if p != 7.0]
+    assert len(dated) == 1 and dated[0] == pytest.approx(30, abs=5)
+    assert pauses.count(7.0) == 1 + (ATTEMPTS - 1)
 
 
 @pytest.mark.parametrize(

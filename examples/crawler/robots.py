@@ -12,8 +12,9 @@ What an answer means follows RFC 9309:
 - 2xx: its rules (those of the group for this crawler's user agent, else ``*``);
 - 4xx other than 429 (no robots.txt): everything may be fetched;
 - 5xx, 429, a timeout or a lost connection, after the usual retries (a Retry-After is waited
-  out, up to ``pages.MAX_BACKOFF``), or a redirect to an origin the crawl may not touch: the origin is *unreachable* and nothing on it is fetched
-  (reason ``"robots.txt unreachable"``): a crawler must not take an error for permission.
+  out, up to ``pages.MAX_BACKOFF``), or a redirect to an origin the crawl may not touch:
+  the origin is *unreachable* and nothing on it is fetched (reason
+  ``"robots.txt unreachable"``): a crawler must not take an error for permission.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 __all__ = [
     "DEFAULT_PORTS",
     "CrawlLimits",
-    "absolute_links",
     "Origin",
+    "absolute_links",
     "check_url",
     "normalize_url",
     "origin_of",
@@ -107,7 +107,7 @@ def absolute_links(base: str, hrefs: Iterable[str]) -> list[str]:
     parts = urlsplit(base)
     origin = f"{parts.scheme}://{parts.netloc}"
     here = origin + (parts.path[: parts.path.rfind("/") + 1] or "/")
-    plain = not parts.query and parts.scheme in DEFAULT_PORTS
+    plain = not parts.query and parts.scheme in DEFAULT_PORTS and "//" not in parts.path
     for href in hrefs:
         href = href.strip()
         if plain and href and _simple(href):
@@ -125,7 +125,8 @@ def absolute_links(base: str, hrefs: Iterable[str]) -> list[str]:
 
 def _simple(href: str) -> bool:
     """An href that joins by concatenation: an absolute path (not ``//host``) or a relative
-    one without a scheme, with no dot segment, backslash, query or space to interpret."""
+    one without a scheme, with no dot segment, empty segment, backslash, query, parameter or
+    space to interpret."""
     first = href[0]
     if first == "/":
         if href.startswith("//"):
@@ -134,6 +135,8 @@ def _simple(href: str) -> bool:
         return False
     return (
         "/." not in href
+        and "//" not in href
+        and ";" not in href
         and "\\" not in href
         and "?" not in href
         and " " not in href
