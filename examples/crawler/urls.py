@@ -12,6 +12,7 @@ bounds of a crawl; every request the crawler makes, every redirect hop included,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -36,6 +37,8 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 def check_url(url: str) -> str | None:
     """Why ``url`` is not a crawlable http(s) URL, or ``None`` when it is."""
+    if origin_of(url) is not None and url.isprintable() and " " not in url:
+        return None
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
@@ -51,7 +54,34 @@ def check_url(url: str) -> str | None:
 
 
 def origin_of(url: str) -> Origin | None:
-    """The origin of an http(s) URL; ``None`` for anything else (or a bad port)."""
+    """The origin of an http(s) URL; ``None`` for anything else (or a bad port).
+
+    Remembered by the URL's ``scheme://host:port`` (a few thousand of them): every request
+    asks it, and ``urlsplit`` with its ``port`` took ~3 us of the crawl's CPU a page.
+    """
+    start = url.find("://")
+    if start <= 0:
+        return _origin_of(url)
+    end = _AUTHORITY_END.search(url, start + 3)
+    authority = url[: end.start()] if end is not None else url
+    try:
+        return _ORIGINS[authority]
+    except KeyError:
+        pass
+    origin = _origin_of(url)
+    if authority.isprintable() and " " not in authority and "\\" not in authority:
+        if len(_ORIGINS) >= _ORIGINS_KEPT:
+            _ORIGINS.clear()
+        _ORIGINS[authority] = origin
+    return origin
+
+
+_AUTHORITY_END = re.compile(r"[/?#]")
+_ORIGINS: dict[str, Origin | None] = {}
+_ORIGINS_KEPT = 4096
+
+
+def _origin_of(url: str) -> Origin | None:
     try:
         parts = urlsplit(url)
         port = parts.port
