@@ -32,23 +32,18 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import asynccontextmanager
 from typing import Any
 
-import aiohttp
-
+from asyncdag.htypes import ItemFailure
 from asyncdag.lifecycle import ProgressBar
 from benchmarks._harness import Options, Row, System, add_ratios, measure_rounds, new_loop, progress
-from examples.crawler.pages import (
-    ATTEMPTS,
-    MAX_BACKOFF,
-    USER_AGENT,
-    FetchError,
-    backoff_delay,
-    fetch,
-)
+from examples.crawler import dataflow
+from examples.crawler.client import DEFAULT_CLIENT
+from examples.crawler.dataflow import Clients
+from examples.crawler.pages import ATTEMPTS, MAX_BACKOFF, FetchError, backoff_delay, fetch
 from examples.crawler.parsing import parse_page
 from examples.crawler.report import CrawlTotals, is_skip
-from examples.crawler.robots import Robots
 from examples.crawler.runner import crawl
 from examples.crawler.site import EmbeddedSite, Expected, SiteConfig
 from examples.crawler.sitemaps import sitemap_urls
@@ -65,15 +60,13 @@ WORKERS_TARGET = 1.4  # --workers 2 at least this times the single loop's pages/
 SCRAPY_TARGET = 3.0  # the asyncdag link-following crawl at least this times Scrapy's pages/s
 
 
-async def fetch_with_retries(
-    session: aiohttp.ClientSession, url: str, limits: CrawlLimits, robots: Robots
-) -> Any:
+async def fetch_with_retries(clients: Clients, url: str, limits: CrawlLimits) -> Any:
     """``fetch`` retried as the dataflow's ``retry(..., wait=retry_after)`` policy does:
     the same attempts, the server's Retry-After (one longer than ``MAX_BACKOFF`` gives up),
     else backoff with full jitter."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            return await fetch(session, url, limits, robots)
+            return await fetch(clients.pages, url, limits, clients.robots)
         except FetchError as err:
             if not err.retryable or attempt == ATTEMPTS:
                 raise
@@ -84,31 +77,25 @@ async def fetch_with_retries(
     raise AssertionError("unreachable")
 
 
-async def hand_written(source: str, limits: CrawlLimits) -> CrawlTotals:
-    """The crawl as one would write it without a framework."""
-    from asyncdag.htypes import ItemFailure
-
+async def hand_written(
+    source: str, limits: CrawlLimits, http_client: str = DEFAULT_CLIENT
+) -> CrawlTotals:
+    """The crawl as one would write it without a framework, with the dataflow's clients."""
     totals = CrawlTotals()
-    connector = aiohttp.TCPConnector(limit=limits.concurrency + 2, ttl_dns_cache=300)
-    async with aiohttp.ClientSession(
-        connector=connector,
-        timeout=aiohttp.ClientTimeout(total=limits.timeout),
-        headers={"User-Agent": USER_AGENT},
-    ) as session:
+    async with asynccontextmanager(dataflow.clients)(limits, http_client) as clients:
         slots = asyncio.Semaphore(limits.concurrency)
-        robots = Robots(limits)
         running: set[asyncio.Task[None]] = set()
 
         async def one(url: str, i: int) -> None:
             try:
-                totals.add(parse_page(await fetch_with_retries(session, url, limits, robots)))
+                totals.add(parse_page(await fetch_with_retries(clients, url, limits)))
             except FetchError as err:
                 totals.add(ItemFailure("page", (i,), err))
             finally:
                 slots.release()
 
         seen: set[str] = set()
-        async for raw in sitemap_urls(session, source, limits):
+        async for raw in sitemap_urls(clients.session, source, limits):
             url = raw.partition("#")[0]
             if url in seen:
                 continue

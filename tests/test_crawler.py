@@ -22,6 +22,8 @@ import pytest
 from aiohttp import web
 
 from asyncdag.policies import _limits, _retry
+from examples.crawler.client import AiohttpClient, PageClient
+from examples.crawler.http1 import HttpClient
 from examples.crawler.pages import ATTEMPTS, MAX_BACKOFF, FetchError, SitemapError, fetch
 from examples.crawler.report import CrawlTotals
 from examples.crawler.runner import crawl
@@ -209,14 +211,20 @@ async def serve(handler: RateLimitingSite) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-async def test_a_429_is_a_retryable_fetch_error_carrying_retry_after() -> None:
+@pytest.mark.parametrize("kind", ["httptools", "aiohttp"])
+async def test_a_429_is_a_retryable_fetch_error_carrying_retry_after(kind: str) -> None:
     server = RateLimitingSite()
     async with serve(server) as base, aiohttp.ClientSession() as session:
         limits = CrawlLimits.for_urls(base)
+        client: PageClient = (
+            AiohttpClient(session) if kind == "aiohttp" else HttpClient(user_agent="t/1", timeout=5)
+        )
         with anyio.fail_after(10), pytest.raises(FetchError) as soon:
-            await fetch(session, f"{base}/soon", limits)
+            await fetch(client, f"{base}/soon", limits)
         with anyio.fail_after(10), pytest.raises(FetchError) as dated:
-            await fetch(session, f"{base}/dated", limits)
+            await fetch(client, f"{base}/dated", limits)
+        if isinstance(client, HttpClient):
+            await client.aclose()
     error = soon.value
     assert (error.reason, error.status, error.retryable, error.retry_after) == (
         "HTTP 429",

@@ -13,6 +13,7 @@ import anyio
 import pytest
 from aiohttp import web
 
+from examples.crawler.client import AiohttpClient
 from examples.crawler.pages import ATTEMPTS, USER_AGENT, FetchError, fetch
 from examples.crawler.robots import DISALLOWED, UNREACHABLE, Robots, RobotsRules
 from examples.crawler.runner import crawl
@@ -127,9 +128,9 @@ async def test_a_redirect_hop_is_checked_against_robots_txt() -> None:
     try:
         async with aiohttp.ClientSession() as session:
             limits = CrawlLimits.for_urls(base)
-            robots = Robots(limits, USER_AGENT)
+            robots = Robots(session, limits, USER_AGENT)
             with anyio.fail_after(10), pytest.raises(FetchError) as caught:
-                await fetch(session, f"{base}/old", limits, robots)
+                await fetch(AiohttpClient(session), f"{base}/old", limits, robots)
     finally:
         await runner.cleanup()
     assert caught.value.reason == DISALLOWED and caught.value.skipped
@@ -155,9 +156,9 @@ async def test_a_huge_robots_txt_is_read_up_to_the_cap() -> None:
     base = f"http://127.0.0.1:{runner.addresses[0][1]}"
     try:
         async with aiohttp.ClientSession() as session:
-            robots = Robots(CrawlLimits.for_urls(base, robots_max_bytes=64 * 1024))
+            robots = Robots(session, CrawlLimits.for_urls(base, robots_max_bytes=64 * 1024))
             with anyio.fail_after(10):
-                assert await robots.refusal(session, f"{base}/private/x") == DISALLOWED
+                assert await robots.refusal(f"{base}/private/x") == DISALLOWED
     finally:
         await runner.cleanup()
     assert sent < 16 * 1024 * 1024

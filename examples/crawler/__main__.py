@@ -32,6 +32,7 @@ if __package__ in (None, ""):  # run as a path: python examples/crawler
 
 from asyncdag.lifecycle import ProgressBar
 
+from .client import CLIENTS, DEFAULT_CLIENT
 from .dataflow import POLITE_RATE, is_sitemap
 from .pages import CrawlLimits, SitemapError, check_url
 from .parsing import DEFAULT_PARSER, PARSERS
@@ -61,6 +62,7 @@ class Options:
     workers: int | None = None
     ray: str | None = None
     html_parser: str = DEFAULT_PARSER
+    http_client: str = DEFAULT_CLIENT
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -100,6 +102,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=sorted(PARSERS),
         default=DEFAULT_PARSER,
         help=f"how pages are parsed (default {DEFAULT_PARSER})",
+    )
+    add(
+        "--http-client",
+        choices=CLIENTS,
+        default=DEFAULT_CLIENT,
+        help=f"what fetches the pages (default {DEFAULT_CLIENT})",
     )
     follow = parser.add_argument_group("following links")
     follow.add_argument(
@@ -227,6 +235,7 @@ def options(args: argparse.Namespace) -> Options:
         workers=args.workers,
         ray=args.ray,
         html_parser=args.html_parser,
+        http_client=args.http_client,
     )
 
 
@@ -285,6 +294,7 @@ async def run(opts: Options) -> int:
             html_parser=opts.html_parser,
             follow=opts.follow,
             max_depth=opts.depth,
+            http_client=opts.http_client,
         )
 
     if opts.source is not None:
@@ -305,17 +315,21 @@ async def run(opts: Options) -> int:
         print(_report(result, source, opts))
         statuses = ", ".join(f"{n:,} x {code}" for code, n in sorted(site.stats.by_status.items()))
         print(f"the site answered {site.stats.requests:,} requests: {statuses}")
-        bounds = {
-            "max_bytes": limits.max_bytes,
-            "max_redirects": limits.max_redirects,
-            "robots": limits.robots,
-        }
         if not opts.follow:
             want = site.expected(
-                follow_external=limits.follow_external, max_pages=limits.max_pages, **bounds
+                follow_external=limits.follow_external,
+                max_pages=limits.max_pages,
+                max_bytes=limits.max_bytes,
+                max_redirects=limits.max_redirects,
+                robots=limits.robots,
             )
         elif limits.max_pages is None and not limits.follow_external:
-            want = site.expected_follow(opts.depth, **bounds)
+            want = site.expected_follow(
+                opts.depth,
+                max_bytes=limits.max_bytes,
+                max_redirects=limits.max_redirects,
+                robots=limits.robots,
+            )
         else:
             # which pages a bounded follow crawl takes up depends on the order pages answer
             # in; links off the site lead to the open web

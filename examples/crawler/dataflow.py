@@ -2,8 +2,8 @@
 
 ::
 
-    source, limits ─► session, robots (per worker: one aiohttp session and one robots.txt
-                  │                    reader per event loop)
+    source, limits ─► clients (per worker, once per event loop: an aiohttp session for
+                  │                   sitemaps and robots.txt, the pages' client, robots.txt)
                   └─► url ═══ Parallelizable: URLs streamed out of the sitemap(s) ═══╗
                        ▲    (config follow=True: a Frontier, fed by links)          ║ per URL
                        ║    page  (fetch: robots.txt, redirects, size bound, retried) ◄──╝
@@ -47,6 +47,7 @@ finish, so memory holds the window of in-flight items, not the whole crawl.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -56,6 +57,8 @@ from asyncdag.htypes import CollectAsCompleted, Discovered, Frontier, Paralleliz
 from asyncdag.policies import on_error, rate_limit, retry, retry_after
 from asyncdag.resources import per_worker
 
+from .client import CLIENTS, DEFAULT_CLIENT, AiohttpClient, PageClient
+from .http1 import HttpClient
 from .pages import ATTEMPTS, BACKOFF, MAX_BACKOFF, USER_AGENT, Fetched, FetchError, fetch
 from .parsing import DEFAULT_PARSER, PageStats, parse_page
 from .report import CrawlTotals, ResultsFile, json_record
@@ -67,28 +70,45 @@ from .urls import CrawlLimits, absolute_links, normalize_url
 POLITE_RATE = 10
 
 
-@per_worker
-async def session(limits: CrawlLimits) -> AsyncIterator[aiohttp.ClientSession]:
-    """One HTTP session (connection pool) per event loop, closed when the driver closes.
+@dataclass(frozen=True)
+class Clients:
+    """What one event loop of the crawl talks to servers with: ``session`` reads the sitemaps
+    and robots.txt, ``pages`` fetches the pages (``client.py``), ``robots`` holds each
+    origin's robots.txt rules (``None``: the crawl ignores robots.txt)."""
 
-    Two connections more than the pages fetched at once: the sitemap being streamed and a
-    robots.txt being read do not take a page's connection (the sitemap's can stay open for
-    the whole crawl while the window holds its reader back).
+    session: aiohttp.ClientSession
+    pages: PageClient
+    robots: Robots | None
+
+
+@per_worker
+async def clients(limits: CrawlLimits, http_client: str = DEFAULT_CLIENT) -> AsyncIterator[Clients]:
+    """The crawl's HTTP clients, built once per event loop and closed when the driver closes
+    (``http_client``, a name of ``client.CLIENTS``: the pages' client).
+
+    The session has two connections more than the pages fetched at once: the sitemap being
+    streamed and a robots.txt being read do not take a page's connection (the sitemap's can
+    stay open for the whole crawl while the window holds its reader back).
     """
+    if http_client not in CLIENTS:
+        raise ValueError(f"http_client {http_client!r} is not one of {', '.join(CLIENTS)}")
     connector = aiohttp.TCPConnector(limit=limits.concurrency + 2, ttl_dns_cache=300)
     async with aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=limits.timeout),
         headers={"User-Agent": USER_AGENT},
-    ) as client:
-        yield client
-
-
-@per_worker
-async def robots(limits: CrawlLimits) -> AsyncIterator[Robots | None]:
-    """The robots.txt rules of each origin, read once per event loop (``None``: the crawl
-    ignores robots.txt, ``limits.robots`` is off)."""
-    yield Robots(limits) if limits.robots else None
+    ) as session:
+        robots = Robots(session, limits) if limits.robots else None
+        if http_client == "aiohttp":
+            yield Clients(session, AiohttpClient(session), robots)
+            return
+        pages = HttpClient(
+            user_agent=USER_AGENT, timeout=limits.timeout, max_connections=limits.concurrency + 2
+        )
+        try:
+            yield Clients(session, pages, robots)
+        finally:
+            await pages.aclose()
 
 
 def _source_urls(
@@ -104,15 +124,13 @@ def _source_urls(
 
 
 @config.when_not(follow=True)
-async def url__sitemap(
-    source: str, session: aiohttp.ClientSession, limits: CrawlLimits
-) -> Parallelizable[str]:
+async def url__sitemap(source: str, clients: Clients, limits: CrawlLimits) -> Parallelizable[str]:
     """The URLs to crawl, yielded while ``source`` is read: a sitemap's URL, a sitemap saved
     as a ``.xml`` file, or a text file of URLs, one a line. Each URL is yielded once (by its
     normalised form; fragments dropped), at most ``limits.max_pages`` of them. The set of
     URLs seen, kept for that, is the one thing in the crawl that grows with the number of
     pages."""
-    found = _source_urls(source, session, limits)
+    found = _source_urls(source, clients.session, limits)
     seen: set[str] = set()
     try:
         async for raw in found:
@@ -153,7 +171,7 @@ async def _seeds(
 @config.when(follow=True)
 async def url__follow(
     source: str,
-    session: aiohttp.ClientSession,
+    clients: Clients,
     limits: CrawlLimits,
     max_depth: int | None = None,
 ) -> Frontier[str]:
@@ -162,7 +180,7 @@ async def url__follow(
     to, each once (by its normalised form), at most ``max_depth`` links from a seed (``None``:
     no bound) and at most ``limits.max_pages`` in all."""
     return Frontier(
-        _seeds(source, session, limits),
+        _seeds(source, clients.session, limits),
         key=normalize_url,
         max_depth=max_depth,
         max_items=limits.max_pages,
@@ -188,13 +206,11 @@ def _host(url: str) -> str | None:
     giveup=_permanent,
     wait=retry_after,
 )
-async def page__fast(
-    url: str, session: aiohttp.ClientSession, robots: Robots | None, limits: CrawlLimits
-) -> Fetched:
+async def page__fast(url: str, clients: Clients, limits: CrawlLimits) -> Fetched:
     """The page at ``url``: robots.txt honoured, redirects on allowed origins, bounded size; a
     429, a 5xx, a timeout or a lost connection is tried again (``retry``), after the server's
     ``Retry-After`` or a backoff."""
-    return await fetch(session, url, limits, robots)
+    return await fetch(clients.pages, url, limits, clients.robots)
 
 
 @config.when(polite=True)
@@ -208,12 +224,10 @@ async def page__fast(
     wait=retry_after,
 )
 @rate_limit(POLITE_RATE, per=1.0, key=_host)
-async def page__polite(
-    url: str, session: aiohttp.ClientSession, robots: Robots | None, limits: CrawlLimits
-) -> Fetched:
+async def page__polite(url: str, clients: Clients, limits: CrawlLimits) -> Fetched:
     """Like ``page__fast``, with the requests to any one host spaced evenly, ``POLITE_RATE``
     a second (every attempt waits its turn): the default for sites that are not ours."""
-    return await fetch(session, url, limits, robots)
+    return await fetch(clients.pages, url, limits, clients.robots)
 
 
 @on_error("deliver")

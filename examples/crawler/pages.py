@@ -16,7 +16,6 @@ dataflow's ``retry`` policy, reading ``FetchError.retryable`` and ``retry_after`
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import random
 import time
@@ -24,8 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urljoin
 
-import aiohttp
-
+from .client import BadResponse, BodyTooLarge, ConnectionFailed, PageClient, RequestTimeout
 from .urls import CrawlLimits, check_url
 
 __all__ = [
@@ -52,7 +50,7 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 #: jitter, doubling), and the longest pause: a server's Retry-After longer than that fails the
 #: page at once (retrying sooner than it asked would be refused again).
 ATTEMPTS = 6
-BACKOFF = 0.05
+BACKOFF = 0.01
 MAX_BACKOFF = 30.0
 
 
@@ -100,7 +98,7 @@ class FetchError(Exception):
 class Gate(Protocol):
     """What a request asks before it is sent, besides the limits (robots.txt: ``robots.py``)."""
 
-    async def refusal(self, session: aiohttp.ClientSession, url: str) -> str | None:
+    async def refusal(self, url: str) -> str | None:
         """Why ``url`` must not be fetched (a skip reason), or ``None``."""
         ...
 
@@ -155,14 +153,14 @@ def backoff_delay(retry: int, retry_after: float | None) -> float:
 
 
 async def fetch(
-    session: aiohttp.ClientSession,
+    client: PageClient,
     url: str,
     limits: CrawlLimits,
     robots: Gate | None = None,
 ) -> Fetched:
-    """One attempt at the page at ``url``: redirects followed (each hop to an allowed origin
-    and, with ``robots``, a path its robots.txt allows), the body bounded by
-    ``limits.max_bytes``.
+    """One attempt at the page at ``url`` with ``client`` (``client.py``): redirects
+    followed (each hop to an allowed origin and, with ``robots``, a path its robots.txt
+    allows), the body bounded by ``limits.max_bytes``.
 
     Raises :class:`FetchError`; ``retryable`` tells whether another attempt may succeed (429,
     5xx, timeout, lost connection) and ``retry_after`` when the server asked for a pause: the
@@ -172,68 +170,55 @@ async def fetch(
         raise FetchError(url, "invalid URL")
     if not limits.allows(url):
         raise FetchError(url, "off-origin", skipped=True)
-    return await _fetch_once(session, url, limits, robots)
+    return await _fetch_once(client, url, limits, robots)
 
 
 async def _fetch_once(
-    session: aiohttp.ClientSession, url: str, limits: CrawlLimits, robots: Gate | None
+    client: PageClient, url: str, limits: CrawlLimits, robots: Gate | None
 ) -> Fetched:
     current = url
     for redirects in range(limits.max_redirects + 1):
         if robots is not None:
-            refusal = await robots.refusal(session, current)
+            refusal = await robots.refusal(current)
             if refusal is not None:
                 raise FetchError(url, refusal, skipped=True)
             await robots.wait_turn(current)
         try:
-            async with session.get(current, allow_redirects=False) as resp:
-                status = resp.status
-                if status in REDIRECT_STATUSES:
-                    location = resp.headers.get("Location")
-                    if not location:
-                        raise FetchError(url, f"HTTP {status} without Location", status=status)
-                    current = urljoin(current, location).partition("#")[0]
-                    if check_url(current) is not None:
-                        raise FetchError(url, "invalid redirect", status=status)
-                    if not limits.allows(current):
-                        raise FetchError(url, "off-origin", status=status, skipped=True)
-                    continue
-                if status >= 400:
-                    raise FetchError(
-                        url,
-                        f"HTTP {status}",
-                        status=status,
-                        retryable=status in RETRY_STATUSES,
-                        retry_after=parse_retry_after(resp.headers.get("Retry-After")),
-                    )
-                body = await _read_bounded(resp, url, limits.max_bytes)
-                return Fetched(
-                    url,
-                    current,
-                    status,
-                    resp.content_type,
-                    resp.charset,
-                    body,
-                    redirects=redirects,
-                )
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            answer = await client.get(current, max_bytes=limits.max_bytes)
+        except RequestTimeout as exc:
             raise FetchError(url, "timeout", retryable=True) from exc
-        except aiohttp.ClientConnectionError as exc:
+        except ConnectionFailed as exc:
             raise FetchError(url, "connection error", retryable=True) from exc
-        except aiohttp.ClientError as exc:
-            raise FetchError(url, f"client error ({type(exc).__name__})") from exc
+        except BodyTooLarge as exc:
+            raise FetchError(url, "too large", status=exc.status) from exc
+        except BadResponse as exc:
+            raise FetchError(url, "bad response") from exc
+        status = answer.status
+        if status in REDIRECT_STATUSES:
+            location = answer.headers.get("location")
+            if not location:
+                raise FetchError(url, f"HTTP {status} without Location", status=status)
+            current = urljoin(current, location).partition("#")[0]
+            if check_url(current) is not None:
+                raise FetchError(url, "invalid redirect", status=status)
+            if not limits.allows(current):
+                raise FetchError(url, "off-origin", status=status, skipped=True)
+            continue
+        if status >= 400:
+            raise FetchError(
+                url,
+                f"HTTP {status}",
+                status=status,
+                retryable=status in RETRY_STATUSES,
+                retry_after=parse_retry_after(answer.headers.get("retry-after")),
+            )
+        return Fetched(
+            url,
+            current,
+            status,
+            answer.content_type,
+            answer.charset,
+            answer.body,
+            redirects=redirects,
+        )
     raise FetchError(url, "too many redirects")
-
-
-async def _read_bounded(resp: aiohttp.ClientResponse, url: str, max_bytes: int) -> bytes:
-    length = resp.content_length
-    if length is not None:
-        if length > max_bytes:
-            raise FetchError(url, "too large", status=resp.status)
-        return await resp.read()
-    body = bytearray()
-    async for chunk in resp.content.iter_any():
-        body += chunk
-        if len(body) > max_bytes:
-            raise FetchError(url, "too large", status=resp.status)
-    return bytes(body)

@@ -14,6 +14,7 @@ from asyncdag.errors import NodeExecutionError
 from asyncdag.execution.executors import AsyncioExecutor, MultiProcessingExecutor, TaskExecutor
 
 from . import dataflow
+from .client import DEFAULT_CLIENT
 from .pages import SitemapError
 from .parsing import DEFAULT_PARSER
 from .report import CrawlTotals
@@ -54,17 +55,26 @@ def build_driver(
     executor: TaskExecutor | None = None,
     html_parser: str = DEFAULT_PARSER,
     follow: bool = False,
+    http_client: str = DEFAULT_CLIENT,
 ) -> driver.Driver:
     """The crawl dataflow on ``executor`` (default: the asyncio executor,
     ``limits.concurrency`` pages at once).
 
     ``polite``: at most ``dataflow.POLITE_RATE`` requests a second to each host;
-    ``follow``: the crawl follows links (``dataflow.url__follow`` and ``links``).
+    ``follow``: the crawl follows links (``dataflow.url__follow`` and ``links``);
+    ``http_client``: what fetches the pages (``client.CLIENTS``).
     """
     builder = (
         driver.Builder()
         .with_modules(dataflow)
-        .with_config({"polite": polite, "html_parser": html_parser, "follow": follow})
+        .with_config(
+            {
+                "polite": polite,
+                "html_parser": html_parser,
+                "follow": follow,
+                "http_client": http_client,
+            }
+        )
         .with_remote_executor(executor or executor_for(limits))
         .with_window(window or max(256, 4 * limits.concurrency))
     )
@@ -85,6 +95,7 @@ async def crawl(
     html_parser: str = DEFAULT_PARSER,
     follow: bool = False,
     max_depth: int | None = None,
+    http_client: str = DEFAULT_CLIENT,
 ) -> CrawlResult:
     """Crawl the sitemap at URL ``source`` (or the URL file at path ``source``).
 
@@ -109,6 +120,7 @@ async def crawl(
         executor=executor,
         html_parser=html_parser,
         follow=follow,
+        http_client=http_client,
     )
     async with dr:
         started = time.perf_counter()
