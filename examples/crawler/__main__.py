@@ -63,6 +63,7 @@ class Options:
     ray: str | None = None
     html_parser: str = DEFAULT_PARSER
     http_client: str = DEFAULT_CLIENT
+    cache: str | None = None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -97,6 +98,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     add("--no-progress", action="store_true", help="no progress bar")
     add("--verbose", "-v", action="store_true", help="log every failed page")
+    add("--cache", metavar="DIR", help="keep pages in DIR: a crawl started again resumes")
     add(
         "--html-parser",
         choices=sorted(PARSERS),
@@ -236,6 +238,7 @@ def options(args: argparse.Namespace) -> Options:
         ray=args.ray,
         html_parser=args.html_parser,
         http_client=args.http_client,
+        cache=args.cache,
     )
 
 
@@ -295,6 +298,7 @@ async def run(opts: Options) -> int:
             follow=opts.follow,
             max_depth=opts.depth,
             http_client=opts.http_client,
+            cache=opts.cache,
         )
 
     if opts.source is not None:

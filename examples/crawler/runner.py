@@ -56,13 +56,16 @@ def build_driver(
     html_parser: str = DEFAULT_PARSER,
     follow: bool = False,
     http_client: str = DEFAULT_CLIENT,
+    cache: str | None = None,
 ) -> driver.Driver:
     """The crawl dataflow on ``executor`` (default: the asyncio executor,
     ``limits.concurrency`` pages at once).
 
     ``polite``: at most ``dataflow.POLITE_RATE`` requests a second to each host;
     ``follow``: the crawl follows links (``dataflow.url__follow`` and ``links``);
-    ``http_client``: what fetches the pages (``client.CLIENTS``).
+    ``http_client``: what fetches the pages (``client.CLIENTS``); ``cache``: a directory
+    where pages (and failures) are kept, so a crawl started again fetches only what it has
+    not fetched yet.
     """
     builder = (
         driver.Builder()
@@ -80,6 +83,8 @@ def build_driver(
     )
     if hooks:
         builder = builder.with_adapters(*hooks)
+    if cache is not None:
+        builder = builder.with_cache(cache)
     return builder.build()
 
 
@@ -96,6 +101,7 @@ async def crawl(
     follow: bool = False,
     max_depth: int | None = None,
     http_client: str = DEFAULT_CLIENT,
+    cache: str | None = None,
 ) -> CrawlResult:
     """Crawl the sitemap at URL ``source`` (or the URL file at path ``source``).
 
@@ -121,6 +127,7 @@ async def crawl(
         html_parser=html_parser,
         follow=follow,
         http_client=http_client,
+        cache=cache,
     )
     async with dr:
         started = time.perf_counter()
