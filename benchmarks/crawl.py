@@ -41,7 +41,13 @@ from benchmarks._harness import Options, Row, System, add_ratios, measure_rounds
 from examples.crawler import dataflow
 from examples.crawler.client import DEFAULT_CLIENT
 from examples.crawler.dataflow import Clients
-from examples.crawler.pages import ATTEMPTS, MAX_BACKOFF, FetchError, backoff_delay, fetch
+from examples.crawler.pages import (
+    ATTEMPTS,
+    MAX_BACKOFF,
+    FetchError,
+    backoff_delay,
+    fetch_patiently,
+)
 from examples.crawler.parsing import parse_page
 from examples.crawler.report import CrawlTotals, is_skip
 from examples.crawler.runner import crawl
@@ -61,12 +67,12 @@ SCRAPY_TARGET = 3.0  # the asyncdag link-following crawl at least this times Scr
 
 
 async def fetch_with_retries(clients: Clients, url: str, limits: CrawlLimits) -> Any:
-    """``fetch`` retried as the dataflow's ``retry(..., wait=retry_after)`` policy does:
+    """``fetch_patiently`` retried as the dataflow's ``retry(..., wait=retry_after)`` policy does:
     the same attempts, the server's Retry-After (one longer than ``MAX_BACKOFF`` gives up),
     else backoff with full jitter."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            return await fetch(clients.pages, url, limits, clients.robots)
+            return await fetch_patiently(clients.pages, url, limits, clients.robots)
         except FetchError as err:
             if not err.retryable or attempt == ATTEMPTS:
                 raise

@@ -59,7 +59,7 @@ from asyncdag.resources import per_worker
 
 from .client import CLIENTS, DEFAULT_CLIENT, AiohttpClient, PageClient
 from .http1 import HttpClient
-from .pages import ATTEMPTS, BACKOFF, MAX_BACKOFF, USER_AGENT, Fetched, FetchError, fetch
+from .pages import ATTEMPTS, BACKOFF, MAX_BACKOFF, USER_AGENT, Fetched, FetchError, fetch_patiently
 from .parsing import DEFAULT_PARSER, PageStats, parse_page
 from .report import CrawlTotals, ResultsFile, json_record
 from .robots import Robots
@@ -208,9 +208,9 @@ def _host(url: str) -> str | None:
 )
 async def page__fast(url: str, clients: Clients, limits: CrawlLimits) -> Fetched:
     """The page at ``url``: robots.txt honoured, redirects on allowed origins, bounded size; a
-    429, a 5xx, a timeout or a lost connection is tried again (``retry``), after the server's
-    ``Retry-After`` or a backoff."""
-    return await fetch(clients.pages, url, limits, clients.robots)
+    429 waited out for its ``Retry-After`` (``fetch_patiently``); a 5xx, a timeout or a lost
+    connection tried again (``retry``), after the server's ``Retry-After`` or a backoff."""
+    return await fetch_patiently(clients.pages, url, limits, clients.robots)
 
 
 @config.when(polite=True)
@@ -227,7 +227,7 @@ async def page__fast(url: str, clients: Clients, limits: CrawlLimits) -> Fetched
 async def page__polite(url: str, clients: Clients, limits: CrawlLimits) -> Fetched:
     """Like ``page__fast``, with the requests to any one host spaced evenly, ``POLITE_RATE``
     a second (every attempt waits its turn): the default for sites that are not ours."""
-    return await fetch(clients.pages, url, limits, clients.robots)
+    return await fetch_patiently(clients.pages, url, limits, clients.robots)
 
 
 @on_error("deliver")

@@ -12,10 +12,13 @@ is a :class:`FetchError` with a short ``reason`` ("HTTP 404", "too large", "off-
 
 :func:`fetch` makes one attempt: whether and when to try again is the caller's (the
 dataflow's ``retry`` policy, reading ``FetchError.retryable`` and ``retry_after``).
+:func:`fetch_patiently` is ``fetch`` with a server's "429 Too Many Requests" waited out
+first, so that a rate limit does not use up the attempts a failing page is given.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import random
 import time
@@ -39,19 +42,24 @@ __all__ = [
     "backoff_delay",
     "check_url",
     "fetch",
+    "fetch_patiently",
     "parse_retry_after",
 ]
 
 USER_AGENT = "asyncdag-crawler-example/0.1 (+https://github.com/asyncdag)"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-#: How a page is tried again after a 429, a 5xx, a timeout or a lost connection: attempts in
-#: all (429s and the rest share them), the backoff before the first retry (seconds; full
-#: jitter, doubling), and the longest pause: a server's Retry-After longer than that fails the
-#: page at once (retrying sooner than it asked would be refused again).
+#: How a page is tried again after a 5xx, a timeout, a lost connection or a 429 without
+#: Retry-After: attempts in all, the backoff before the first retry (seconds; full jitter,
+#: doubling), and the longest pause: a server's Retry-After longer than that fails the page at
+#: once (retrying sooner than it asked would be refused again).
 ATTEMPTS = 6
-BACKOFF = 0.01
+BACKOFF = 0.05
 MAX_BACKOFF = 30.0
+#: A 429 with a Retry-After of at most ``MAX_BACKOFF`` is waited out by ``fetch_patiently``
+#: up to this many times in a row before the page fails with it: a rate limit says "later",
+#: not "broken", so it takes none of the ``ATTEMPTS``.
+RATE_LIMITED_WAITS = 10
 
 
 def _rebuild_fetch_error(url: str, reason: str, details: dict[str, Any]) -> FetchError:
@@ -171,6 +179,36 @@ async def fetch(
     if not limits.allows(url):
         raise FetchError(url, "off-origin", skipped=True)
     return await _fetch_once(client, url, limits, robots)
+
+
+async def fetch_patiently(
+    client: PageClient,
+    url: str,
+    limits: CrawlLimits,
+    robots: Gate | None = None,
+) -> Fetched:
+    """:func:`fetch`, with each 429 whose ``Retry-After`` is at most ``MAX_BACKOFF`` waited
+    out (that long) and tried again, up to ``RATE_LIMITED_WAITS`` times in a row; then the
+    429 is final (``retryable`` false). Any other failure, and a 429 without Retry-After or
+    with a longer one, is raised as ``fetch`` raised it: the retry policy's to judge.
+
+    A failing page on a rate-limited site so gets its ``ATTEMPTS`` at what fails, and the
+    reason it fails with is its own ("HTTP 500"), not whichever 429 came last.
+    """
+    for waited in range(RATE_LIMITED_WAITS + 1):
+        try:
+            return await fetch(client, url, limits, robots)
+        except FetchError as err:
+            pause = err.retry_after
+            if err.status != 429 or pause is None or pause > MAX_BACKOFF:
+                raise
+            if waited == RATE_LIMITED_WAITS:
+                raise FetchError(url, err.reason, status=429, retry_after=pause) from err
+        await _sleep(pause)
+    raise AssertionError("unreachable")
+
+
+_sleep = asyncio.sleep  # tests put a fake clock here
 
 
 async def _fetch_once(
