@@ -20,6 +20,7 @@ SIGTERM stopped it (the results file then has a line for every page that finishe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -37,7 +38,15 @@ from .dataflow import POLITE_RATE, is_sitemap
 from .pages import CrawlLimits, SitemapError, check_url
 from .parsing import DEFAULT_PARSER, PARSERS
 from .report import is_skip, summary
-from .runner import CrawlResult, Interrupted, crawl, executor_for, run_loop
+from .runner import (
+    CrawlResult,
+    Interrupted,
+    RayUnavailable,
+    crawl,
+    executor_for,
+    ray_runtime,
+    run_loop,
+)
 from .site import EmbeddedSite, Expected, SiteConfig
 from .urls import origin_of, origins_for_host
 
@@ -126,13 +135,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="with --follow: fetch pages at most N links away from where the crawl started"
         " (the start is depth 0; default: no bound)",
     )
-    run_on = parser.add_argument_group("where pages are fetched (default: this event loop)")
-    run_on.add_argument("--workers", type=int, metavar="N", help="in N worker processes")
+    run_on = parser.add_argument_group(
+        "where pages are fetched (default: this event loop; --concurrency pages at once in"
+        " all, shared out; not with --polite)"
+    )
+    run_on.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="in N worker processes, each fetching its share of the pages on its own loop",
+    )
     run_on.add_argument(
         "--ray",
         metavar="ADDRESS",
-        help="on a Ray cluster: its address (HOST:PORT or ray://HOST:PORT), or 'local' to"
-        " start one on this machine",
+        help="on Ray async actors, one per CPU: a cluster's address (HOST:PORT or"
+        " ray://HOST:PORT), or 'local' to start Ray on this machine (127.0.0.1 only)",
     )
     bounds = parser.add_argument_group("what the crawl reads of sitemaps and robots.txt")
     bounds.add_argument(
@@ -223,7 +240,7 @@ def options(args: argparse.Namespace) -> Options:
     site = SiteConfig(
         pages=args.pages, seed=args.seed, latency=args.latency, rate_limit=args.rate_limit
     )
-    polite = args.polite if args.polite is not None else source is not None
+    polite = _polite(args)
     return Options(
         source,
         limits,
@@ -255,11 +272,17 @@ def _check_follow_and_executors(args: argparse.Namespace) -> None:
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit() or "/" in address:
             raise UsageError(f"--ray: {args.ray!r} is not HOST:PORT, ray://HOST:PORT or 'local'")
-    if args.ray is not None:
+    if (args.workers is not None or args.ray is not None) and _polite(args):
         raise UsageError(
-            "--ray is not available yet: the crawl's pages would run one a Ray task, not"
-            " many at once in each Ray worker"
+            "--workers and --ray fetch from several processes, each spacing its own requests"
+            " to a host: a polite crawl runs on one event loop (--no-polite for sites you"
+            " run)"
         )
+
+
+def _polite(args: argparse.Namespace) -> bool:
+    """Whether the crawl spaces its requests to each host (default: for sites not ours)."""
+    return bool(args.polite if args.polite is not None else args.source is not None)
 
 
 def _file_urls(path: str) -> list[str]:
@@ -283,7 +306,7 @@ def _file_urls(path: str) -> list[str]:
 
 async def run(opts: Options) -> int:
     hooks = [ProgressBar("pages", skipped_if=is_skip)] if opts.progress else []
-    executor = executor_for(opts.limits, opts.workers)
+    executor = executor_for(opts.limits, opts.workers, ray=opts.ray is not None)
 
     async def crawl_from(source: str, limits: CrawlLimits) -> CrawlResult:
         return await crawl(
@@ -387,8 +410,9 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("asyncdag").setLevel(logging.ERROR)
     try:
         opts = options(args)
-        return int(run_loop(run(opts)))
-    except (UsageError, SitemapError) as exc:
+        with ray_runtime(opts.ray) if opts.ray is not None else contextlib.nullcontext():
+            return int(run_loop(run(opts)))
+    except (UsageError, SitemapError, RayUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except Interrupted as stopped:
