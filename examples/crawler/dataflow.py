@@ -29,14 +29,16 @@ the crawl; its item reaches the collectors as an ``ItemFailure`` carrying the
 its line. ``"skip"`` would drop it from both, leaving only a log line: a crawl report must
 say which URLs failed and why.
 
-Call policies: ``retry`` (``asyncdag.policies``) tries a page again after a 429, a 5xx, a
-timeout or a lost connection, ``pages.ATTEMPTS`` attempts in all: after the pause the server
+Call policies: a 429 with a Retry-After is waited out inside the node
+(``pages.fetch_patiently``) and takes no attempt; ``retry`` (``asyncdag.policies``) tries a
+page again after a 5xx, a 429 without Retry-After, a timeout or a lost connection,
+``pages.ATTEMPTS`` attempts in all: after the pause the server
 asked for in its ``Retry-After`` (``wait=retry_after`` reads ``FetchError.retry_after``; one
 longer than ``pages.MAX_BACKOFF`` fails the page at once), else with exponential backoff and
 full jitter; ``giveup`` stops it at once for failures another attempt cannot fix (404, too
 large, off-origin, robots.txt). With config ``polite=True`` (the command line's default for
 sites other than the embedded one) ``rate_limit`` spaces the requests to each host evenly,
-every attempt included. There is no ``timeout`` policy: aiohttp's own
+every attempt included. There is no ``timeout`` policy: the page client's own
 per-request timeout (``limits.timeout``) fails an attempt as a retryable ``FetchError`` that
 keeps the URL, where the policy's ``TimeoutError`` would not say which URL it was.
 

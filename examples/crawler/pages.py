@@ -53,7 +53,7 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 #: Retry-After: attempts in all, the backoff before the first retry (seconds; full jitter,
 #: doubling), and the longest pause: a server's Retry-After longer than that fails the page at
 #: once (retrying sooner than it asked would be refused again).
-ATTEMPTS = 6
+ATTEMPTS = 4
 BACKOFF = 0.05
 MAX_BACKOFF = 30.0
 #: A 429 with a Retry-After of at most ``MAX_BACKOFF`` is waited out by ``fetch_patiently``
