@@ -377,7 +377,7 @@ def test_after_cheap_items_slow_items_still_spread_over_every_worker() -> None:
     try:
         cheap = dr.execute(["pids"], inputs={"n": 2000, "barrier": None})
         assert len(cheap["pids"]) == 2000
-        with multiprocessing.Manager() as manager:
+        with multiprocessing.get_context("spawn").Manager() as manager:
             barrier = manager.Barrier(2, timeout=20)
             slow = dr.execute(["pids"], inputs={"n": 16, "barrier": barrier})
         assert len(set(slow["pids"])) == 2  # both workers ran items

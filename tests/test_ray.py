@@ -16,9 +16,10 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (import ray failed)")
 
-from asyncdag import driver  # noqa: E402
+from asyncdag import driver, lifecycle  # noqa: E402
 from asyncdag.errors import NodeExecutionError  # noqa: E402
 from asyncdag.plugins.ray import RayExecutor  # noqa: E402
+from tests.dags_engine import hooked  # noqa: E402
 from tests.dags_exec import failures, marks, nested_failure, res_sync, stuck, workload  # noqa: E402
 from tests.dags_exec.pids import wait_gone  # noqa: E402
 
@@ -170,3 +171,34 @@ async def test_cancelling_a_run_cancels_each_async_item_in_the_actors(tmp_path: 
             assert await dr.aexecute(["total"], inputs=inputs) == {"total": 10}
     finally:
         ex.close()
+
+
+class _Seen(lifecycle.LifecycleHooks):
+    def __init__(self) -> None:
+        self.before: set[tuple[str, tuple[int, ...]]] = set()
+        self.after: set[tuple[str, tuple[int, ...]]] = set()
+
+    def run_before_node_execution(self, *, node_name, index, **kw):  # type: ignore[no-untyped-def]
+        self.before.add((node_name, index))
+
+    def run_after_node_execution(self, *, node_name, index, success, **kw):  # type: ignore[no-untyped-def]
+        assert success
+        self.after.add((node_name, index))
+
+
+async def test_node_hooks_fire_for_every_node_that_ran_on_the_cluster() -> None:
+    seen = _Seen()
+    dr = (
+        driver.Builder()
+        .with_modules(hooked)
+        .with_adapters(seen)
+        .with_remote_executor(RayExecutor(concurrency=4))
+        .build()
+    )
+    with dr:
+        with anyio.fail_after(60):
+            await dr.aexecute(["sync_total", "async_total"], inputs={"n": 3})
+    per_item = {(node, (i,)) for i in range(3) for node in ("parse", "measure", "fetch", "digest")}
+    outside = {("item", ()), ("sync_total", ()), ("async_total", ())}
+    assert seen.after == per_item | outside
+    assert seen.before == seen.after

@@ -128,8 +128,13 @@ def run_block(
         assert isinstance(step, CallStep)
         if run.cancelled:
             raise asyncio.CancelledError()
-        call = _calls.CallInfo(run, step.name, index, label_of, on_retry, held)
-        token = _calls.enter_call(call)
+        call = (
+            _calls.CallInfo(run, step.name, index, label_of, on_retry, held)
+            if step.wants_call
+            else None
+        )
+        token = _calls.enter_call(call) if call is not None else None
+        attempts = 1
         started = time.time() if record is not None else 0.0
         try:
             kwargs: Any = None
@@ -150,14 +155,15 @@ def run_block(
                         time.time(),
                         False,
                         exc,
-                        call.attempt,
+                        call.attempt if call else attempts,
                         kwargs,
-                        label=call.label,
+                        label=label_of(),
                     )
                 )
-            return failed(step.name, step.on_error, index, call.label, exc)
+            return failed(step.name, step.on_error, index, label_of(), exc)
         finally:
-            _calls.exit_call(token)
+            if token is not None:
+                _calls.exit_call(token)
         values[step.name] = value
         if record is not None:
             record.append(
@@ -169,9 +175,9 @@ def run_block(
                     time.time(),
                     True,
                     value,
-                    call.attempt,
+                    call.attempt if call else attempts,
                     kwargs,
-                    label=call.label,
+                    label=label_of(),
                 )
             )
     return DONE

@@ -116,14 +116,19 @@ def _run_chain(
                 )
                 for kw, lvl, key in step.args
             }
-        call = _calls.CallInfo(run, step.name, inst.index, inst.label, inst.on_retry, inst.held())
-        token = _calls.enter_call(call)
+        call = (
+            _calls.CallInfo(run, step.name, inst.index, inst.label, inst.on_retry, inst.held())
+            if step.wants_call
+            else None
+        )
+        token = _calls.enter_call(call) if call is not None else None
         try:
             value = call_detached(step.fn, kwargs) if detached else step.fn(**kwargs)
         except (Exception, SystemExit) as exc:
-            raise _ChainFailed(step, exc, call.attempt, out) from exc
+            raise _ChainFailed(step, exc, call.attempt if call else 1, out) from exc
         finally:
-            _calls.exit_call(token)
+            if token is not None:
+                _calls.exit_call(token)
         overlay[step.name] = value
         out.append(value)
     return out
@@ -171,15 +176,16 @@ class InlineCalls:
             return self._threads.call(inst, i, step)
         chain = _chain_of(inst, i, step)
         if len(chain) == 1:
-            call = inst.call_info(step)
-            token = _calls.enter_call(call)
+            call = inst.call_info(step) if step.wants_call else None
+            token = _calls.enter_call(call) if call is not None else None
             try:
                 return Done(call_detached(step.fn, inst.kwargs(step)))
             except (Exception, SystemExit) as exc:
-                inst.step_failed(step, exc, call.attempt)
+                inst.step_failed(step, exc, call.attempt if call else 1)
                 return None
             finally:
-                _calls.exit_call(token)
+                if token is not None:
+                    _calls.exit_call(token)
         try:
             values = _run_chain(inst, chain, inst.kwargs(step), detached=True)
         except _ChainFailed as failure:
@@ -317,7 +323,7 @@ class InLoop(Dispatch):
             self._busy = True
             return True
         limiter = self.limiter
-        if limiter is None or run.held is limiter:
+        if limiter is None or limiter in run.held:
             self._slotted = False
             return True
         self._slotted = run.try_slot(limiter)
@@ -330,7 +336,7 @@ class InLoop(Dispatch):
                 await self._free.wait()
             self._busy = True
             return
-        if self.limiter is not None and run.held is not self.limiter:
+        if self.limiter is not None and self.limiter not in run.held:
             await run.take_slot(self.limiter)
             self._slotted = True
 
@@ -339,7 +345,7 @@ class InLoop(Dispatch):
             child.slotted = self.limiter
             self._slotted = False
         if child.block.single_async is not None and child.run.hooks is None:
-            child.run.spawn(child.run_single())
+            child.run.spawn(child.run_single(), eager=True)
         else:
             child.start()
 
@@ -393,7 +399,7 @@ class _Batching(Dispatch):
 
     def _needs_slot(self) -> bool:
         # a run started from inside a slot of this limiter runs in it (see InLoop)
-        return self.limiter is not None and self.run.held is not self.limiter
+        return self.limiter is not None and self.limiter not in self.run.held
 
     def _spoken_for(self) -> int:
         """Pending items that groups already on their way will take."""
@@ -529,7 +535,7 @@ class Remote(_Batching):
 
     def admit_nowait(self, run: Run) -> bool:
         limiter = self._item_limiter
-        if limiter is None or run.held is limiter:
+        if limiter is None or limiter in run.held:
             self._slotted = False
             return True
         self._slotted = run.try_slot(limiter)
@@ -537,7 +543,7 @@ class Remote(_Batching):
 
     async def admit(self, run: Run) -> None:
         limiter = self._item_limiter
-        if limiter is not None and run.held is not limiter:
+        if limiter is not None and limiter not in run.held:
             await run.take_slot(limiter)
             self._slotted = True
 

@@ -42,7 +42,8 @@ from asyncdag import _calls
 from asyncdag._sync import Credits
 from asyncdag.execution._dispatch import Dispatch, call_detached
 from asyncdag.execution._frontier import Frontier
-from asyncdag.execution._instance import Instance, SyncCalls, task_id
+from asyncdag.execution._instance import Instance, SyncCalls
+from asyncdag.execution._nodeevents import task_id
 from asyncdag.execution._outcome import Done, Ended, Outcome, Raised
 from asyncdag.execution._plan import ExpandStep
 from asyncdag.execution._resources import resolve_async
