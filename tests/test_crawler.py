@@ -380,6 +380,13 @@ def test_the_benchmark_runs_at_a_tiny_size() -> None:
     assert all(v.startswith(("MET", "MISSED")) for v in verdicts)
 
 
+def test_the_workers_benchmark_runs_at_a_tiny_size() -> None:
+    from benchmarks import crawl_workers
+
+    lines = crawl_workers.measure(pages=40, rounds=1, concurrencies=[8])
+    assert len(lines) == 3 and "@8 one loop" in lines[1] and "@8 2 processes" in lines[2]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

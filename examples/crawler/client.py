@@ -2,9 +2,9 @@ r"""The HTTP client of the crawl's page requests: one ``get`` behind two impleme
 
 - ``"httptools"`` (:class:`~.http1.HttpClient`, the default when httptools is installed: it
   is in the ``crawl`` extra): keep-alive HTTP/1.1 connections on asyncio protocols, each
-  answer parsed by httptools (llhttp, in C). Chosen by measurement: fetching the embedded
-  site's pages 64 at once cost ~100-120 us of CPU a page with aiohttp and ~25-35 us with it
-  (``python -m benchmarks crawl``, and ``benchmarks/crawl.py``'s ``--http-client`` rows);
+  answer parsed by httptools (llhttp, in C). Chosen by measurement: the hand-written crawl of
+  ``benchmarks/crawl.py`` (``hand_written(..., http_client=...)``), 2,000 pages 64 at once,
+  spent ~155 us of CPU a page with it and ~285 us with aiohttp's client;
 - ``"aiohttp"`` (:class:`AiohttpClient`): the same ``get`` over an ``aiohttp.ClientSession``,
   the fallback. aiohttp also reads the sitemaps and robots.txt, which stream or are read once
   per origin.
