@@ -122,6 +122,29 @@ async def test_crawls_on_local_ray_find_exactly_what_the_site_holds(local_ray: N
         assert_matches(followed.totals, site.expected_follow(4))
 
 
+def test_local_ray_listens_on_loopback_only(local_ray: None) -> None:
+    psutil = pytest.importorskip("psutil")
+    import ray
+
+    @ray.remote
+    class Probe:
+        async def pid(self) -> int:
+            return os.getpid()
+
+    probe = Probe.remote()  # type: ignore[attr-defined]
+    actor_pid = ray.get(probe.pid.remote(), timeout=60)
+    ours = {p.pid for p in psutil.Process().children(recursive=True)}
+    assert actor_pid in ours  # the processes looked at are this Ray's
+    listening = [
+        (c.laddr.ip, c.laddr.port)
+        for c in psutil.net_connections("inet")
+        if c.status == psutil.CONN_LISTEN and c.pid in ours
+    ]
+    assert listening  # GCS, raylet, workers
+    assert all(ip in ("127.0.0.1", "::1", "::ffff:127.0.0.1") for ip, _ in listening), listening
+    ray.kill(probe)
+
+
 async def test_ray_cannot_be_started_twice_in_a_process(local_ray: None) -> None:
     with pytest.raises(RayUnavailable, match="already initialized"), ray_runtime("local"):
         pass
