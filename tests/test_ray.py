@@ -17,10 +17,18 @@ import pytest
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (import ray failed)")
 
 from asyncdag import driver, lifecycle  # noqa: E402
-from asyncdag.errors import NodeExecutionError  # noqa: E402
+from asyncdag.errors import ExecutorError, NodeExecutionError  # noqa: E402
 from asyncdag.plugins.ray import RayExecutor  # noqa: E402
 from tests.dags_engine import hooked  # noqa: E402
-from tests.dags_exec import failures, marks, nested_failure, res_sync, stuck, workload  # noqa: E402
+from tests.dags_exec import (  # noqa: E402
+    failures,
+    marks,
+    nested_failure,
+    ray_opts,
+    res_sync,
+    stuck,
+    workload,
+)
 from tests.dags_exec.pids import wait_gone  # noqa: E402
 
 pytestmark = pytest.mark.anyio
@@ -28,7 +36,13 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture(scope="module", autouse=True)
 def ray_runtime() -> Iterator[None]:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    ray.init(
+        num_cpus=2,
+        resources={"scraper": 2},  # a custom resource, for @ray_remote_options
+        include_dashboard=False,
+        log_to_driver=False,
+        _node_ip_address="127.0.0.1",
+    )
     try:
         yield
     finally:
@@ -202,3 +216,20 @@ async def test_node_hooks_fire_for_every_node_that_ran_on_the_cluster() -> None:
     outside = {("item", ()), ("sync_total", ()), ("async_total", ())}
     assert seen.after == per_item | outside
     assert seen.before == seen.after
+
+
+async def test_ray_remote_options_place_the_blocks_of_their_nodes() -> None:
+    with on_ray(ray_opts) as dr:
+        with anyio.fail_after(120):
+            got = await dr.aexecute(["sync_all", "async_all"], inputs={"n": 4})
+    # sync blocks ran as tasks asking for the resource, async blocks on actors holding it
+    assert got["sync_all"] == [["CPU", "scraper"]] * 4
+    assert all("scraper" in seen for seen in got["async_all"]) and len(got["async_all"]) == 4
+
+
+async def test_nodes_of_one_block_asking_ray_for_different_options_is_a_clear_error() -> None:
+    with on_ray(ray_opts) as dr:
+        with anyio.fail_after(60), pytest.raises(ExecutorError) as info:
+            await dr.aexecute(["both"], inputs={"n": 2})
+    assert "'one'" in str(info.value) and "'two'" in str(info.value)
+    assert "runtime_env" in str(info.value)

@@ -528,6 +528,7 @@ class Remote(_Batching):
             run, block, None if self.streamed else executor.slots, type(executor).__name__
         )
         self.backend = executor
+        self._options = executor.job_options(block)
         self._item_limiter: SlotLimiter | None = executor.slots if self.streamed else None
         self._slotted = False
 
@@ -605,7 +606,13 @@ class Remote(_Batching):
                     self._answered(batch, raw)
 
             raw = await executor.run_job(
-                key, plan, data, what, weight=len(batch), on_part=part if self.streamed else None
+                key,
+                plan,
+                data,
+                what,
+                weight=len(batch),
+                on_part=part if self.streamed else None,
+                options=self._options,
             )
         finally:
             self._give_slot()
