@@ -18,7 +18,7 @@ ray = pytest.importorskip("ray", reason="the ray extra is not installed (import 
 
 from asyncdag import driver, lifecycle  # noqa: E402
 from asyncdag.errors import ExecutorError, NodeExecutionError  # noqa: E402
-from asyncdag.plugins.ray import RayExecutor  # noqa: E402
+from asyncdag.plugins.ray import RayExecutor, init_local  # noqa: E402
 from tests.dags_engine import hooked  # noqa: E402
 from tests.dags_exec import (  # noqa: E402
     failures,
@@ -36,13 +36,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture(scope="module", autouse=True)
 def ray_runtime() -> Iterator[None]:
-    ray.init(
-        num_cpus=2,
-        resources={"scraper": 2},  # a custom resource, for @ray_remote_options
-        include_dashboard=False,
-        log_to_driver=False,
-        _node_ip_address="127.0.0.1",
-    )
+    init_local(num_cpus=2, resources={"scraper": 2})  # a custom resource: @ray_remote_options
     try:
         yield
     finally:
@@ -233,3 +227,25 @@ async def test_nodes_of_one_block_asking_ray_for_different_options_is_a_clear_er
             await dr.aexecute(["both"], inputs={"n": 2})
     assert "'one'" in str(info.value) and "'two'" in str(info.value)
     assert "runtime_env" in str(info.value)
+
+
+def test_a_local_ray_listens_on_loopback_only() -> None:
+    psutil = pytest.importorskip("psutil")
+
+    @ray.remote
+    class Probe:
+        async def pid(self) -> int:
+            return os.getpid()
+
+    probe = Probe.remote()  # type: ignore[attr-defined]
+    actor_pid = ray.get(probe.pid.remote(), timeout=60)
+    ours = {p.pid for p in psutil.Process().children(recursive=True)}
+    assert actor_pid in ours  # the processes looked at are this Ray's
+    listening = [
+        (c.laddr.ip, c.laddr.port)
+        for c in psutil.net_connections("inet")
+        if c.status == psutil.CONN_LISTEN and c.pid in ours
+    ]
+    assert listening  # the GCS, the raylet, the workers
+    assert all(ip in ("127.0.0.1", "::1", "::ffff:127.0.0.1") for ip, _ in listening), listening
+    ray.kill(probe)

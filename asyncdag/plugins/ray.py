@@ -4,9 +4,9 @@ Example::
 
     import ray
     from asyncdag import driver
-    from asyncdag.plugins.ray import RayExecutor
+    from asyncdag.plugins.ray import RayExecutor, init_local
 
-    ray.init(num_cpus=2)        # RayExecutor needs a running Ray: call ray.init() first
+    init_local(num_cpus=2)      # a Ray on this machine only (or ray.init(address=...))
     dr = (
         driver.Builder()
         .with_modules(my_module)
@@ -39,6 +39,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+from collections.abc import Iterator
 from typing import Any
 
 from asyncdag.errors import ExecutorError, WorkerDiedError
@@ -49,7 +51,71 @@ _OPTION_TAG = "ray_remote."
 #: options that only Ray tasks take (not actors)
 _TASK_ONLY = frozenset({"max_retries", "retry_exceptions", "num_returns"})
 
-__all__ = ["RayExecutor"]
+__all__ = ["RayExecutor", "init_local", "loopback_only"]
+
+#: Ray's "this machine only" switch (what it does by default on macOS and Windows)
+_SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+@contextlib.contextmanager
+def loopback_only() -> Iterator[None]:
+    """A Ray started inside listens on 127.0.0.1 only.
+
+    ``ray.init(_node_ip_address="127.0.0.1")`` alone is not enough on Linux: Ray swaps a
+    loopback address for the machine's outward one, and its servers then listen on every
+    interface. With Ray's single-machine switch off (in this process, where the address is
+    chosen, and in the environment the processes it starts inherit), the node's address is
+    the loopback one.
+
+    Example::
+
+        with loopback_only():
+            ray.init(num_cpus=2, _node_ip_address="127.0.0.1")
+    """
+    import ray
+
+    constants: Any = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    before_env = os.environ.get(_SINGLE_MACHINE_ENV)
+    before = getattr(constants, "ENABLE_RAY_CLUSTER", None)
+    os.environ[_SINGLE_MACHINE_ENV] = "0"
+    if before is not None:
+        constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        if before is not None:
+            constants.ENABLE_RAY_CLUSTER = before
+        if before_env is None:
+            os.environ.pop(_SINGLE_MACHINE_ENV, None)
+        else:
+            os.environ[_SINGLE_MACHINE_ENV] = before_env
+
+
+def init_local(num_cpus: int | None = None, **options: Any) -> None:
+    """Start Ray on this machine, every server of it on 127.0.0.1 only, no dashboard.
+
+    ``options`` go to ``ray.init`` (``resources=``, ``logging_level=``...); ``ray.shutdown()``
+    stays yours to call.
+
+    Example::
+
+        init_local(num_cpus=2)
+        dr = driver.Builder().with_modules(m).with_remote_executor(RayExecutor()).build()
+    """
+    try:
+        import ray
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ExecutorError(
+            "init_local needs the 'ray' extra: pip install 'asyncdag[ray]'"
+        ) from exc
+    settings: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "_node_ip_address": "127.0.0.1",
+        **options,
+    }
+    with loopback_only():
+        ray.init(num_cpus=num_cpus, **settings)
 
 
 class _AsyncWorker:
@@ -86,8 +152,8 @@ class RayExecutor(BatchingExecutor):
             ) from exc
         if not ray.is_initialized():
             raise ExecutorError(
-                "Ray is not initialized: call ray.init(...) before RayExecutor() (for a local"
-                ' Ray on this machine only: ray.init(num_cpus=2, _node_ip_address="127.0.0.1"))'
+                "Ray is not initialized: call ray.init(address=...) before RayExecutor(), or"
+                " asyncdag.plugins.ray.init_local(num_cpus=2) for a Ray on this machine only"
             )
         if concurrency < 1:
             raise ExecutorError(f"concurrency must be at least 1, got {concurrency}")

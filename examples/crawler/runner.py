@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import socket
@@ -16,7 +15,7 @@ from typing import Any
 from asyncdag import driver
 from asyncdag.errors import NodeExecutionError
 from asyncdag.execution.executors import AsyncioExecutor, MultiProcessingExecutor, TaskExecutor
-from asyncdag.plugins.ray import RayExecutor
+from asyncdag.plugins.ray import RayExecutor, init_local
 
 from . import dataflow
 from .client import DEFAULT_CLIENT
@@ -101,54 +100,18 @@ def ray_runtime(address: str, *, cpus: int | None = None) -> Iterator[None]:
         raise RayUnavailable("Ray is already initialized in this process")
     if address != "local":
         _check_reachable(address)
-    with contextlib.ExitStack() as stack:
-        try:
-            if address == "local":
-                stack.enter_context(_loopback_only(ray))
-                ray.init(
-                    num_cpus=cpus or os.cpu_count() or 1,
-                    include_dashboard=False,
-                    log_to_driver=False,
-                    _node_ip_address="127.0.0.1",
-                )
-            else:
-                ray.init(address=address, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise RayUnavailable(f"cannot start or reach Ray at {address}: {first}") from None
-        try:
-            yield
-        finally:
-            ray.shutdown()
-
-
-#: Ray's switch for "this machine only": off, a node's address is its loopback address
-_RAY_CLUSTER_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-
-
-@contextmanager
-def _loopback_only(ray: Any) -> Iterator[None]:
-    """Ray started meanwhile listens on 127.0.0.1 only.
-
-    ``ray.init(_node_ip_address="127.0.0.1")`` alone is not enough: Ray replaces a loopback
-    address with the machine's outward one and its servers then listen on every interface.
-    With its single-machine switch off (what Ray does by default on macOS and Windows), the
-    node's address is the loopback one, in this process (read when an address is chosen) and
-    in the processes Ray starts (they inherit the environment).
-    """
-    constants = ray._private.ray_constants
-    before_env = os.environ.get(_RAY_CLUSTER_SWITCH)
-    before = constants.ENABLE_RAY_CLUSTER
-    os.environ[_RAY_CLUSTER_SWITCH] = "0"
-    constants.ENABLE_RAY_CLUSTER = False
+    try:
+        if address == "local":
+            init_local(num_cpus=cpus or os.cpu_count() or 1)  # on 127.0.0.1 only
+        else:
+            ray.init(address=address, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RayUnavailable(f"cannot start or reach Ray at {address}: {first}") from None
     try:
         yield
     finally:
-        constants.ENABLE_RAY_CLUSTER = before
-        if before_env is None:
-            os.environ.pop(_RAY_CLUSTER_SWITCH, None)
-        else:
-            os.environ[_RAY_CLUSTER_SWITCH] = before_env
+        ray.shutdown()
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
