@@ -37,7 +37,7 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
     )
     client = distributed.Client(cluster)
     try:
@@ -159,7 +159,7 @@ async def test_async_items_of_a_task_run_at_once_on_the_workers_loop(tmp_path: P
     # one worker with one thread: item 0 finishes only once items 1..3 have finished beside
     # it, which needs them in the same Dask task, at once on the worker's loop
     cluster = distributed.LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
+        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
     )
     one = distributed.Client(cluster)
     try:
@@ -202,3 +202,17 @@ async def test_node_hooks_fire_for_every_node_that_ran_on_the_cluster(client: An
     outside = {("item", ()), ("sync_total", ()), ("async_total", ())}
     assert seen.after == per_item | outside
     assert seen.before == seen.after
+
+
+def test_the_local_cluster_listens_on_loopback_only(client: Any) -> None:
+    psutil = pytest.importorskip("psutil")
+    worker_pids = set(client.run(os.getpid).values())
+    ours = {os.getpid()} | {p.pid for p in psutil.Process().children(recursive=True)}
+    assert worker_pids <= ours  # the processes looked at are this cluster's
+    listening = [
+        (c.laddr.ip, c.laddr.port, c.pid)
+        for c in psutil.net_connections("inet")
+        if c.status == psutil.CONN_LISTEN and c.pid in ours
+    ]
+    assert {pid for _, _, pid in listening} & worker_pids  # the workers' servers are seen
+    assert all(ip in ("127.0.0.1", "::1", "::ffff:127.0.0.1") for ip, _, _ in listening), listening
