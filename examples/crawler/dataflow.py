@@ -29,14 +29,16 @@ the crawl; its item reaches the collectors as an ``ItemFailure`` carrying the
 its line. ``"skip"`` would drop it from both, leaving only a log line: a crawl report must
 say which URLs failed and why.
 
-Call policies: a 429 with a Retry-After is waited out inside the node
-(``pages.fetch_patiently``) and takes no attempt; ``retry`` (``asyncdag.policies``) tries a
-page again after a 5xx, a 429 without Retry-After, a timeout or a lost connection,
-``pages.ATTEMPTS`` attempts in all: after the pause the server
-asked for in its ``Retry-After`` (``wait=retry_after`` reads ``FetchError.retry_after``; one
-longer than ``pages.MAX_BACKOFF`` fails the page at once), else with exponential backoff and
-full jitter; ``giveup`` stops it at once for failures another attempt cannot fix (404, too
-large, off-origin, robots.txt). With config ``polite=True`` (the command line's default for
+Call policies, two ``retry`` policies (``asyncdag.policies``) stacked: the inner one waits
+out a 429 for the pause its ``Retry-After`` asks (``wait=retry_after`` reads
+``FetchError.retry_after``), up to ``pages.RATE_LIMITED_WAITS`` times, and takes none of the
+page's attempts; the outer one tries a page again after a 5xx, a 429 without Retry-After, a
+timeout or a lost connection, ``pages.ATTEMPTS`` attempts in all, with exponential backoff and
+full jitter (a Retry-After longer than ``pages.MAX_BACKOFF`` fails the page at once). A failing
+page on a rate-limited site so gets its attempts at what fails, and fails with its own reason
+("HTTP 500"), not whichever 429 came last. ``giveup`` stops at once for failures another
+attempt cannot fix (404, too large, off-origin, robots.txt), and for a 429 the inner policy
+has given up on. With config ``polite=True`` (the command line's default for
 sites other than the embedded one) ``rate_limit`` spaces the requests to each host evenly,
 every attempt included. There is no ``timeout`` policy: the page client's own
 per-request timeout (``limits.timeout``) fails an attempt as a retryable ``FetchError`` that
@@ -61,7 +63,16 @@ from asyncdag.resources import per_worker
 
 from .client import CLIENTS, DEFAULT_CLIENT, AiohttpClient, PageClient
 from .http1 import HttpClient
-from .pages import ATTEMPTS, BACKOFF, MAX_BACKOFF, USER_AGENT, Fetched, FetchError, fetch_patiently
+from .pages import (
+    ATTEMPTS,
+    BACKOFF,
+    MAX_BACKOFF,
+    RATE_LIMITED_WAITS,
+    USER_AGENT,
+    Fetched,
+    FetchError,
+    fetch,
+)
 from .parsing import DEFAULT_PARSER, PageStats, parse_page
 from .report import CrawlTotals, ResultsFile, json_record
 from .robots import Robots
@@ -194,6 +205,25 @@ def _permanent(error: Exception) -> bool:
     return not (isinstance(error, FetchError) and error.retryable)
 
 
+def _rate_limited(error: Exception) -> bool:
+    """A 429 whose Retry-After is worth waiting for: the inner retry policy's to wait out."""
+    return (
+        isinstance(error, FetchError)
+        and error.status == 429
+        and error.retry_after is not None
+        and error.retry_after <= MAX_BACKOFF
+    )
+
+
+def _not_rate_limited(error: Exception) -> bool:
+    return not _rate_limited(error)
+
+
+def _final(error: Exception) -> bool:
+    """Not for the outer policy: permanent, or a 429 the inner policy waited out in vain."""
+    return _permanent(error) or _rate_limited(error)
+
+
 def _host(url: str) -> str | None:
     return urlsplit(url).hostname
 
@@ -205,14 +235,21 @@ def _host(url: str) -> str | None:
     backoff=BACKOFF,
     max_backoff=MAX_BACKOFF,
     on=FetchError,
-    giveup=_permanent,
+    giveup=_final,
+    wait=retry_after,
+)
+@retry(
+    RATE_LIMITED_WAITS + 1,
+    max_backoff=MAX_BACKOFF,
+    on=FetchError,
+    giveup=_not_rate_limited,
     wait=retry_after,
 )
 async def page__fast(url: str, clients: Clients, limits: CrawlLimits) -> Fetched:
     """The page at ``url``: robots.txt honoured, redirects on allowed origins, bounded size; a
-    429 waited out for its ``Retry-After`` (``fetch_patiently``); a 5xx, a timeout or a lost
-    connection tried again (``retry``), after the server's ``Retry-After`` or a backoff."""
-    return await fetch_patiently(clients.pages, url, limits, clients.robots)
+    429 waited out for its ``Retry-After`` (the inner ``retry``); a 5xx, a timeout or a lost
+    connection tried again after a backoff (the outer ``retry``)."""
+    return await fetch(clients.pages, url, limits, clients.robots)
 
 
 @config.when(polite=True)
@@ -222,14 +259,21 @@ async def page__fast(url: str, clients: Clients, limits: CrawlLimits) -> Fetched
     backoff=BACKOFF,
     max_backoff=MAX_BACKOFF,
     on=FetchError,
-    giveup=_permanent,
+    giveup=_final,
+    wait=retry_after,
+)
+@retry(
+    RATE_LIMITED_WAITS + 1,
+    max_backoff=MAX_BACKOFF,
+    on=FetchError,
+    giveup=_not_rate_limited,
     wait=retry_after,
 )
 @rate_limit(POLITE_RATE, per=1.0, key=_host)
 async def page__polite(url: str, clients: Clients, limits: CrawlLimits) -> Fetched:
     """Like ``page__fast``, with the requests to any one host spaced evenly, ``POLITE_RATE``
     a second (every attempt waits its turn): the default for sites that are not ours."""
-    return await fetch_patiently(clients.pages, url, limits, clients.robots)
+    return await fetch(clients.pages, url, limits, clients.robots)
 
 
 @on_error("deliver")

@@ -13,7 +13,8 @@ is a :class:`FetchError` with a short ``reason`` ("HTTP 404", "too large", "off-
 :func:`fetch` makes one attempt: whether and when to try again is the caller's (the
 dataflow's ``retry`` policy, reading ``FetchError.retryable`` and ``retry_after``).
 :func:`fetch_patiently` is ``fetch`` with a server's "429 Too Many Requests" waited out
-first, so that a rate limit does not use up the attempts a failing page is given.
+first, written by hand for the benchmark's hand-written crawler (the dataflow gets the same
+from two stacked ``retry`` policies).
 """
 
 from __future__ import annotations
