@@ -344,7 +344,9 @@ class InLoop(Dispatch):
         if self._slotted:
             child.slotted = self.limiter
             self._slotted = False
-        if child.block.single_async is not None and child.run.hooks is None:
+        hooks = child.run.hooks
+        if child.block.lone_async is not None and (hooks is None or not hooks.nodes):
+            # one async node and nobody listening to node events: the item is one coroutine
             child.run.spawn(child.run_single(), eager=True)
         else:
             child.start()

@@ -118,7 +118,8 @@ class BlockPlan:
     # steps that read from outside the block: (levels up from this block, key)
     external: set[tuple[int, str]] = field(default_factory=set)
     all_sync: bool = True  # only sync CallSteps: an instance can run in one thread hop
-    #: the step, when the block is one async node that reads no stream (set at compile)
+    #: the step, when the block is one async node that reads no stream (set at compile): its
+    #: instances can run as one coroutine each (Instance.run_single)
     lone_async: CallStep | None = None
     emitted: tuple[str, ...] = ()  # CallSteps whose values astream reports
     label: Callable[[Any], Any] | None = None  # names an item (policies.item_label)
@@ -154,10 +155,6 @@ class BlockPlan:
     def depth(self) -> int:
         return len(self.scope)
 
-    @property
-    def single_async(self) -> CallStep | None:
-        """The step, when the block is one async node that reads no stream."""
-        return self.lone_async
 
 
 @dataclass(eq=False)
