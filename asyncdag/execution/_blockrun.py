@@ -121,7 +121,8 @@ def run_block(
     Returns ``DONE``, or the outcome of the first failing node (``Ended`` when its error
     policy ends only the item, ``Raised`` when it fails the run). ``record`` collects one
     :data:`NodeRecord` per call; ``on_retry`` is the engine's retry reporter for the calls'
-    ``CallInfo``. The run's cancellation (``check_cancelled()``) propagates as it is.
+    ``CallInfo``. The run's cancellation (``check_cancelled()``) propagates as it is; a
+    ``CancelledError`` a node raises while its run goes on is that node's failure.
     """
     label_of = _LazyLabel(block, values)
     for step in block.steps:
@@ -144,7 +145,9 @@ def run_block(
                     for kw, lvl, key in step.args
                 }
             value = call_step(step, values, lookup, resources)
-        except (Exception, SystemExit) as exc:
+        except (Exception, SystemExit, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and run.cancelled:
+                raise  # the run's cancellation (check_cancelled), not the node's failure
             if record is not None:
                 record.append(
                     NodeRecord(

@@ -124,7 +124,9 @@ def _run_chain(
         token = _calls.enter_call(call) if call is not None else None
         try:
             value = call_detached(step.fn, kwargs) if detached else step.fn(**kwargs)
-        except (Exception, SystemExit) as exc:
+        except (Exception, SystemExit, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and run.cancelled:
+                raise  # the run's cancellation (check_cancelled), not the node's failure
             raise _ChainFailed(step, exc, call.attempt if call else 1, out) from exc
         finally:
             if token is not None:
@@ -180,7 +182,9 @@ class InlineCalls:
             token = _calls.enter_call(call) if call is not None else None
             try:
                 return Done(call_detached(step.fn, inst.kwargs(step)))
-            except (Exception, SystemExit) as exc:
+            except (Exception, SystemExit, asyncio.CancelledError) as exc:
+                if isinstance(exc, asyncio.CancelledError) and not inst.run.alive:
+                    raise  # the run's cancellation, not the node's failure
                 inst.step_failed(step, exc, call.attempt if call else 1)
                 return None
             finally:

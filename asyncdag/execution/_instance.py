@@ -315,16 +315,16 @@ class Instance:
         if not self.run.alive or self.ended:
             return
         assert isinstance(step, CallStep | ExpandStep)
-        policy = step.on_error if isinstance(step, CallStep) else "fail"
+        policy = step.on_error
         outcome = failed(step.name, policy, self.index, self.label(), exc)
         hooks = self.run.hooks
         if hooks is not None and hooks.after_node:
             error = outcome.error if isinstance(outcome, Raised) else outcome.failure.error
             self.node_finished(step, None, error, attempts)
-        if isinstance(outcome, Raised) or self.parent is None:
-            self.run.fail(outcome.error if isinstance(outcome, Raised) else exc)
+        if isinstance(outcome, Raised):  # outside blocks (index ()) a failure is Raised
+            self.run.fail(outcome.error)
             return
-        self.finish(outcome)
+        self.finish(outcome)  # an item's: its owner (an expansion, or a worker's run) decides
 
     def finish(self, outcome: Outcome) -> None:
         """This instance is over (its values are complete, or an error policy ended it)."""

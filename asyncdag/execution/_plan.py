@@ -69,11 +69,11 @@ class _NodeStep(Step):
     args: tuple[Arg, ...] = ()
     # arguments that read a per-worker resource: resolved where the step runs
     resource_args: tuple[str, ...] = ()
+    on_error: str = FAIL  # what a failure of this node does to its item (asyncdag.policies)
 
 
 @dataclass(eq=False, kw_only=True)
 class CallStep(_NodeStep):
-    on_error: str = FAIL  # what a failure of this node does to its item (asyncdag.policies)
     emit: bool = False  # astream: report this step's value as it is produced
     # a sync step that must never run on a loop's thread: a sync streaming collector blocks
     # on its stream, a policy may wait (backoff, slot, rate window)
@@ -154,7 +154,6 @@ class BlockPlan:
     @property
     def depth(self) -> int:
         return len(self.scope)
-
 
 
 @dataclass(eq=False)
@@ -271,6 +270,7 @@ class _Builder:
                 overridden_items=overridden,
                 resource_args=resource_args,
                 frontier=bool(node.tags.get(FRONTIER_TAG)),
+                on_error=node.tags.get(ON_ERROR_TAG, FAIL),
             )
             child.label = node.tags.get(ITEM_LABEL_TAG)
             self._add(scope, step)
