@@ -324,7 +324,21 @@ class Instance:
         if isinstance(outcome, Raised):  # outside blocks (index ()) a failure is Raised
             self.run.fail(outcome.error)
             return
+        self._release_streams(step)
         self.finish(outcome)  # an item's: its owner (an expansion, or a worker's run) decides
+
+    def _release_streams(self, failed: Step) -> None:
+        """The item ends early: the streams that no collector of it will read any more (the
+        failed step's, and those of collectors not started yet) give their window back."""
+        steps, waits = self.block.steps, self.waits
+        for i, step in enumerate(steps):
+            if not isinstance(step, CallStep) or not step.stream_keys:
+                continue
+            if step is failed or waits[i] > 0:
+                for key in step.stream_keys:
+                    stream = self.values.get(key)
+                    if stream is not None:
+                        stream.abandon()
 
     def finish(self, outcome: Outcome) -> None:
         """This instance is over (its values are complete, or an error policy ended it)."""
