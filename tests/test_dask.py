@@ -18,7 +18,7 @@ import pytest
 
 distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
 
-from asyncdag import driver, lifecycle  # noqa: E402
+from asyncdag import driver  # noqa: E402
 from asyncdag.errors import NodeExecutionError  # noqa: E402
 from asyncdag.plugins.dask import DaskExecutor  # noqa: E402
 from tests.dags_engine import hooked  # noqa: E402
@@ -30,6 +30,7 @@ from tests.dags_exec import (  # noqa: E402
     res_sync,
     workload,
 )
+from tests.hook_recorders import NodeEvents  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 
@@ -173,21 +174,8 @@ async def test_async_items_of_a_task_run_at_once_on_the_workers_loop(tmp_path: P
         cluster.close()
 
 
-class _Seen(lifecycle.LifecycleHooks):
-    def __init__(self) -> None:
-        self.before: set[tuple[str, tuple[int, ...]]] = set()
-        self.after: set[tuple[str, tuple[int, ...]]] = set()
-
-    def run_before_node_execution(self, *, node_name, index, **kw):  # type: ignore[no-untyped-def]
-        self.before.add((node_name, index))
-
-    def run_after_node_execution(self, *, node_name, index, success, **kw):  # type: ignore[no-untyped-def]
-        assert success
-        self.after.add((node_name, index))
-
-
 async def test_node_hooks_fire_for_every_node_that_ran_on_the_cluster(client: Any) -> None:
-    seen = _Seen()
+    seen = NodeEvents()
     dr = (
         driver.Builder()
         .with_modules(hooked)

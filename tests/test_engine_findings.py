@@ -41,6 +41,7 @@ from tests.dags_engine import (
     sync_stream,
     wire_failures,
 )
+from tests.hook_recorders import NodeEvents
 
 pytestmark = pytest.mark.anyio
 
@@ -412,23 +413,10 @@ async def test_astream_with_a_stalled_reader_does_not_advance_the_run_past_the_w
 # -- hooks fire for every node on every executor -------------------------------------------------
 
 
-class _Seen(lifecycle.LifecycleHooks):
-    def __init__(self) -> None:
-        self.before: set[tuple[str, tuple[int, ...]]] = set()
-        self.after: set[tuple[str, tuple[int, ...]]] = set()
-
-    def run_before_node_execution(self, *, node_name, index, **kw):  # type: ignore[no-untyped-def]
-        self.before.add((node_name, index))
-
-    def run_after_node_execution(self, *, node_name, index, success, **kw):  # type: ignore[no-untyped-def]
-        assert success
-        self.after.add((node_name, index))
-
-
 @pytest.mark.parametrize("executor", ["default", "threads", "processes", "inline"])
 @pytest.mark.parametrize("call", ["aexecute", "execute"])
 def test_node_hooks_fire_for_every_node_on_every_executor(executor: str, call: str) -> None:
-    seen = _Seen()
+    seen = NodeEvents()
     remote = {
         "default": None,
         "threads": lambda: executors.MultiThreadingExecutor(max_tasks=2),

@@ -30,6 +30,7 @@ from tests.dags_exec import (  # noqa: E402
     workload,
 )
 from tests.dags_exec.pids import wait_gone  # noqa: E402
+from tests.hook_recorders import NodeEvents  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 
@@ -129,7 +130,6 @@ async def test_cancelling_a_run_kills_the_ray_tasks_it_started(tmp_path: Path) -
 async def test_async_items_run_side_by_side_in_an_actor_and_come_back_one_by_one(
     tmp_path: Path,
 ) -> None:
-    from asyncdag import lifecycle
     from tests.dags_engine import in_worker
 
     order: list[tuple[int, ...]] = []
@@ -181,21 +181,8 @@ async def test_cancelling_a_run_cancels_each_async_item_in_the_actors(tmp_path: 
         ex.close()
 
 
-class _Seen(lifecycle.LifecycleHooks):
-    def __init__(self) -> None:
-        self.before: set[tuple[str, tuple[int, ...]]] = set()
-        self.after: set[tuple[str, tuple[int, ...]]] = set()
-
-    def run_before_node_execution(self, *, node_name, index, **kw):  # type: ignore[no-untyped-def]
-        self.before.add((node_name, index))
-
-    def run_after_node_execution(self, *, node_name, index, success, **kw):  # type: ignore[no-untyped-def]
-        assert success
-        self.after.add((node_name, index))
-
-
 async def test_node_hooks_fire_for_every_node_that_ran_on_the_cluster() -> None:
-    seen = _Seen()
+    seen = NodeEvents()
     dr = (
         driver.Builder()
         .with_modules(hooked)

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -228,23 +229,25 @@ def _host(url: str) -> str | None:
     return urlsplit(url).hostname
 
 
+#: the page's two retry policies: the outer one for failures another attempt may fix, the
+#: inner one waiting out 429s (none of the outer attempts spent on them)
+_outer_retry = retry(
+    ATTEMPTS, backoff=BACKOFF, max_backoff=MAX_BACKOFF, on=FetchError, giveup=_final,
+    wait=retry_after,
+)  # fmt: skip
+_inner_retry = retry(
+    RATE_LIMITED_WAITS + 1, max_backoff=MAX_BACKOFF, on=FetchError, giveup=_not_rate_limited,
+    wait=retry_after,
+)  # fmt: skip
+
+
+def _page_retries(fn: Any) -> Any:
+    return _outer_retry(_inner_retry(fn))
+
+
 @config.when_not(polite=True)
 @on_error("deliver")
-@retry(
-    ATTEMPTS,
-    backoff=BACKOFF,
-    max_backoff=MAX_BACKOFF,
-    on=FetchError,
-    giveup=_final,
-    wait=retry_after,
-)
-@retry(
-    RATE_LIMITED_WAITS + 1,
-    max_backoff=MAX_BACKOFF,
-    on=FetchError,
-    giveup=_not_rate_limited,
-    wait=retry_after,
-)
+@_page_retries
 async def page__fast(url: str, clients: Clients, limits: CrawlLimits) -> Fetched:
     """The page at ``url``: robots.txt honoured, redirects on allowed origins, bounded size; a
     429 waited out for its ``Retry-After`` (the inner ``retry``); a 5xx, a timeout or a lost
@@ -254,21 +257,7 @@ async def page__fast(url: str, clients: Clients, limits: CrawlLimits) -> Fetched
 
 @config.when(polite=True)
 @on_error("deliver")
-@retry(
-    ATTEMPTS,
-    backoff=BACKOFF,
-    max_backoff=MAX_BACKOFF,
-    on=FetchError,
-    giveup=_final,
-    wait=retry_after,
-)
-@retry(
-    RATE_LIMITED_WAITS + 1,
-    max_backoff=MAX_BACKOFF,
-    on=FetchError,
-    giveup=_not_rate_limited,
-    wait=retry_after,
-)
+@_page_retries
 @rate_limit(POLITE_RATE, per=1.0, key=_host)
 async def page__polite(url: str, clients: Clients, limits: CrawlLimits) -> Fetched:
     """Like ``page__fast``, with the requests to any one host spaced evenly, ``POLITE_RATE``
