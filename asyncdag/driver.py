@@ -20,6 +20,7 @@ import asyncio
 import atexit
 import contextlib
 import copy as _copy
+import os
 import signal
 import threading
 import types
@@ -32,6 +33,7 @@ from asyncdag import _driver_surface as _surface
 from asyncdag import _notebook
 from asyncdag._driver_views import GraphViews
 from asyncdag.base import PandasDataFrameResult
+from asyncdag.caching.adapter import CacheAdapter
 from asyncdag.errors import ExecutionRequestError, ExecutorError, InputTypeError, RunningLoopError
 from asyncdag.execution import grouping as _grouping
 from asyncdag.execution._engine import Event, Placement, execute
@@ -144,6 +146,48 @@ class Builder:
         if window < 1:
             raise ValueError(f"window must be at least 1, got {window}")
         self._window = window
+        return self
+
+    def with_cache(
+        self,
+        path: str | os.PathLike[str] = ".asyncdag_cache",
+        metadata_store: Any = None,
+        result_store: Any = None,
+        default: Any = None,
+        recompute: Any = None,
+        ignore: Any = None,
+        disable: Any = None,
+        default_behavior: str | None = None,
+        default_loader_behavior: str | None = None,
+        default_saver_behavior: str | None = None,
+        log_to_file: bool = False,
+        **options: Any,
+    ) -> Builder:
+        """Cache node results under ``path`` (SQLite metadata, result files): Hamilton's
+        ``with_cache``, per item inside blocks, on every executor, for every kind of run.
+
+        ``default``, ``recompute``, ``ignore``, ``disable``: node names, or ``True`` for all
+        (see :class:`asyncdag.caching.CachingBehavior`); ``default_behavior`` for the rest.
+        Also ``cache_failures`` (store the failures of ``on_error("deliver"/"skip")`` nodes;
+        default True) and ``memory_bytes``; see :class:`asyncdag.caching.adapter.CacheAdapter`.
+        Example: ``Builder().with_modules(m).with_cache(".cache", recompute=["raw_data"])``.
+        """
+        self._adapters.append(
+            CacheAdapter(
+                path,
+                metadata_store,
+                result_store,
+                default,
+                recompute,
+                ignore,
+                disable,
+                default_behavior,  # type: ignore[arg-type]
+                default_loader_behavior,  # type: ignore[arg-type]
+                default_saver_behavior,  # type: ignore[arg-type]
+                log_to_file,
+                **options,
+            )
+        )
         return self
 
     def allow_module_overrides(self) -> Builder:
@@ -265,6 +309,14 @@ class Driver(GraphViews):
             "window": self.window,
         }
         return (_surface.restore_driver, (_surface.reduce_state(state),))
+
+    @property
+    def cache(self) -> CacheAdapter:
+        """The cache that ``Builder().with_cache()`` added: run ids, logs, data versions."""
+        for adapter in self.adapters:
+            if isinstance(adapter, CacheAdapter):
+                return adapter
+        raise KeyError("this driver has no cache; add one with Builder().with_cache()")
 
     # -- planning ------------------------------------------------------------------------
 

@@ -35,9 +35,13 @@ __all__ = [
     "Collect",
     "CollectAsCompleted",
     "CollectStream",
+    "Discovered",
+    "Frontier",
     "ItemFailure",
     "Parallelizable",
     "is_collect",
+    "is_discovered",
+    "is_frontier",
     "is_parallelizable",
     "item_type",
 ]
@@ -52,6 +56,58 @@ class Parallelizable(Protocol[_T_co]):
     The protocol is deliberately empty, so that a sync generator, an async generator, a list
     or any async iterable all satisfy it for a type checker.
     """
+
+
+class Frontier(Generic[_T]):
+    """An expander fed by its own block: return annotation, and (optionally) return value.
+
+    As the return annotation of an expander (``-> Frontier[str]``), it says that the block's
+    node annotated ``-> Discovered[str]`` hands new items back to this expander: each one is
+    yielded once (by ``key``), one level deeper than the item that found it, within
+    ``max_depth``; the expansion ends when nothing is in flight and nothing waits. The
+    expander yields (or returns) the seeds, at depth 0; to set the bounds from inputs,
+    return ``Frontier(seeds, key=..., max_depth=..., max_items=...)``.
+
+    Example (a link-following crawl)::
+
+        def url(root: str, depth: int) -> Frontier[str]:
+            return Frontier([root], key=normalize, max_depth=depth)
+
+        async def page(url: str) -> str: ...
+
+        def links(page: str, url: str) -> Discovered[str]:
+            return same_origin_links(page, url)
+
+        def pages(page: Collect[str]) -> int:   # every page once, seeds and found alike
+            return len(page)
+    """
+
+    __slots__ = ("key", "max_depth", "max_items", "seeds")
+
+    def __init__(
+        self,
+        seeds: Any,
+        *,
+        key: Any = None,
+        max_depth: int | None = None,
+        max_items: int | None = None,
+    ) -> None:
+        if max_depth is not None and max_depth < 0:
+            raise ValueError(f"max_depth must be at least 0, got {max_depth}")
+        if max_items is not None and max_items < 0:
+            raise ValueError(f"max_items must be at least 0, got {max_items}")
+        self.seeds = seeds
+        self.key = key
+        self.max_depth = max_depth
+        self.max_items = max_items
+
+    def __repr__(self) -> str:
+        return f"Frontier(max_depth={self.max_depth}, max_items={self.max_items})"
+
+
+class Discovered(list[_T]):
+    """Return annotation of the block node that feeds new items to its ``Frontier``
+    expander; its value is any iterable of items (a list, a set, a generator)."""
 
 
 class Collect(list[_T]):
@@ -93,8 +149,18 @@ class ItemFailure:
 
 
 def is_parallelizable(annotation: Any) -> bool:
-    """Whether ``annotation`` is ``Parallelizable[...]``."""
-    return (get_origin(annotation) or annotation) is Parallelizable
+    """Whether ``annotation`` makes an expander: ``Parallelizable[...]`` or ``Frontier[...]``."""
+    return (get_origin(annotation) or annotation) in (Parallelizable, Frontier)
+
+
+def is_frontier(annotation: Any) -> bool:
+    """Whether ``annotation`` is ``Frontier[...]`` (an expander fed by its block)."""
+    return (get_origin(annotation) or annotation) is Frontier
+
+
+def is_discovered(annotation: Any) -> bool:
+    """Whether ``annotation`` is ``Discovered[...]`` (items for the block's Frontier)."""
+    return (get_origin(annotation) or annotation) is Discovered
 
 
 def is_collect(annotation: Any) -> bool:

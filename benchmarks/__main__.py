@@ -27,6 +27,7 @@ WORKLOADS = {
     "w5": "W5 executors: CPU-bound items on processes, per-item overhead everywhere",
     "web_load": "WEB the example web app under uvicorn, 2,000 requests at concurrency 100",
     "crawl": "CRAWL the crawler example vs hand-written aiohttp, 2,000 pages x 20 ms at 64",
+    "cache": "CACHE with_cache(): W1 misses and hits, a warm crawl vs a cold one, W0 vs Hamilton",
 }
 
 

@@ -36,7 +36,7 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
     )
     client = distributed.Client(cluster)
     try:
@@ -149,3 +149,24 @@ async def test_a_per_worker_resource_is_built_once_per_dask_worker(
     assert set(made) <= dask_pids(client)
     uses = {(pid, token) for run in runs for _, pid, token in run["uses"]}
     assert all(made[pid] == [token] for pid, token in uses)
+
+
+async def test_async_items_of_a_task_run_at_once_on_the_workers_loop(tmp_path: Path) -> None:
+    from asyncdag.plugins.dask import DaskExecutor
+    from tests.dags_engine import in_worker
+
+    # one worker with one thread: item 0 finishes only once items 1..3 have finished beside
+    # it, which needs them in the same Dask task, at once on the worker's loop
+    cluster = distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
+    )
+    one = distributed.Client(cluster)
+    try:
+        ex = DaskExecutor(one, concurrency=4)
+        dr = driver.Builder().with_modules(in_worker).with_remote_executor(ex).build()
+        inputs = {"n": 4, "token": "dask-side", "others": 3, "marks": str(tmp_path)}
+        with anyio.fail_after(60):
+            assert await dr.aexecute(["total"], inputs=inputs) == {"total": 6}
+    finally:
+        one.close()
+        cluster.close()

@@ -532,3 +532,93 @@ def test_a_failing_process_run_prints_nothing_on_stderr() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "done"
     assert done.stderr == ""
+
+
+# -- processes: async blocks run concurrently inside each worker ----------------------------------
+
+
+async def test_async_items_run_side_by_side_in_a_worker_and_come_back_one_by_one(
+    tmp_path: Path,
+) -> None:
+    from tests.dags_engine import in_worker
+
+    # one process, 4 at once: item 0 finishes only after items 1..3 have finished beside it
+    ex = executors.MultiProcessingExecutor(processes=1, concurrency=4)
+    order: list[tuple[int, ...]] = []
+
+    class Order(lifecycle.LifecycleHooks):
+        def run_after_task_execution(self, *, index, **kw):  # type: ignore[no-untyped-def]
+            order.append(index)
+
+    dr = driver.Builder().with_modules(in_worker).with_remote_executor(ex).with_adapters(Order())
+    dr = dr.build()
+    try:
+        inputs = {"n": 4, "token": "side", "others": 3, "marks": str(tmp_path)}
+        with anyio.fail_after(30):
+            assert await dr.aexecute(["total"], inputs=inputs) == {"total": 6}
+        assert order[-1] == (0,)  # the others came back while item 0 still ran
+    finally:
+        dr.close()
+
+
+async def test_cancelling_a_run_cancels_each_item_in_the_worker_which_serves_on(
+    tmp_path: Path,
+) -> None:
+    from tests.dags_engine import in_worker
+
+    ex = executors.MultiProcessingExecutor(processes=2, concurrency=8)
+    dr = driver.Builder().with_modules(in_worker).with_remote_executor(ex).build()
+    try:
+        run = asyncio.ensure_future(
+            dr.aexecute(
+                ["total"], inputs={"n": 12, "token": "held", "others": -1, "marks": str(tmp_path)}
+            )
+        )
+        # items 1..11 hold in the workers until cancelled (item 0 finishes at once)
+        await _until(lambda: len(list(tmp_path.glob("started-*"))) == 11, "items started", 30)
+        pids = set(ex.pool().worker_pids())
+        assert len(pids) == 2
+        run.cancel()
+        with anyio.fail_after(30), pytest.raises(asyncio.CancelledError):
+            await run
+        # every item that had started was cancelled in its worker; the workers live on
+        await _until(lambda: len(list(tmp_path.glob("cancelled-*"))) >= 11, "items cancelled")
+        assert set(ex.pool().worker_pids()) == pids
+        with anyio.fail_after(30):
+            result = await dr.aexecute(
+                ["total"], inputs={"n": 5, "token": "after", "others": 0, "marks": str(tmp_path)}
+            )
+        assert result == {"total": 10}
+        assert ex.slots is not None and ex.slots.statistics().borrowed == 0
+    finally:
+        dr.close()
+
+
+async def test_max_tasks_bounds_the_items_in_flight_over_every_worker(tmp_path: Path) -> None:
+    from tests.dags_engine import in_worker
+
+    ex = executors.MultiProcessingExecutor(max_tasks=3, processes=2, concurrency=8)
+    now, most = [0], [0]
+
+    class InFlight(lifecycle.LifecycleHooks):
+        def run_before_task_execution(self, **kw):  # type: ignore[no-untyped-def]
+            now[0] += 1
+            most[0] = max(most[0], now[0])
+
+        def run_after_task_execution(self, **kw):  # type: ignore[no-untyped-def]
+            now[0] -= 1
+
+    dr = (
+        driver.Builder()
+        .with_modules(in_worker)
+        .with_remote_executor(ex)
+        .with_adapters(InFlight())
+        .build()
+    )
+    try:
+        inputs = {"n": 30, "token": "bound", "others": 0, "marks": str(tmp_path)}
+        with anyio.fail_after(30):
+            assert await dr.aexecute(["total"], inputs=inputs) == {"total": sum(range(30))}
+        assert most[0] == 3
+    finally:
+        dr.close()

@@ -356,7 +356,7 @@ def test_an_exception_that_cannot_be_rebuilt_arrives_as_a_remote_error() -> None
     record = _wire.error_record(exc)
     assert _wire.rebuild(record) is None  # its pickle does not load: NeedsArgs(msg) fails
     answer = _wire.encode_answer([(failed("page", "fail", (7,), None, exc), {}, (7,))], [], [], 0.0)
-    outcomes, _, _, _ = _wire.decode_answer(answer, ["'http://x/a'"])
+    _, outcomes, _, _, _ = _wire.decode_answer(answer, lambda p: "'http://x/a'")
     err = outcomes[0].error  # type: ignore[union-attr]
     assert isinstance(err, errors.RemoteError)
     assert (err.node, err.index) == ("page", (7,))
@@ -369,7 +369,7 @@ def test_an_exception_that_can_be_rebuilt_arrives_as_itself_inside_the_node_erro
     answer = _wire.encode_answer(
         [(failed("page", "deliver", (2,), None, exc), {}, (2,))], [], [], 0.0
     )
-    outcomes, _, _, _ = _wire.decode_answer(answer, [None])
+    _, outcomes, _, _, _ = _wire.decode_answer(answer, lambda p: None)
     ended = outcomes[0]
     assert isinstance(ended, Ended) and isinstance(ended.failure.error, KeyError)
     assert ended.failure.policy == "deliver"
@@ -387,19 +387,19 @@ def _refuse() -> Any:
 def test_values_that_do_not_make_the_trip_name_their_node() -> None:
     unpicklable = threading.Lock()
     answer = _wire.encode_answer([(DONE, {"conn": unpicklable}, (1,))], ["conn"], [], 0.0)
-    (outcome,), _, _, _ = _wire.decode_answer(answer, ["1"])
+    _, (outcome,), _, _, _ = _wire.decode_answer(answer, lambda p: "1")
     assert isinstance(outcome, Raised)
     assert isinstance(outcome.error, errors.SerializationError)
     assert outcome.error.node == "conn" and "lock" in str(outcome.error)
 
     answer = _wire.encode_answer([(DONE, {"odd": _Unloadable()}, (1,))], ["odd"], [], 0.0)
-    (outcome,), _, _, _ = _wire.decode_answer(answer, ["1"])
+    _, (outcome,), _, _, _ = _wire.decode_answer(answer, lambda p: "1")
     assert isinstance(outcome, Raised)
     assert isinstance(outcome.error, errors.SerializationError)
     assert outcome.error.node == "odd" and "unpickled" in str(outcome.error)
 
     answer = _wire.encode_answer([(DONE, {"fine": [1, 2]}, (1,))], ["fine"], [], 0.0)
-    (outcome,), _, _, _ = _wire.decode_answer(answer, ["1"])
+    _, (outcome,), _, _, _ = _wire.decode_answer(answer, lambda p: "1")
     assert isinstance(outcome, Done) and outcome.value == {"fine": [1, 2]}
 
 

@@ -57,6 +57,15 @@ PUBLIC = [
     "asyncdag.function_modifiers.validation",
     "asyncdag.function_modifiers.adapters",
     "asyncdag.function_modifiers.base",
+    "asyncdag.caching",
+    "asyncdag.caching.adapter",
+    "asyncdag.caching.cache_key",
+    "asyncdag.caching.fingerprinting",
+    "asyncdag.caching.stores",
+    "asyncdag.caching.stores.base",
+    "asyncdag.caching.stores.file",
+    "asyncdag.caching.stores.memory",
+    "asyncdag.caching.stores.sqlite",
 ]
 
 

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture(scope="module", autouse=True)
 def ray_runtime() -> Iterator[None]:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
     try:
         yield
     finally:
@@ -115,3 +115,58 @@ async def test_cancelling_a_run_kills_the_ray_tasks_it_started(tmp_path: Path) -
     with on_ray(workload) as dr, anyio.fail_after(60):  # Ray still serves the next run
         again = await dr.aexecute(["total"], inputs={"n": 6, "base": 1})
     assert again["total"] == workload._reference(6, 1)["total"]
+
+
+async def test_async_items_run_side_by_side_in_an_actor_and_come_back_one_by_one(
+    tmp_path: Path,
+) -> None:
+    from asyncdag import lifecycle
+    from tests.dags_engine import in_worker
+
+    order: list[tuple[int, ...]] = []
+
+    class Order(lifecycle.LifecycleHooks):
+        def run_after_task_execution(self, *, index, **kw):  # type: ignore[no-untyped-def]
+            order.append(index)
+
+    ex = RayExecutor(concurrency=4, actors=1)
+    dr = (
+        driver.Builder()
+        .with_modules(in_worker)
+        .with_remote_executor(ex)
+        .with_adapters(Order())
+        .build()
+    )
+    inputs = {"n": 4, "token": "ray-side", "others": 3, "marks": str(tmp_path)}
+    try:
+        with anyio.fail_after(60):
+            assert await dr.aexecute(["total"], inputs=inputs) == {"total": 6}
+    finally:
+        ex.close()
+    assert order[-1] == (0,)  # items 1..3 came back while item 0 still ran beside them
+
+
+async def test_cancelling_a_run_cancels_each_async_item_in_the_actors(tmp_path: Path) -> None:
+    import asyncio
+
+    from tests.dags_engine import in_worker
+
+    ex = RayExecutor(concurrency=8, actors=2)
+    dr = driver.Builder().with_modules(in_worker).with_remote_executor(ex).build()
+    inputs = {"n": 12, "token": "ray-held", "others": -1, "marks": str(tmp_path)}
+    try:
+        run = asyncio.ensure_future(dr.aexecute(["total"], inputs=inputs))
+        with anyio.fail_after(60):
+            while len(list(tmp_path.glob("started-*"))) < 11:
+                await anyio.sleep(0.01)
+        run.cancel()
+        with anyio.fail_after(60), pytest.raises(asyncio.CancelledError):
+            await run
+        with anyio.fail_after(60):  # each item saw CancelledError in its actor
+            while len(list(tmp_path.glob("cancelled-*"))) < 11:
+                await anyio.sleep(0.01)
+        inputs = {"n": 5, "token": "ray-after", "others": 0, "marks": str(tmp_path)}
+        with anyio.fail_after(60):
+            assert await dr.aexecute(["total"], inputs=inputs) == {"total": 10}
+    finally:
+        ex.close()

@@ -502,22 +502,73 @@ class ThreadHops(_Batching):
 
 
 class Remote(_Batching):
-    """Instances travel to workers in batches through ``executor.ship``.
+    """Instances travel to workers through the executor (``executor.run_job``).
 
-    A batch takes as many pending items as fill about ``executor.batch_seconds`` of measured
-    work, at most ``max_batch``, and never more than an even share of what is pending among
-    the executor's slots: with work queued, every worker gets some.
+    Two regimes, chosen here once per expansion from the block's shape:
+
+    - an all-sync block (CPU work) travels in *batches*, one slot of the executor's limiter
+      each: a batch takes as many pending items as fill about ``executor.batch_seconds`` of
+      measured work, at most ``max_batch``, and never more than an even share of what is
+      pending among the workers, so with work queued every worker gets some;
+    - any other block (async I/O) is *streamed*: each instance takes a slot of its own (the
+      executor's ``processes x concurrency``), is sent as soon as it is admitted (with the
+      items that arrived meanwhile), runs beside the others on its worker's loop, and comes
+      back on its own as it finishes: no item waits for another.
     """
 
     def __init__(self, run: Run, block: BlockPlan, executor: Any) -> None:
-        super().__init__(run, block, executor.slots, type(executor).__name__)
+        self.streamed = not block.all_sync
+        super().__init__(
+            run, block, None if self.streamed else executor.slots, type(executor).__name__
+        )
         self.backend = executor
+        self._item_limiter: SlotLimiter | None = executor.slots if self.streamed else None
+        self._slotted = False
+
+    # -- streamed: admission per item, as InLoop does ------------------------------------------
+
+    def admit_nowait(self, run: Run) -> bool:
+        limiter = self._item_limiter
+        if limiter is None or run.held is limiter:
+            self._slotted = False
+            return True
+        self._slotted = run.try_slot(limiter)
+        return self._slotted
+
+    async def admit(self, run: Run) -> None:
+        limiter = self._item_limiter
+        if limiter is not None and run.held is not limiter:
+            await run.take_slot(limiter)
+            self._slotted = True
+
+    def start(self, child: Instance) -> None:
+        if self._slotted:
+            child.slotted = self._item_limiter
+            self._slotted = False
+        super().start(child)
+
+    def release(self, child: Instance) -> None:
+        if child.slotted is not None:
+            child.run.give_slot(child.slotted)
+
+    # -- sending -------------------------------------------------------------------------------
 
     def _launch(self) -> None:
-        share = math.ceil(len(self.pending) / max(1, self.backend.max_tasks or 1))
-        size = max(1, min(self.backend.batch_size(self.block), share, len(self.pending)))
-        batch = [self.pending.popleft() for _ in range(size)]
-        self.run.spawn(self._ship(batch))
+        pending, backend = self.pending, self.backend
+        workers = max(1, backend.workers)
+        share = math.ceil(len(pending) / workers)
+        # streamed: everything admitted, spread over the workers; batches: measured sizes
+        if self.streamed:
+            group = backend.stream_group
+            size = share if group is None else min(group, share)
+            jobs = math.ceil(len(pending) / size)
+        else:
+            size, jobs = max(1, min(backend.batch_size(self.block), share)), 1
+        for _ in range(jobs):
+            if not pending:
+                break
+            batch = [pending.popleft() for _ in range(min(size, len(pending)))]
+            self.run.spawn(self._ship(batch))
 
     async def _ship(self, batch: list[Instance]) -> None:
         run, block, executor = self.run, self.block, self.backend
@@ -542,11 +593,25 @@ class Remote(_Batching):
                 if first == last
                 else f"items {first}..{last} of {block.expander!r}"
             )
-            raw = await executor.ship(key, plan, data, what)
+
+            def part(raw: bytes) -> None:  # items of a streamed batch, as they finish
+                if run.alive:
+                    self._answered(batch, raw)
+
+            raw = await executor.run_job(
+                key, plan, data, what, weight=len(batch), on_part=part if self.streamed else None
+            )
         finally:
             self._give_slot()
-        outcomes, records, elapsed, events = _wire.decode_answer(raw, [c.label() for c in batch])
+        elapsed = self._answered(batch, raw)
         executor.record(block, len(batch), elapsed)
+
+    def _answered(self, batch: list[Instance], raw: bytes) -> float:
+        positions, outcomes, records, elapsed, events = _wire.decode_answer(
+            raw, lambda p: batch[p].label()
+        )
+        if not positions:
+            return elapsed
         depth = len(batch[0].index)
         by_index: dict[tuple[int, ...], list[Any]] = {}
         for rec in records:
@@ -554,7 +619,9 @@ class Remote(_Batching):
         nested: dict[tuple[int, ...], list[Any]] = {}
         for event in events:
             nested.setdefault(tuple(event[1][:depth]), []).append(event)
-        for child, outcome in zip(batch, outcomes, strict=True):
+        for position, outcome in zip(positions, outcomes, strict=True):
+            child = batch[position]
             for name, index, value in nested.get(child.index, ()):
                 child._emit(name, value, tuple(index))
             self._settle(child, outcome, by_index.get(child.index))
+        return float(elapsed)

@@ -81,10 +81,35 @@ class BatchingBase(ExecutorBase):
         previous = self._item_seconds.get(block)
         self._item_seconds[block] = seen if previous is None else 0.7 * previous + 0.3 * seen
 
+    #: how many workers a batch of pending items is spread over
+    @property
+    def workers(self) -> int:
+        return self.max_tasks or 1
+
+    #: async blocks: the most items one job carries (``None``: what is pending, spread over
+    #: the workers). 1 for executors whose jobs answer only once, so that no item waits for
+    #: another of its job
+    stream_group: int | None = None
+
     async def ship(self, key: str, plan: bytes, data: bytes, what: str) -> bytes:
         """Run ``executors.run_batch(key, plan, data)`` on a worker; its answer. ``what``
         names the items in errors."""
         raise NotImplementedError
+
+    async def run_job(
+        self,
+        key: str,
+        plan: bytes,
+        data: bytes,
+        what: str,
+        *,
+        weight: int,
+        on_part: Any = None,
+    ) -> bytes:
+        """Run a batch of ``weight`` items on a worker; its final answer. An executor whose
+        workers answer item by item calls ``on_part(answer)`` for each part as it arrives
+        (and the final answer holds what is left); the default is :meth:`ship`, one answer."""
+        return await self.ship(key, plan, data, what)
 
     async def ship_call(self, data: bytes, what: str) -> bytes:
         """Run ``executors.run_call(data)`` on a worker; its answer."""

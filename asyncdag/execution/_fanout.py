@@ -41,6 +41,7 @@ from typing import Any
 from asyncdag import _calls
 from asyncdag._sync import Credits
 from asyncdag.execution._dispatch import Dispatch, call_detached
+from asyncdag.execution._frontier import Frontier
 from asyncdag.execution._instance import Instance, SyncCalls, task_id
 from asyncdag.execution._outcome import Done, Ended, Outcome, Raised
 from asyncdag.execution._plan import ExpandStep
@@ -65,6 +66,7 @@ class Expansion:
         "dispatch",
         "done",
         "exhausted",
+        "frontier",
         "gated",
         "lists",
         "outstanding",
@@ -102,6 +104,7 @@ class Expansion:
         self.done = False
         self.gated = bool(step.gate_keys)
         self.credits = Credits(self.run.window)
+        self.frontier: Frontier | None = None  # a Frontier expander's seen items and queue
         self._give = self.credits.give  # gives a window credit back (to the pump, if pumped)
 
     def start(self) -> None:
@@ -127,11 +130,15 @@ class Expansion:
         try:
             try:
                 source = await self._open()
+                if step.frontier:
+                    self.frontier, source = Frontier.of(source)
                 if self._pumped(source):
                     pumped, source = source, None  # the pump closes it, on a pump thread
                     await self._pump(pumped)
                 else:
                     await self._iterate(source)
+                if self.frontier is not None:
+                    await self._discovered()
             except SourceFailed as failure:
                 parent.step_failed(step, failure.error, call.attempt)
                 return
@@ -193,6 +200,8 @@ class Expansion:
         pump = Pump(iter(source), credits=credits, deliver=self._deliver)
         self._give = pump.give  # credit now flows to the pump's thread
         await pump.run()
+        self.credits.available += pump.unused()  # ... and back, for what comes next
+        self._give = self.credits.give
 
     async def _iterate(self, source: Any) -> None:
         if hasattr(source, "__aiter__"):
@@ -221,6 +230,8 @@ class Expansion:
                 raise
             except (Exception, SystemExit) as exc:
                 raise SourceFailed(exc) from exc
+            if self.frontier is not None and not self._seed(item):
+                continue
             if not self._dispatch_now(item):
                 await self._dispatch(item)
 
@@ -237,38 +248,73 @@ class Expansion:
             if item is end:
                 credits.give()
                 return
+            if self.frontier is not None and not self._seed(item):
+                continue
             if not self._dispatch_now(item):
                 await self._dispatch(item)
 
     def _deliver(self, item: Any) -> Any:
         """One item from the pump: dispatched now, or an awaitable that dispatches it."""
+        if self.frontier is not None and not self._seed(item):
+            return None
         if self._dispatch_now(item):
             return None
         return self._dispatch(item)
 
+    def _seed(self, item: Any) -> bool:
+        """A seed of a Frontier expander: dispatch it if new, else give its credit back."""
+        assert self.frontier is not None
+        try:
+            new = self.frontier.accept(item, 0)
+        except TypeError as exc:
+            raise SourceFailed(exc) from exc
+        if not new:
+            self._give()
+        return new
+
+    async def _discovered(self) -> None:
+        """After the seeds: the items the block finds, until none is out and none waits."""
+        frontier, run, credits = self.frontier, self.run, self.credits
+        assert frontier is not None
+        self._give = credits.give  # a pump (if the seeds were pumped) is done with them
+        while run.alive:
+            found = frontier.take()
+            if found is None:
+                if self.outstanding == 0:
+                    return
+                await frontier.wake.wait()
+                continue
+            item, depth = found
+            if not credits.take_nowait():
+                await credits.take()
+            if not self._dispatch_now(item, depth):
+                await self._dispatch(item, depth)
+
     # -- items ---------------------------------------------------------------------------------
 
-    def _dispatch_now(self, item: Any) -> bool:
+    def _dispatch_now(self, item: Any, depth: int = 0) -> bool:
         """Start ``item``'s instance if nothing has to be awaited first (the common case:
         no coroutine per item); ``False``: the caller awaits :meth:`_dispatch` instead."""
         if self.gated or not self.dispatch.admit_nowait(self.run):
             return False
-        self._start_child(item)
+        self._start_child(item, depth)
         return True
 
-    async def _dispatch(self, item: Any) -> None:
+    async def _dispatch(self, item: Any, depth: int = 0) -> None:
         if self.gated:  # the first item waits for the outer values its block reads
             await self.parent.wait_for_values(self.step.gate_keys)
             self.gated = False
         dispatch = self.dispatch
         if not dispatch.admit_nowait(self.run):
             await dispatch.admit(self.run)
-        self._start_child(item)
+        self._start_child(item, depth)
 
-    def _start_child(self, item: Any) -> None:
+    def _start_child(self, item: Any, depth: int = 0) -> None:
         run, parent, name = self.run, self.parent, self.step.name
         i = self.count
         self.count = i + 1
+        if self.frontier is not None:
+            self.frontier.started(i, depth)
         for lst in self.lists.values():
             lst.append(None)
         index = (*parent.index, i)
@@ -315,6 +361,15 @@ class Expansion:
             run.item_ended(failure)
             child._emit(failure.node, failure)  # astream reports it as a "failure" event
         self.outstanding -= 1
+        frontier = self.frontier
+        if frontier is not None:  # what the item found joins the frontier
+            values = child.values
+            found = (
+                [item for name in self.block.feeders for item in (values.get(name) or ())]
+                if failure is None
+                else None
+            )
+            frontier.feed(i, found)
         hooks = run.hooks
         if hooks is not None and hooks.after_task:
             run.hook(

@@ -34,7 +34,7 @@ from typing import Any
 from asyncdag.errors import ScopeError
 from asyncdag.execution._resources import make_ref
 from asyncdag.graph._build import Scope
-from asyncdag.graph._node import DepKind, Node, Role
+from asyncdag.graph._node import DISCOVERED_TAG, FRONTIER_TAG, DepKind, Node, Role
 from asyncdag.graph._select import Selection
 from asyncdag.policies import FAIL, ITEM_LABEL_TAG, ON_ERROR_TAG
 from asyncdag.policies._labels import default_label
@@ -91,6 +91,7 @@ class ExpandStep(_NodeStep):
     done_step: int = -1  # index of its ExpandDoneStep
     overridden_items: bool = False  # the items come from an override, not a call
     gate_keys: tuple[str, ...] = ()  # values of this instance the block reads
+    frontier: bool = False  # fed by its own block (htypes.Frontier)
 
 
 @dataclass(eq=False, kw_only=True)
@@ -114,6 +115,8 @@ class BlockPlan:
     all_sync: bool = True  # only sync CallSteps: an instance can run in one thread hop
     emitted: tuple[str, ...] = ()  # CallSteps whose values astream reports
     label: Callable[[Any], Any] | None = None  # names an item (policies.item_label)
+    #: as a child block: nodes whose values are new items for a Frontier expander
+    feeders: tuple[str, ...] = ()
 
     def calls_by_name(self) -> dict[str, CallStep]:
         """The call steps of this block and of the blocks nested in it, by node name."""
@@ -181,6 +184,7 @@ def compile_plan(selection: Selection, *, streaming: bool = False) -> Plan:
         if not selection.overridden(name):
             builder.add_node(name)
     builder.add_sinks(gather_outputs=not streaming)
+    builder.link_feeders()
     builder.add_waits()
     returned = tuple(o for o in selection.outputs if not streaming or not selection.key_scope(o))
     return Plan(
@@ -266,6 +270,7 @@ class _Builder:
                 child=child,
                 overridden_items=overridden,
                 resource_args=resource_args,
+                frontier=bool(node.tags.get(FRONTIER_TAG)),
             )
             child.label = node.tags.get(ITEM_LABEL_TAG)
             self._add(scope, step)
@@ -315,6 +320,31 @@ class _Builder:
                 child = self.blocks[ks[:depth]]
                 if o not in child.list_sinks:
                     child.list_sinks.append(o)
+
+    def link_feeders(self) -> None:
+        """Each ``Discovered`` node feeds the Frontier expander of its own block."""
+        for scope, block in self.blocks.items():
+            for step in block.steps:
+                if not isinstance(step, CallStep) or not step.node.tags.get(DISCOVERED_TAG):
+                    continue
+                if not scope:
+                    raise ScopeError(
+                        f"node {step.name!r} returns Discovered[...] but is not inside any"
+                        " block: only a node of a Frontier expander's block can hand it new"
+                        " items. Make it read the expander's item (or a value computed from it)."
+                    )
+                parent = self.blocks[scope[:-1]]
+                expand = parent.steps[self.index[(scope[:-1], scope[-1])]]
+                assert isinstance(expand, ExpandStep)
+                if not expand.frontier and not expand.overridden_items:
+                    raise ScopeError(
+                        f"node {step.name!r} returns Discovered[...] for the expander"
+                        f" {expand.name!r}, which is not fed by its block: annotate"
+                        f" {expand.name!r} with '-> Frontier[...]' instead of"
+                        " '-> Parallelizable[...]', or return a plain list from"
+                        f" {step.name!r}."
+                    )
+                block.feeders = (*block.feeders, step.name)
 
     def _producer(self, scope: Scope, key: str) -> int | None:
         """Index (in the block of ``scope``) of the step whose completion makes ``key`` ready."""

@@ -1,61 +1,63 @@
-"""A pool of worker processes that asyncdag owns, so it can recycle one that is stuck or dead.
+"""A pool of worker processes that asyncdag owns: many jobs per worker, answers streamed back.
 
 Who owns what
 -------------
-- The pool owns its worker processes. Workers start with ``forkserver`` where available
-  (``spawn`` elsewhere): never by forking a process that runs an event loop and threads. They
-  are started lazily, reused across runs and event loops, and replaced when they die.
-- Each task in flight is owned by one *courier* thread (a small thread pool, one thread per
-  worker): it takes an idle worker, sends the payload over the worker's pipe and waits for the
-  answer, polling every ``POLL`` seconds for the task's cancellation and the worker's death.
-  The courier is loop-agnostic, so one pool serves ``execute()`` (a private loop per thread)
-  and ``aexecute()`` callers alike.
+- The pool owns its worker processes. They start with ``forkserver`` where available
+  (``spawn`` elsewhere), never by forking a process that runs an event loop and threads; each
+  is started by a thread of its own (so starting one never blocks an event loop), reused
+  across runs and loops, and replaced when it dies.
+- Each worker has one *reader* thread in this process, blocked on the worker's pipe: it hands
+  each message to the job it belongs to, on that job's event loop (``call_soon_threadsafe``).
+  Sending is a short locked write from the caller's thread.
+- A :class:`Job` is one payload (a batch of block instances, or one call) on one worker. It
+  may answer in parts (``on_part``, items of an async batch as they finish) and ends with one
+  final answer (``job.future``).
 
 Bounds
 ------
-At most ``size`` workers and ``size`` tasks in flight; a task waiting for a worker waits in the
-courier pool's queue. The executor's ``max_tasks`` limiter admits no more than that.
+At most ``size`` workers. The pool does not bound jobs: the executor's ``max_tasks`` limiter
+does. A job goes to the worker with the least ``weight`` (items) in flight.
 
 Errors and cancellation
 -----------------------
-- A worker that dies mid-task (crash, ``os._exit``, OOM kill) raises ``WorkerDiedError``
-  naming the task; the dead worker is replaced, so the next task works.
-- A cancelled task that has not reached a worker is dropped. One already running on a worker
-  is abandoned by killing that worker (its state is unknown) and starting a fresh one: nothing
-  of a cancelled run keeps a worker busy.
-- ``close()`` asks idle workers to stop, waits briefly, and kills the rest. Pools still open at
-  interpreter exit are closed by an ``atexit`` hook, so no worker outlives its parent.
+- A worker that dies (crash, ``os._exit``, OOM kill) fails each of its jobs with
+  ``WorkerDiedError`` naming the job; the next job goes to a fresh worker.
+- :meth:`Job.cancel` asks the worker to drop the job: queued items never start, running async
+  items are cancelled; a sync item already in user code finishes, unless it is all the worker
+  is doing, in which case the worker exits at once and is replaced. The job's future resolves
+  either way (cancelled), so a cancelled run waits for that and leaves nothing of it running.
+- Every worker watches a *lifeline* pipe and exits the moment this process is gone.
+- ``close()`` asks workers to stop, waits briefly, and kills the rest. Pools still open at
+  interpreter exit are closed by an ``atexit`` hook.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
+import itertools
 import multiprocessing
 import multiprocessing.spawn as mp_spawn
-import queue
+import pickle
 import threading
 import weakref
 from collections.abc import Callable
-from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from typing import Any
 
 from asyncdag.errors import ExecutorError, WorkerDiedError
 
-__all__ = ["ProcessPool", "TaskCancelled"]
+__all__ = ["STOP", "Job", "ProcessPool"]
 
-POLL = 0.05  # seconds between checks for cancellation and worker death while waiting
-_STOP = b"\0stop"
+#: the message that stops a worker
+STOP = b"\0stop"
+#: the exit code of a worker that dropped a cancelled sync job by exiting
+CANCELLED_EXIT = 71
 
 _open_pools: weakref.WeakSet[ProcessPool] = weakref.WeakSet()
-
-
-class TaskCancelled(Exception):
-    """The task was cancelled while it waited or ran; its worker, if any, was replaced."""
-
-
 _start_lock = threading.Lock()
+_original_preparation = mp_spawn.get_preparation_data
 
 
 def _preparation_without_main(name: str) -> dict[str, Any]:
@@ -65,20 +67,141 @@ def _preparation_without_main(name: str) -> dict[str, Any]:
     return data
 
 
-_original_preparation = mp_spawn.get_preparation_data
+def _resolve(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if fut.done():
+        return
+    if ok:
+        fut.set_result(value)
+    elif value is None:
+        fut.cancel()
+    else:
+        fut.set_exception(value)
+
+
+class Job:
+    """One payload on one worker; see the module docstring."""
+
+    __slots__ = (
+        "cancelled",
+        "future",
+        "id",
+        "interruptible",
+        "loop",
+        "on_part",
+        "weight",
+        "what",
+        "worker",
+    )
+
+    def __init__(
+        self,
+        job_id: int,
+        loop: asyncio.AbstractEventLoop,
+        what: str,
+        weight: int,
+        on_part: Callable[[bytes], None] | None,
+        interruptible: bool = False,
+    ) -> None:
+        self.id = job_id
+        #: its items are async: the worker cancels them, it never needs to exit for it
+        self.interruptible = interruptible
+        self.loop = loop
+        self.what = what
+        self.weight = weight
+        self.on_part = on_part
+        self.future: asyncio.Future[bytes] = loop.create_future()
+        self.cancelled = False
+        self.worker: _Worker | None = None
+
+    def cancel(self) -> None:
+        """Ask the worker to drop this job; ``future`` resolves once it has."""
+        if self.cancelled or self.future.done():
+            return
+        self.cancelled = True
+        worker = self.worker
+        if worker is not None:
+            worker.cancel(self)
+
+    def _deliver(self, kind: str, body: Any) -> None:  # on the reader thread
+        try:
+            if kind == "part":
+                if self.on_part is not None:
+                    self.loop.call_soon_threadsafe(self._part, body)
+            elif kind == "done":
+                self.loop.call_soon_threadsafe(_resolve, self.future, True, body)
+            elif kind == "cancelled":
+                self.loop.call_soon_threadsafe(_resolve, self.future, False, None)
+            else:  # "died"
+                self.loop.call_soon_threadsafe(_resolve, self.future, False, body)
+        except RuntimeError:  # that loop is closed: nobody waits any more
+            pass
+
+    def _part(self, body: bytes) -> None:
+        if not self.future.done() and self.on_part is not None:
+            self.on_part(body)
 
 
 class _Worker:
-    __slots__ = ("conn", "lifeline", "process")
+    """One worker process, its pipe, its reader thread and its jobs."""
 
-    def __init__(self, context: Any, initializer: Callable[[Connection, Connection], None]) -> None:
+    def __init__(self, pool: ProcessPool) -> None:
+        self.pool = pool
+        self.jobs: dict[int, Job] = {}
+        self.load = 0  # the weight of the jobs in flight here
+        self.lock = threading.Lock()
+        self.started = False
+        self.dead = False
+        self.retiring = False  # takes no new job: it may exit to drop a cancelled one
+        self.running: int | None = None  # the sync job on the worker's lane, if known
+        self.queued: list[bytes] = []  # sent before the process was up
+        self.process: Any = None
+        self.conn: Connection | None = None
+        self.lifeline: Connection | None = None
+        threading.Thread(target=self._run, name="asyncdag-process-reader", daemon=True).start()
+
+    # -- the reader thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._start()
+        except BaseException as exc:  # the worker could not start: its jobs fail
+            self._died(f"could not start: {type(exc).__name__}: {exc}")
+            return
+        conn = self.conn
+        assert conn is not None
+        while True:
+            try:
+                message = conn.recv_bytes()
+            except (EOFError, OSError):
+                break
+            kind, job_id, body = pickle.loads(message)
+            if kind == "started":  # a sync job left the worker's queue for its lane
+                self.running = job_id
+                continue
+            with self.lock:
+                job = self.jobs.get(job_id)
+                if job is not None and kind != "part":
+                    del self.jobs[job_id]
+                    self.load -= job.weight
+            if job is not None:
+                job._deliver(kind, body)
+            job = body = None  # hold nothing of a run while waiting for the next message
+            if kind != "part" and self.retiring:
+                self.pool._forget(self)
+                self.send(STOP)  # it did not need to exit: let it go all the same
+        with contextlib.suppress(Exception):
+            self.process.join(timeout=1.0)  # reap it, to report its exit code
+        self._died(f"died (exit code {getattr(self.process, 'exitcode', None)})")
+
+    def _start(self) -> None:
+        pool = self.pool
         parent_end, child_end = multiprocessing.Pipe(duplex=True)
         # The lifeline is never written: the worker watches its end on a thread of its own and
         # exits when it reads EOF, which the kernel delivers the moment this process dies,
         # however it dies (SIGKILL included) and whatever the worker is busy with.
         watched_end, held_end = multiprocessing.Pipe(duplex=False)
-        self.process = context.Process(
-            target=initializer,
+        process = pool._context.Process(
+            target=pool._target,
             args=(child_end, watched_end),
             daemon=True,
             name="asyncdag-worker",
@@ -89,186 +212,174 @@ class _Worker:
         with _start_lock:
             mp_spawn.get_preparation_data = _preparation_without_main
             try:
-                self.process.start()
+                process.start()
             finally:
                 mp_spawn.get_preparation_data = _original_preparation
         child_end.close()
         watched_end.close()
-        self.conn: Connection = parent_end
-        self.lifeline: Connection = held_end  # held open (never written) for the worker's life
+        with self.lock:
+            self.process, self.conn, self.lifeline = process, parent_end, held_end
+            self.started = True
+            queued, self.queued = self.queued, []
+            for message in queued:
+                parent_end.send_bytes(message)
 
-    def alive(self) -> bool:
-        return bool(self.process.is_alive())
+    def _died(self, how: str) -> None:
+        with self.lock:
+            self.dead = True
+            jobs, self.jobs = list(self.jobs.values()), {}
+            self.load = 0
+        # the job that was running is named first: the run fails with its error, not with
+        # that of a job that only waited behind it
+        jobs.sort(key=lambda j: j.id != self.running)
+        self.pool._forget(self)
+        for job in jobs:
+            if job.cancelled:
+                job._deliver("cancelled", None)
+            else:
+                job._deliver(
+                    "died",
+                    WorkerDiedError(
+                        f"the worker process running {job.what} {how}; it was replaced, so"
+                        " later tasks run on a fresh worker"
+                    ),
+                )
+        self.close_pipes()
 
-    def kill(self) -> None:
-        with contextlib.suppress(Exception):
-            self.process.kill()
-        with contextlib.suppress(Exception):
-            self.process.join(timeout=5)
-        with contextlib.suppress(Exception):
-            self.conn.close()
-        with contextlib.suppress(Exception):
-            self.lifeline.close()
+    # -- any thread ----------------------------------------------------------------------------
+
+    def send(self, message: bytes) -> bool:
+        """Send ``message`` (queued until the process is up); False if the worker is gone."""
+        with self.lock:
+            if self.dead:
+                return False
+            if not self.started:
+                self.queued.append(message)
+                return True
+            conn = self.conn
+            assert conn is not None
+            try:
+                conn.send_bytes(message)
+            except (OSError, EOFError, ValueError):
+                return False
+            return True
+
+    def cancel(self, job: Job) -> None:
+        """Ask the worker to drop ``job``; if it is all the worker has, the worker may exit
+        to drop it at once (a sync item in user code cannot be interrupted otherwise), so
+        from now on it takes no new job."""
+        with self.lock:
+            may_exit = not job.interruptible and set(self.jobs) == {job.id}
+            if may_exit:
+                self.retiring = True
+        if may_exit:
+            self.pool._forget(self)
+        self.send(pickle.dumps(("cancel", job.id, may_exit)))
+
+    def take(self, job: Job) -> bool:
+        with self.lock:
+            if self.dead or self.retiring:
+                return False
+            self.jobs[job.id] = job
+            self.load += job.weight
+            job.worker = self
+            return True
+
+    def pid(self) -> int | None:
+        process = self.process
+        return process.pid if process is not None else None
 
     def stop(self, timeout: float) -> None:
-        with contextlib.suppress(Exception):
-            self.conn.send_bytes(_STOP)
-        self.process.join(timeout=timeout)
-        if self.process.is_alive():
-            self.kill()
-        with contextlib.suppress(Exception):
-            self.conn.close()
-        with contextlib.suppress(Exception):
-            self.lifeline.close()
+        self.send(STOP)
+        process = self.process
+        if process is not None:
+            with contextlib.suppress(Exception):
+                process.join(timeout=timeout)
+            if process.is_alive():
+                with contextlib.suppress(Exception):
+                    process.kill()
+                with contextlib.suppress(Exception):
+                    process.join(timeout=5)
+        self.close_pipes()
 
-
-_Job = tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]
-
-
-class _Couriers:
-    """Daemon threads that carry tasks to workers, one per worker at most, started lazily.
-
-    Daemon threads, not a ``ThreadPoolExecutor``: the interpreter joins an executor's threads
-    at exit before ``atexit`` hooks run, so a courier waiting on a busy worker would hold the
-    exit until that task ended; a daemon courier lets the ``atexit`` hook stop the workers.
-    """
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        with self._lock:
-            if len(self._threads) < self._size:
-                thread = threading.Thread(target=self._serve, name="asyncdag-courier", daemon=True)
-                self._threads.append(thread)
-                thread.start()
-        self._queue.put((future, fn, args))
-        return future
-
-    def _serve(self) -> None:
-        while True:
-            job = self._queue.get()
-            if job is None:
-                return
-            future, fn, args = job
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(fn(*args))
-                except BaseException as exc:
-                    future.set_exception(exc)
-
-    def shutdown(self) -> None:
-        while True:  # drop queued work
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if job is not None:
-                job[0].cancel()
-        for _ in self._threads:
-            self._queue.put(None)
+    def close_pipes(self) -> None:
+        for end in (self.conn, self.lifeline):
+            if end is not None:
+                with contextlib.suppress(Exception):
+                    end.close()
 
 
 class ProcessPool:
-    """``size`` worker processes running ``target(conn, lifeline)``: a loop answering
-    payloads, which exits when ``lifeline`` reads EOF (this process is gone)."""
+    """``size`` worker processes running ``target(conn, lifeline)`` (``_worker.serve``)."""
 
     def __init__(self, size: int, target: Callable[[Connection, Connection], None]) -> None:
         methods = multiprocessing.get_all_start_methods()
-        self._context = multiprocessing.get_context(
+        self._context: Any = multiprocessing.get_context(
             "forkserver" if "forkserver" in methods else "spawn"
         )
         self._target = target
         self.size = size
-        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
-        self._all: set[_Worker] = set()
+        self._workers: list[_Worker] = []
         self._lock = threading.Lock()
-        self._couriers = _Couriers(size)
+        self._ids = itertools.count()
         self._closed = False
         _open_pools.add(self)
 
     @property
     def workers(self) -> int:
-        """How many worker processes exist right now."""
+        """How many worker processes exist (or are starting) right now."""
         with self._lock:
-            return len(self._all)
+            return len(self._workers)
 
     def worker_pids(self) -> list[int]:
         with self._lock:
-            return [w.process.pid for w in self._all if w.process.pid is not None]
+            workers = list(self._workers)
+        return [p for p in (w.pid() for w in workers) if p is not None]
 
-    def submit(self, payload: bytes, what: str, cancelled: threading.Event) -> Future[bytes]:
-        """Send ``payload`` to a worker; a future of the worker's answer.
-
-        ``what`` names the task in errors; setting ``cancelled`` abandons it.
-        """
-        if self._closed:
-            raise ExecutorError("the process pool is closed")
-        return self._couriers.submit(self._carry, payload, what, cancelled)
-
-    def _take_worker(self) -> _Worker:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
+    def submit(
+        self,
+        payload: bytes,
+        what: str,
+        *,
+        weight: int = 1,
+        on_part: Callable[[bytes], None] | None = None,
+        interruptible: bool = False,
+    ) -> Job:
+        """Send ``payload`` to the least loaded worker (starting one if the pool is not full
+        and every worker is busy); ``what`` names the job in errors."""
+        loop = asyncio.get_running_loop()
         with self._lock:
             if self._closed:
                 raise ExecutorError("the process pool is closed")
-            # A courier exists per worker, so a courier without an idle worker may start one.
-            worker = _Worker(self._context, self._target)
-            self._all.add(worker)
+            job = Job(next(self._ids), loop, what, weight, on_part, interruptible)
+            while True:
+                worker = self._choose()
+                if worker.take(job):
+                    break
+                self._forget_locked(worker)
+        if not worker.send(pickle.dumps(("job", job.id, payload))):
+            # gone between take and send: its reader thread fails the job as died
+            pass
+        return job
+
+    def _choose(self) -> _Worker:
+        live = [w for w in self._workers if not w.dead]
+        idle = [w for w in live if w.load == 0]
+        if idle:
+            return idle[0]
+        if len(live) < self.size:
+            worker = _Worker(self)
+            self._workers.append(worker)
             return worker
+        return min(live, key=lambda w: w.load)
 
-    def _retire(self, worker: _Worker) -> None:
-        worker.kill()
+    def _forget(self, worker: _Worker) -> None:
         with self._lock:
-            self._all.discard(worker)
+            self._forget_locked(worker)
 
-    def _carry(self, payload: bytes, what: str, cancelled: threading.Event) -> bytes:
-        if cancelled.is_set():
-            raise TaskCancelled(what)
-        worker = self._take_worker()
-        try:
-            worker.conn.send_bytes(payload)
-        except (OSError, EOFError) as exc:
-            self._retire(worker)
-            raise WorkerDiedError(
-                f"the worker for {what} was gone before the task started"
-            ) from exc
-        while True:
-            if cancelled.is_set():
-                # The worker is busy with work nobody wants: replace it rather than wait.
-                self._retire(worker)
-                raise TaskCancelled(what)
-            try:
-                ready = worker.conn.poll(POLL)
-            except (OSError, EOFError):
-                ready = True
-            if ready:
-                try:
-                    answer = worker.conn.recv_bytes()
-                except (OSError, EOFError) as exc:
-                    worker.process.join(timeout=1.0)  # reap it, to report its exit code
-                    code = worker.process.exitcode
-                    self._retire(worker)
-                    raise WorkerDiedError(
-                        f"the worker process running {what} died (exit code {code}); it was"
-                        " replaced, so later tasks run on a fresh worker"
-                    ) from exc
-                self._idle.put(worker)
-                return answer
-            if not worker.alive():
-                worker.process.join(timeout=1.0)
-                code = worker.process.exitcode
-                self._retire(worker)
-                raise WorkerDiedError(
-                    f"the worker process running {what} died (exit code {code}); it was"
-                    " replaced, so later tasks run on a fresh worker"
-                )
+    def _forget_locked(self, worker: _Worker) -> None:
+        if worker in self._workers:
+            self._workers.remove(worker)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop every worker; idempotent."""
@@ -276,9 +387,7 @@ class ProcessPool:
             if self._closed:
                 return
             self._closed = True
-            workers = list(self._all)
-            self._all.clear()
-        self._couriers.shutdown()
+            workers, self._workers = list(self._workers), []
         for worker in workers:
             worker.stop(timeout)
 

@@ -140,6 +140,11 @@ class Pump:
         if self._error is not None:
             raise SourceFailed(self._error)
 
+    def unused(self) -> int:
+        """Credit given to the pump and not spent on an item (once it has ended)."""
+        with self._lock:
+            return self._credits
+
     def give(self, n: int = 1) -> None:
         """Credit for ``n`` more items (on the loop)."""
         with self._lock:
@@ -200,6 +205,8 @@ class Pump:
             try:
                 item = next(it)
             except StopIteration:
+                with lock:
+                    self._credits += 1  # that credit found the end, not an item
                 self._end(None)
                 return
             except BaseException as exc:

@@ -26,7 +26,7 @@ import sys
 import traceback
 import uuid
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import cloudpickle
@@ -287,9 +287,11 @@ def encode_answer(
     records: list[Any],
     elapsed: float,
     events: list[tuple[str, tuple[int, ...], Any]] | None = None,
+    positions: list[int] | None = None,
 ) -> bytes:
     """In the worker: each item's outcome (with the values ``keys`` name), the node records,
-    the batch's time, and the values of nested outputs (for astream)."""
+    the batch's time, and the values of nested outputs (for astream). ``positions``: which
+    items of the batch these are (a part of a streamed answer); default: all, in order."""
     keys = tuple(keys)
     items = [_item_answer(o, values, keys, index) for o, values, index in outcomes]
     try:
@@ -300,7 +302,9 @@ def encode_answer(
         nested = _dumps(events or [])
     except Exception:
         nested = _dumps([(n, i, repr(v)) for n, i, v in events or []])
-    return _dumps(("ok", items, recs, elapsed, nested))
+    if positions is None:
+        positions = list(range(len(items)))
+    return _dumps(("ok", items, recs, elapsed, nested, positions))
 
 
 def _portable_record(record: Any) -> Any:
@@ -326,11 +330,12 @@ def _portable_record(record: Any) -> Any:
 
 
 def decode_answer(
-    data: bytes, labels: list[str | None]
-) -> tuple[list[Outcome], list[Any], float, list[tuple[str, tuple[int, ...], Any]]]:
-    """In the parent: each item's outcome (``Done`` holds the values to add to the
-    instance), the node records, the batch's time and the nested outputs' values; raises
-    the batch's own failure."""
+    data: bytes, label_of: Callable[[int], str | None]
+) -> tuple[list[int], list[Outcome], list[Any], float, list[tuple[str, tuple[int, ...], Any]]]:
+    """In the parent: the positions (in the batch) of the items answered, each one's outcome
+    (``Done`` holds the values to add to the instance), the node records, the batch's time
+    and the nested outputs' values; raises the batch's own failure. ``label_of(position)``
+    names an item in errors."""
     status, *body = pickle.loads(data)
     if status == "load":
         raise SerializationError(
@@ -340,8 +345,8 @@ def decode_answer(
         )
     if status == "crash":
         raise ExecutorError(f"the worker failed outside any node: {body[0]}")
-    items, recs, elapsed, nested = body
-    outcomes = [_decode_item(raw, label) for raw, label in zip(items, labels, strict=True)]
+    items, recs, elapsed, nested, positions = body
+    outcomes = [_decode_item(raw, label_of(p)) for raw, p in zip(items, positions, strict=True)]
     try:
         records = pickle.loads(recs)
     except Exception:
@@ -350,7 +355,7 @@ def decode_answer(
         events = pickle.loads(nested)
     except Exception:
         events = []
-    return outcomes, records, elapsed, events
+    return positions, outcomes, records, elapsed, events
 
 
 def _decode_item(raw: bytes, label: str | None) -> Outcome:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pickle
 import signal
 import threading
 import time
@@ -31,11 +32,12 @@ from asyncdag.execution._dispatch import InlineCalls, InLoop
 from asyncdag.execution._engine import Placement, execute
 from asyncdag.execution._outcome import Outcome, Raised
 from asyncdag.execution._plan import BlockPlan
+from asyncdag.execution._procpool import CANCELLED_EXIT
 from asyncdag.execution._resources import WORKER_RESOURCES
 from asyncdag.execution._threads import ThreadPool
 from asyncdag.lifecycle._hooks import HookSet, LifecycleHooks
 
-__all__ = ["CALL", "run_batch", "run_call", "serve"]
+__all__ = ["CALL", "arun_batch", "run_batch", "run_call", "serve"]
 
 #: the payload key of a single sync function call (a node outside blocks on processes)
 CALL = "\0call"
@@ -124,61 +126,89 @@ class _Recorder(LifecycleHooks):
 
 def result_keys(block: BlockPlan) -> list[str]:
     keys = [*block.list_sinks, *(k for k, _, _ in block.stream_sinks)]
-    return keys + [k for k in block.emitted if k not in keys]
+    return keys + [k for k in (*block.emitted, *block.feeders) if k not in keys]
 
 
-def run_batch(key: str, plan: bytes, data: bytes) -> bytes:
-    """Run a batch of block instances of one expansion; the answer as bytes."""
+Finished = tuple[Outcome, dict[str, Any], tuple[int, ...], list[NodeRecord], list[Any]]
+
+
+def _load(key: str, plan: bytes, data: bytes) -> tuple[BlockPlan, _wire.Batch]:
+    block = _PLANS.get(key)
+    if block is None:
+        block = _PLANS[key] = cloudpickle.loads(plan)
+    return block, _wire.decode_batch(data)
+
+
+def run_batch(key: str, plan: bytes, data: bytes, run: RunInfo | None = None) -> bytes:
+    """Run a batch of block instances of one expansion; the answer as bytes (all items).
+
+    Called on a thread of a worker (a process worker's sync lane, a Dask or Ray worker);
+    async blocks run on this process's background loop, all items at once. ``run``: the
+    batch's run as the worker knows it (its ``cancelled`` stops a sync batch between nodes).
+    """
     try:
-        block = _PLANS.get(key)
-        if block is None:
-            block = _PLANS[key] = cloudpickle.loads(plan)
-        batch = _wire.decode_batch(data)
+        block, batch = _load(key, plan, data)
     except Exception as exc:
         return _wire.load_failure(exc)
     started = time.perf_counter()
-    records: list[NodeRecord] = []
-    events: list[tuple[str, tuple[int, ...], Any]] = []
     if block.all_sync:
-        outcomes = _run_sync_items(block, batch, records)
+        finished = _run_sync_items(block, batch, run or RunInfo(batch.run_id))
     else:
-        outcomes = _loop().run_until_complete(_run_async_items(block, batch, records, events))
-    elapsed = time.perf_counter() - started
-    return _wire.encode_answer(outcomes, result_keys(block), records, elapsed, events)
+        done = asyncio.run_coroutine_threadsafe(_run_async_items(block, batch), _background())
+        finished = done.result()
+    return _answer(block, finished, time.perf_counter() - started)
 
 
-def _run_sync_items(
-    block: BlockPlan, batch: _wire.Batch, records: list[NodeRecord]
-) -> list[tuple[Outcome, dict[str, Any], tuple[int, ...]]]:
+async def arun_batch(key: str, plan: bytes, data: bytes) -> bytes:
+    """:func:`run_batch` on the running loop (a Ray async actor's): all items at once."""
+    try:
+        block, batch = _load(key, plan, data)
+    except Exception as exc:
+        return _wire.load_failure(exc)
+    started = time.perf_counter()
+    if block.all_sync:
+        finished = _run_sync_items(block, batch, RunInfo(batch.run_id))
+    else:
+        finished = await _run_async_items(block, batch)
+    return _answer(block, finished, time.perf_counter() - started)
+
+
+def _answer(
+    block: BlockPlan, finished: list[Finished], elapsed: float, positions: list[int] | None = None
+) -> bytes:
+    return _wire.encode_answer(
+        [(o, values, index) for o, values, index, _, _ in finished],
+        result_keys(block),
+        [r for *_, records, _ in finished for r in records],
+        elapsed,
+        [e for *_, events in finished for e in events],
+        positions,
+    )
+
+
+def _run_sync_items(block: BlockPlan, batch: _wire.Batch, run: RunInfo) -> list[Finished]:
     externals = batch.externals
 
     def lookup(levels: int, key: str) -> Any:
         return externals[(levels, key)]
 
-    run = RunInfo(batch.run_id)
-    record = records if batch.records else None
-
-    def on_retry(call: CallInfo, error: BaseException, delay: float) -> None:
-        if record is not None:
-            now = time.time()
-            record.append(
-                NodeRecord(
-                    "retry",
-                    call.node,
-                    call.index,
-                    now,
-                    now,
-                    False,
-                    error,
-                    call.attempt,
-                    None,
-                    delay,
-                    call.label,
-                )
-            )
-
-    out = []
+    out: list[Finished] = []
     for index, values in batch.items:
+        records: list[NodeRecord] = []
+        record = records if batch.records else None
+
+        def on_retry(
+            call: CallInfo, error: BaseException, delay: float, record: Any = record
+        ) -> None:
+            if record is not None:
+                now = time.time()
+                record.append(
+                    NodeRecord(
+                        "retry", call.node, call.index, now, now, False, error, call.attempt,
+                        None, delay, call.label,
+                    )
+                )  # fmt: skip
+
         outcome = run_block(
             block,
             values,
@@ -190,50 +220,49 @@ def _run_sync_items(
             on_retry=on_retry,
             with_inputs=batch.with_inputs,
         )
-        out.append((outcome, values, index))
+        out.append((outcome, values, index, records, []))
     return out
 
 
-async def _run_async_items(
-    block: BlockPlan,
-    batch: _wire.Batch,
-    records: list[NodeRecord],
-    events: list[tuple[str, tuple[int, ...], Any]],
-) -> list[tuple[Outcome, dict[str, Any], tuple[int, ...]]]:
-    frame = _frames(batch.externals)
+async def _run_item(
+    block: BlockPlan, batch: _wire.Batch, frame: _Frame | None, index: tuple[int, ...],
+    values: dict[str, Any],
+) -> Finished:  # fmt: skip
+    """One block instance of a batch, as its own run on this worker's loop."""
+    events: list[Any] = []
 
     def collect(event: Any) -> None:  # values of nested blocks, for the parent's astream
-        name, index, value, _ = event
-        events.append((name, index, value))
+        name, at, value, _ = event
+        events.append((name, at, value))
 
-    async def one(index: tuple[int, ...], values: dict[str, Any]) -> Outcome:
-        recorder = _Recorder(batch.with_inputs) if batch.records else None
-        hooks = HookSet([recorder]) if recorder is not None else None
-        try:
-            outcome = await execute(
-                block,
-                values,
-                _PLACEMENT,
-                run_id=batch.run_id,
-                window=_WINDOW,
-                resources=WORKER_RESOURCES,
-                hooks=hooks,
-                events=collect if batch.stream else None,
-                parent=frame,
-                index=index,
-                summarize=False,
-            )
-        except Exception as exc:
-            outcome = Raised(exc)
-        if recorder is not None:
-            records.extend(recorder.records)
-        return outcome
+    recorder = _Recorder(batch.with_inputs) if batch.records else None
+    hooks = HookSet([recorder]) if recorder is not None else None
+    try:
+        outcome = await execute(
+            block,
+            values,
+            _PLACEMENT,
+            run_id=batch.run_id,
+            window=_WINDOW,
+            resources=WORKER_RESOURCES,
+            hooks=hooks,
+            events=collect if batch.stream else None,
+            parent=frame,
+            index=index,
+            summarize=False,
+        )
+    except Exception as exc:
+        outcome = Raised(exc)
+    return (outcome, values, index, recorder.records if recorder else [], events)
 
-    outcomes = await asyncio.gather(*(one(index, values) for index, values in batch.items))
-    return [
-        (outcome, values, index)
-        for outcome, (index, values) in zip(outcomes, batch.items, strict=True)
-    ]
+
+async def _run_async_items(block: BlockPlan, batch: _wire.Batch) -> list[Finished]:
+    frame = _frames(batch.externals)
+    return list(
+        await asyncio.gather(
+            *(_run_item(block, batch, frame, index, values) for index, values in batch.items)
+        )
+    )
 
 
 def run_call(data: bytes) -> bytes:
@@ -249,8 +278,8 @@ def run_call(data: bytes) -> bytes:
 
 
 def serve(conn: Connection, lifeline: Connection | None = None) -> None:
-    """A worker process's main loop: answer payloads until told to stop, or until the
-    parent is gone (``lifeline`` reads EOF: the worker exits at once, even mid-task)."""
+    """A worker process's main loop: run jobs until told to stop, or until the parent is gone
+    (``lifeline`` reads EOF: the worker exits at once, even mid-task)."""
     # Ctrl-C reaches the whole process group: the parent handles it (it cancels its runs and
     # recycles workers that are busy with them); a worker must not die of it on its own.
     with contextlib.suppress(ValueError, OSError):
@@ -259,22 +288,164 @@ def serve(conn: Connection, lifeline: Connection | None = None) -> None:
         threading.Thread(
             target=_watch_parent, args=(lifeline,), name="asyncdag-lifeline", daemon=True
         ).start()
+    loop = _loop()
+    server = _Server(conn, loop)
+    threading.Thread(target=server.read, name="asyncdag-inbox", daemon=True).start()
     try:
+        loop.run_forever()
+    finally:
+        WORKER_RESOURCES.close()
+
+
+class _Server:
+    """A worker process's jobs: who runs each, and how it answers.
+
+    Who owns what: the *inbox* thread reads the pipe and hands each message to the loop. An
+    async batch is a task on the loop, its items at once, each answered (a ``part``) as it
+    finishes; a sync batch or a call runs on the one *lane* thread, in order, and answers
+    once. Cancel: a queued sync job never starts; a running one stops between nodes, and if
+    it is all this worker does, the worker exits at once (the parent replaces it); an async
+    job's task is cancelled. Every job ends with exactly one ``done`` or ``cancelled``.
+    """
+
+    def __init__(self, conn: Connection, loop: asyncio.AbstractEventLoop) -> None:
+        self.conn = conn
+        self.loop = loop
+        self.lock = threading.Lock()
+        self.jobs: dict[int, Any] = {}
+        self.lane = ThreadPool(1, "asyncdag-worker-lane")
+
+    def read(self) -> None:
+        loop = self.loop
         while True:
             try:
-                message = conn.recv_bytes()
+                message = self.conn.recv_bytes()
             except (EOFError, OSError):
                 break
             if message == _wire.STOP:
                 break
             try:
-                key, plan, data = cloudpickle.loads(message)
-                answer = run_call(data) if key == CALL else run_batch(key, plan, data)
-            except BaseException as exc:  # never die silently: report what went wrong
-                answer = _wire.crash(exc)
-            conn.send_bytes(answer)
-    finally:
-        WORKER_RESOURCES.close()
+                loop.call_soon_threadsafe(self.handle, message)
+            except RuntimeError:
+                break
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(loop.stop)
+
+    def send(self, kind: str, job_id: int, body: Any) -> None:
+        data = pickle.dumps((kind, job_id, body))
+        with self.lock, contextlib.suppress(OSError, EOFError):
+            self.conn.send_bytes(data)
+
+    def handle(self, message: bytes) -> None:
+        kind, job_id, body = pickle.loads(message)
+        if kind == "cancel":
+            self.cancel(job_id, may_exit=body)
+            return
+        try:
+            key, plan, data = cloudpickle.loads(body)
+            block = None if key == CALL else _load(key, plan, data)[0]
+        except BaseException as exc:  # never die silently: report what went wrong
+            self.send("done", job_id, _wire.load_failure(exc))
+            return
+        if block is None or block.all_sync:
+            info = RunInfo("")
+            call = key == CALL
+            job = self.lane.submit(self.loop, self._on_lane, job_id, key, plan, data, info, call)
+            self.jobs[job_id] = ("sync", job, info)
+            job.future.add_done_callback(lambda f: self._lane_done(job_id, f))
+        else:
+            task = self.loop.create_task(self._stream(job_id, block, data))
+            self.jobs[job_id] = ("async", task, None)
+
+    def _on_lane(
+        self, job_id: int, key: str, plan: bytes, data: bytes, info: RunInfo, call: bool
+    ) -> None:
+        self.send("started", job_id, None)
+        try:
+            answer = run_call(data) if call else run_batch(key, plan, data, info)
+        except asyncio.CancelledError:
+            self.send("cancelled", job_id, None)
+            return
+        except BaseException as exc:
+            answer = _wire.crash(exc)
+        self.send("done", job_id, answer)
+
+    def _lane_done(self, job_id: int, fut: asyncio.Future[Any]) -> None:
+        self.jobs.pop(job_id, None)
+        if fut.cancelled():  # cancelled before the lane took it: it never ran
+            self.send("cancelled", job_id, None)
+        else:
+            fut.exception()  # retrieved (the lane answers its own failures)
+
+    async def _stream(self, job_id: int, block: BlockPlan, data: bytes) -> None:
+        started = time.perf_counter()
+        try:
+            batch = _wire.decode_batch(data)
+            frame = _frames(batch.externals)
+            items = list(enumerate(batch.items))
+            ready: list[tuple[int, Finished]] = []
+            flushing = False
+
+            def flush() -> None:
+                nonlocal flushing
+                flushing = False
+                if ready:
+                    part = list(ready)
+                    ready.clear()
+                    self.send("part", job_id, _answer(
+                        block, [f for _, f in part], 0.0, [p for p, _ in part]
+                    ))  # fmt: skip
+
+            async def one(position: int, index: tuple[int, ...], values: dict[str, Any]) -> None:
+                nonlocal flushing
+                ready.append((position, await _run_item(block, batch, frame, index, values)))
+                if not flushing:  # one part per loop turn, whatever finished in it
+                    flushing = True
+                    self.loop.call_soon(flush)
+
+            await asyncio.gather(*(one(p, index, values) for p, (index, values) in items))
+            flush()
+            self.send("done", job_id, _answer(block, [], time.perf_counter() - started, []))
+        except asyncio.CancelledError:
+            self.send("cancelled", job_id, None)
+            raise
+        except BaseException as exc:
+            self.send("done", job_id, _wire.crash(exc))
+        finally:
+            self.jobs.pop(job_id, None)
+
+    def cancel(self, job_id: int, may_exit: bool) -> None:
+        found = self.jobs.get(job_id)
+        if found is None:
+            return  # over already: its answer is on its way
+        kind, job, info = found
+        if kind == "async":
+            job.cancel()
+            return
+        if not job.started:
+            job.future.cancel()  # the lane skips it; _lane_done answers "cancelled"
+            return
+        info.cancelled = True  # stops between nodes
+        if may_exit:
+            # a sync item in user code, and the parent sends this worker nothing else: give
+            # the worker back at once (the parent replaces it)
+            os._exit(CANCELLED_EXIT)
+
+
+_BACKGROUND: asyncio.AbstractEventLoop | None = None
+_BACKGROUND_LOCK = threading.Lock()
+
+
+def _background() -> asyncio.AbstractEventLoop:
+    """This process's loop for async batches called from threads (Dask, Ray tasks), on a
+    daemon thread of its own, for the life of the process."""
+    global _BACKGROUND
+    with _BACKGROUND_LOCK:
+        if _BACKGROUND is None:
+            loop = _new_loop()
+            threading.Thread(target=loop.run_forever, name="asyncdag-loop", daemon=True).start()
+            _BACKGROUND = loop
+        return _BACKGROUND
 
 
 def _watch_parent(lifeline: Connection) -> None:
@@ -297,11 +468,15 @@ def _loop() -> asyncio.AbstractEventLoop:
     async per-worker resource (bound to a loop) is built once per worker, not per batch."""
     global _LOOP
     if _LOOP is None:
-        try:
-            import uvloop
-
-            _LOOP = uvloop.new_event_loop()
-        except ImportError:  # pragma: no cover - uvloop is a dependency where it installs
-            _LOOP = asyncio.new_event_loop()
+        _LOOP = _new_loop()
         asyncio.set_event_loop(_LOOP)
     return _LOOP
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+
+        return uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it installs
+        return asyncio.new_event_loop()

@@ -40,6 +40,7 @@ from typing import Any
 import cloudpickle
 
 from asyncdag._sync import SlotLimiter as SlotLimiter
+from asyncdag.errors import ExecutorError
 from asyncdag.execution import _worker
 from asyncdag.execution._dispatch import (
     Dispatch,
@@ -52,7 +53,7 @@ from asyncdag.execution._dispatch import (
 )
 from asyncdag.execution._executor import BatchingBase, ExecutorBase
 from asyncdag.execution._plan import BlockPlan
-from asyncdag.execution._procpool import ProcessPool, TaskCancelled
+from asyncdag.execution._procpool import ProcessPool
 from asyncdag.execution._threads import ThreadPool
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "SlotLimiter",
     "SynchronousLocalTaskExecutor",
     "TaskExecutor",
+    "arun_batch",
     "run_batch",
     "run_call",
 ]
@@ -83,6 +85,12 @@ def run_batch(key: str, plan: bytes, data: bytes) -> bytes:
     worker and hand its answer back from ``ship``.
     """
     return _worker.run_batch(key, plan, data)
+
+
+async def arun_batch(key: str, plan: bytes, data: bytes) -> bytes:
+    """:func:`run_batch` as a coroutine, for a worker that runs an event loop of its own (an
+    async actor): the batch's async block instances run on that loop, all at once."""
+    return await _worker.arun_batch(key, plan, data)
 
 
 def run_call(data: bytes) -> bytes:
@@ -224,25 +232,59 @@ class BatchingExecutor(BatchingBase, TaskExecutor):
 
 
 class MultiProcessingExecutor(BatchingExecutor):
-    """Runs block instances in a pool of ``max_tasks`` worker processes.
+    """Runs block instances in a pool of worker processes.
+
+    ``processes`` worker processes (default: ``max_tasks``, else 4); each runs up to
+    ``concurrency`` async block instances at once on its own event loop (default 1), so
+    ``MultiProcessingExecutor(processes=2, concurrency=64)`` keeps 128 page fetches in
+    flight on two cores. ``max_tasks`` bounds the block instances in flight across all runs
+    (default ``processes * concurrency``); ``MultiProcessingExecutor(max_tasks=4)`` means four
+    processes, one instance each, as before.
+
+    Async blocks stream: each instance is sent as soon as it is admitted and comes back as
+    soon as it finishes, beside the others. All-sync blocks (CPU work) travel in batches sized
+    from their measured time, spread over every worker (see :class:`BatchingExecutor`).
 
     Tasks travel as cloudpickle payloads, so functions from ``__main__``, closures and lambdas
     work. Workers start with ``forkserver`` where available (``spawn`` elsewhere), never by
     forking a process that runs an event loop, and are reused across runs until ``close()``
-    (or until the executor is garbage-collected). Async nodes run on an event loop inside the
-    worker (uvloop when installed). Cheap items travel in batches (see
-    :class:`BatchingExecutor`).
+    (or until the executor is garbage-collected); each exits as soon as this process is gone.
+    Async nodes run on the worker's event loop (uvloop when installed).
 
     A worker that dies raises ``WorkerDiedError`` naming the task and is replaced; cancelling
-    a run drops its queued work and replaces any worker still busy with it.
+    a run drops its queued work, cancels its async items and replaces a worker that is busy
+    with nothing but a sync item of it.
     """
 
     def __init__(
-        self, max_tasks: int = 4, *, batch_seconds: float = 0.002, max_batch: int = 256
+        self,
+        max_tasks: int | None = None,
+        *,
+        processes: int | None = None,
+        concurrency: int = 1,
+        batch_seconds: float = 0.002,
+        max_batch: int = 256,
     ) -> None:
-        super().__init__(max_tasks, batch_seconds=batch_seconds, max_batch=max_batch)
+        if concurrency < 1:
+            raise ExecutorError(f"concurrency must be at least 1, got {concurrency}")
+        if processes is not None and processes < 1:
+            raise ExecutorError(f"processes must be at least 1, got {processes}")
+        self.processes = processes or max_tasks or 4
+        self.concurrency = concurrency
+        bound = max_tasks if max_tasks is not None else self.processes * concurrency
+        super().__init__(bound, batch_seconds=batch_seconds, max_batch=max_batch)
         self._pool: ProcessPool | None = None
         self._pool_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(processes={self.processes}, concurrency={self.concurrency},"
+            f" max_tasks={self.max_tasks})"
+        )
+
+    @property
+    def workers(self) -> int:
+        return self.processes
 
     def pool(self) -> ProcessPool:
         """The worker pool, started on first use."""
@@ -250,36 +292,48 @@ class MultiProcessingExecutor(BatchingExecutor):
         if self._pool is None:
             with self._pool_lock:
                 if self._pool is None:
-                    assert self.max_tasks is not None
-                    pool = ProcessPool(self.max_tasks, _worker.serve)
+                    pool = ProcessPool(self.processes, _worker.serve)
                     # a dropped executor's workers go with it, not at interpreter exit
                     weakref.finalize(self, pool.close, 1.0)
                     self._pool = pool
         return self._pool
 
     async def ship(self, key: str, plan: bytes, data: bytes, what: str) -> bytes:
-        return await self._carry(cloudpickle.dumps((key, plan, data)), what)
+        return await self.run_job(key, plan, data, what, weight=1)
 
     async def ship_call(self, data: bytes, what: str) -> bytes:
-        return await self._carry(cloudpickle.dumps((_worker.CALL, b"", data)), what)
+        payload = cloudpickle.dumps((_worker.CALL, b"", data))
+        return await self._carry(payload, what, 1, None)
 
-    async def _carry(self, payload: bytes, what: str) -> bytes:
-        cancelled = threading.Event()
-        carried = asyncio.wrap_future(self.pool().submit(payload, what, cancelled))
+    async def run_job(
+        self,
+        key: str,
+        plan: bytes,
+        data: bytes,
+        what: str,
+        *,
+        weight: int,
+        on_part: Any = None,
+    ) -> bytes:
+        return await self._carry(cloudpickle.dumps((key, plan, data)), what, weight, on_part)
+
+    async def _carry(self, payload: bytes, what: str, weight: int, on_part: Any) -> bytes:
+        # a job answered in parts is an async batch: the worker can cancel it item by item
+        job = self.pool().submit(
+            payload, what, weight=weight, on_part=on_part, interruptible=on_part is not None
+        )
         try:
-            return await asyncio.shield(carried)
+            return await asyncio.shield(job.future)
         except asyncio.CancelledError:
-            # The courier drops the task, or kills the busy worker; wait for that, so that
-            # nothing of a cancelled run is still running when the run returns.
-            cancelled.set()
-            while not carried.done():
+            # The worker drops the job (or is replaced); wait for that, so that nothing of a
+            # cancelled run is still running when the run returns.
+            job.cancel()
+            while not job.future.done():
                 with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait({carried})
-            if not carried.cancelled():
-                carried.exception()  # retrieved: the cancellation is what the caller sees
+                    await asyncio.wait({job.future})
+            if not job.future.cancelled():
+                job.future.exception()  # retrieved: the cancellation is what the caller sees
             raise
-        except TaskCancelled:
-            raise asyncio.CancelledError() from None
 
     def close(self) -> None:
         pool, self._pool = self._pool, None

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from asyncdag.errors import InvalidDecoratorError
 from asyncdag.function_modifiers._adapters import dataloader, datasaver, load_from, save_to
+from asyncdag.function_modifiers._cache import cache as cache
 from asyncdag.function_modifiers._config import config, exclude, hamilton_exclude
 from asyncdag.function_modifiers._dependencies import (
     ConfigDependency,
@@ -120,6 +121,7 @@ __all__ = [
     "ValidationResult",
     "apply_to",
     "asyncdag_exclude",
+    "cache",
     "check_output",
     "check_output_custom",
     "config",

@@ -20,7 +20,21 @@ from asyncdag import htypes
 from asyncdag.errors import GraphError
 from asyncdag.resources import PER_WORKER_TAG
 
-__all__ = ["DepKind", "Dependency", "Node", "Role", "node_from_function", "resolve_hints"]
+__all__ = [
+    "DISCOVERED_TAG",
+    "FRONTIER_TAG",
+    "DepKind",
+    "Dependency",
+    "Node",
+    "Role",
+    "node_from_function",
+    "resolve_hints",
+]
+
+#: set on an expander annotated ``-> Frontier[T]`` (fed by its own block)
+FRONTIER_TAG = "asyncdag.frontier"
+#: set on a node annotated ``-> Discovered[T]`` (feeds its block's Frontier expander)
+DISCOVERED_TAG = "asyncdag.discovered"
 
 
 class Role(enum.Enum):
@@ -170,6 +184,10 @@ def node_from_function(
     if getattr(fn, "__asyncdag_per_worker__", False):
         node_tags[PER_WORKER_TAG] = True
         returns = _yielded_type(returns)
+    if htypes.is_frontier(returns):
+        node_tags[FRONTIER_TAG] = True
+    elif htypes.is_discovered(returns):
+        node_tags[DISCOVERED_TAG] = True
     if htypes.is_parallelizable(returns):
         role = Role.EXPAND
         out_type = htypes.item_type(returns)

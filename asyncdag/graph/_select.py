@@ -12,7 +12,7 @@ from typing import Any
 
 from asyncdag.errors import MissingInputError, UnknownOutputError
 from asyncdag.graph._build import Graph, Scope, scopes_of
-from asyncdag.graph._node import Node, Role
+from asyncdag.graph._node import DISCOVERED_TAG, Node, Role
 
 __all__ = ["Selection", "select"]
 
@@ -64,6 +64,23 @@ def select(graph: Graph, outputs: tuple[str, ...], provided: frozenset[str]) -> 
             " driver.list_available_variables()."
         )
     needed, required, optional = _walk_back(nodes, outputs, provided)
+    # A Frontier expander that runs is fed by its block's Discovered nodes: they run too,
+    # with what they read, whether or not an output asks for them.
+    while True:
+        feeders = tuple(
+            name
+            for name in graph.order
+            if name not in needed
+            and nodes[name].tags.get(DISCOVERED_TAG)
+            and graph.scopes.get(name)
+            and graph.scopes[name][-1] in needed
+        )
+        if not feeders:
+            break
+        more, more_required, more_optional = _walk_back(nodes, feeders, provided)
+        needed |= more
+        required |= more_required
+        optional |= more_optional
     order = tuple(n for n in graph.order if n in needed)
     scopes = scopes_of(nodes, order, provided) if provided & needed else dict(graph.scopes)
     for o in outputs:

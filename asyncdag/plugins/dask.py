@@ -6,7 +6,7 @@ Example::
     from asyncdag import driver
     from asyncdag.plugins.dask import DaskExecutor
 
-    client = Client(LocalCluster(n_workers=2))
+    client = Client(LocalCluster(n_workers=2, host="127.0.0.1"))
     dr = (
         driver.Builder()
         .with_modules(my_module)
@@ -34,10 +34,14 @@ __all__ = ["DaskExecutor"]
 
 
 class DaskExecutor(BatchingExecutor):
-    """Ships batches of block instances to a ``distributed.Client``.
+    """Ships block instances to a ``distributed.Client``.
 
-    ``max_tasks`` bounds the batches in flight (default: twice the cluster's worker threads
-    when the executor is first used).
+    Sync blocks travel in batches sized from their measured time. Async blocks go in Dask
+    tasks of up to ``concurrency`` instances, which run at once on the Dask worker process's
+    own event loop (shared by its threads), so a worker keeps ``threads x concurrency``
+    instances in flight; the instances of one task come back together. ``max_tasks`` bounds
+    the batches (sync) or instances (async) in flight (default: the larger of twice the
+    cluster's threads and ``threads x concurrency``).
     """
 
     def __init__(
@@ -45,6 +49,7 @@ class DaskExecutor(BatchingExecutor):
         client: Any,
         max_tasks: int | None = None,
         *,
+        concurrency: int = 1,
         batch_seconds: float = 0.005,
         max_batch: int = 512,
     ) -> None:
@@ -54,11 +59,20 @@ class DaskExecutor(BatchingExecutor):
             raise ExecutorError(
                 "DaskExecutor needs the 'dask' extra: pip install 'asyncdag[dask]'"
             ) from exc
+        if concurrency < 1:
+            raise ExecutorError(f"concurrency must be at least 1, got {concurrency}")
+        threads = sum(client.nthreads().values()) or 1
         if max_tasks is None:
-            threads = sum(client.nthreads().values()) or 1
-            max_tasks = 2 * threads
+            max_tasks = max(2 * threads, threads * concurrency)
         super().__init__(max_tasks, batch_seconds=batch_seconds, max_batch=max_batch)
         self.client = client
+        self.concurrency = concurrency
+        self.stream_group = concurrency  # async instances in one Dask task
+        self._threads = threads
+
+    @property
+    def workers(self) -> int:
+        return self._threads
 
     async def ship(self, key: str, plan: bytes, data: bytes, what: str) -> bytes:
         self._check_open()

@@ -63,6 +63,7 @@ class Options:
     workers: int | None = None
     ray: str | None = None
     html_parser: str = DEFAULT_PARSER
+    cache: str | None = None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -97,6 +98,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     add("--no-progress", action="store_true", help="no progress bar")
     add("--verbose", "-v", action="store_true", help="log every failed page")
+    add("--cache", metavar="DIR", help="keep pages in DIR: a crawl started again resumes")
     add(
         "--html-parser",
         choices=sorted(PARSERS),
@@ -227,6 +229,7 @@ def options(args: argparse.Namespace) -> Options:
         workers=args.workers,
         ray=args.ray,
         html_parser=args.html_parser,
+        cache=args.cache,
     )
 
 
@@ -284,6 +287,7 @@ async def run(opts: Options) -> int:
             polite=opts.polite,
             executor=executor,
             html_parser=opts.html_parser,
+            cache=opts.cache,
         )
         print(_report(result, opts.source, opts))
         return 0
@@ -305,6 +309,7 @@ async def run(opts: Options) -> int:
             polite=opts.polite,
             executor=executor,
             html_parser=opts.html_parser,
+            cache=opts.cache,
         )
         print(_report(result, site.sitemap_url, opts))
         statuses = ", ".join(f"{n:,} x {code}" for code, n in sorted(site.stats.by_status.items()))

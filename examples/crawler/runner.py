@@ -53,11 +53,14 @@ def build_driver(
     polite: bool = False,
     executor: TaskExecutor | None = None,
     html_parser: str = DEFAULT_PARSER,
+    cache: str | None = None,
 ) -> driver.Driver:
     """The crawl dataflow on ``executor`` (default: the asyncio executor,
     ``limits.concurrency`` pages at once).
 
-    ``polite``: at most ``dataflow.POLITE_RATE`` requests a second to each host.
+    ``polite``: at most ``dataflow.POLITE_RATE`` requests a second to each host. ``cache``: a
+    directory where pages (and failures) are kept, so a crawl started again fetches only
+    what it has not fetched yet.
     """
     builder = (
         driver.Builder()
@@ -68,6 +71,8 @@ def build_driver(
     )
     if hooks:
         builder = builder.with_adapters(*hooks)
+    if cache is not None:
+        builder = builder.with_cache(cache)
     return builder.build()
 
 
@@ -81,6 +86,7 @@ async def crawl(
     polite: bool = False,
     executor: TaskExecutor | None = None,
     html_parser: str = DEFAULT_PARSER,
+    cache: str | None = None,
 ) -> CrawlResult:
     """Crawl the sitemap at URL ``source`` (or the URL file at path ``source``).
 
@@ -98,6 +104,7 @@ async def crawl(
         polite=polite,
         executor=executor,
         html_parser=html_parser,
+        cache=cache,
     )
     async with dr:
         started = time.perf_counter()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 
 from asyncdag.htypes import Collect, Parallelizable
 from tests.dags_exec.marks import mark
@@ -29,7 +30,9 @@ def checked(item: int, marks: str, fail_at: int, how: str) -> int:
         if how == "exit":
             os._exit(3)
         if how == "segv":
-            os.kill(os.getpid(), signal.SIGSEGV)
+            # on this very thread (os.kill may deliver it to another thread of the worker,
+            # after this item has returned)
+            signal.pthread_kill(threading.get_ident(), signal.SIGSEGV)
     return item * 2
 
 

@@ -1,0 +1,386 @@
+"""The cache adapter: ``Builder().with_cache()`` adds one, ``dr.cache`` returns it.
+
+It is a :class:`~asyncdag.lifecycle.LifecycleHooks` adapter that acts in three places:
+
+- ``wrap_node`` (once per node when a request's plan is made): the node's behaviour, code
+  version and format are settled and a wrapper (:mod:`asyncdag.caching._wrappers`) is put in
+  the node's place, so the cache sits once on every item's route, on every executor;
+- ``run_before_graph_execution``: the run's state (its log, the versions of what it
+  produces) is set up, and the index of the run's nodes is loaded or brought up to date, on
+  the reader thread, while the loop waits for nothing else;
+- ``run_after_graph_execution``: the run's writes are flushed (unless it was cancelled), so
+  that when ``execute``/``aexecute`` returns, what it computed is in the cache.
+
+What it keeps about past runs (``run_ids``, ``logs``, ``data_versions``...) is bounded to the
+last ``KEEP_RUNS`` runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import json
+import os
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from asyncdag.caching import _formats
+from asyncdag.caching._behavior import (
+    CACHE_BEHAVIORS,
+    FORMAT_KEY,
+    CachingBehavior,
+    NodeSelection,
+    check_selections,
+    resolve_behavior,
+)
+from asyncdag.caching._code import code_version
+from asyncdag.caching._events import CachingEvent, CachingEventType, RunLog, logger
+from asyncdag.caching._fingerprint import data_version
+from asyncdag.caching._io import WriteOp
+from asyncdag.caching._keys import create_cache_key
+from asyncdag.caching._runs import RunState, forget_run, register
+from asyncdag.caching._store import DEFAULT_MEMORY, Store, open_store
+from asyncdag.caching._stores import FileResultStore, SQLiteMetadataStore
+from asyncdag.caching._stores_base import MetadataStore, ResultStore
+from asyncdag.caching._wrappers import NodeSpec, Role, wrap
+from asyncdag.errors import InvalidDecoratorError
+from asyncdag.lifecycle._hooks import LifecycleHooks
+from asyncdag.policies import DELIVER, ON_ERROR_TAG, SKIP
+from asyncdag.resources import PER_WORKER_TAG
+
+__all__ = ["KEEP_RUNS", "CacheAdapter"]
+
+#: How many past runs ``dr.cache`` remembers (ids, logs, versions).
+KEEP_RUNS = 128
+
+_uids = itertools.count(1)
+
+
+class CacheAdapter(LifecycleHooks):
+    """Caching for a driver: ``Builder().with_cache(...)`` makes one; ``dr.cache`` is it.
+
+    Example::
+
+        dr = driver.Builder().with_modules(my_dataflow).with_cache(".cache").build()
+        dr.execute(["total"], inputs={"n": 10})
+        dr.execute(["total"], inputs={"n": 10})          # every node is a hit
+        dr.cache.logs(run_id=dr.cache.last_run_id)       # {node: [CachingEvent, ...]}
+
+    Parameters are those of :meth:`asyncdag.driver.Builder.with_cache`.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = ".asyncdag_cache",
+        metadata_store: MetadataStore | None = None,
+        result_store: ResultStore | None = None,
+        default: NodeSelection = None,
+        recompute: NodeSelection = None,
+        ignore: NodeSelection = None,
+        disable: NodeSelection = None,
+        default_behavior: CACHE_BEHAVIORS | None = None,
+        default_loader_behavior: CACHE_BEHAVIORS | None = None,
+        default_saver_behavior: CACHE_BEHAVIORS | None = None,
+        log_to_file: bool = False,
+        *,
+        cache_failures: bool = True,
+        memory_bytes: int = DEFAULT_MEMORY,
+        **kwargs: Any,
+    ) -> None:
+        if kwargs:
+            raise TypeError(f"with_cache() got unexpected arguments {sorted(kwargs)}")
+        check_selections(default=default, recompute=recompute, ignore=ignore, disable=disable)
+        self._path = Path(path)
+        self.metadata_store = (
+            metadata_store if metadata_store is not None else SQLiteMetadataStore(path)
+        )
+        self.result_store = result_store if result_store is not None else FileResultStore(path)
+        self._selections: dict[CachingBehavior, NodeSelection] = {
+            CachingBehavior.DEFAULT: _names(default),
+            CachingBehavior.RECOMPUTE: _names(recompute),
+            CachingBehavior.IGNORE: _names(ignore),
+            CachingBehavior.DISABLE: _names(disable),
+        }
+        self.default_behavior = CachingBehavior.from_string(default_behavior or "default")
+        # accepted for Hamilton's signature; asyncdag has no materializer nodes they apply to
+        self.default_loader_behavior = default_loader_behavior
+        self.default_saver_behavior = default_saver_behavior
+        self.log_to_file = log_to_file
+        self.cache_failures = cache_failures
+        self.uid = next(_uids)
+        self.store: Store = open_store(
+            self.metadata_store, self.result_store, authoritative=True, memory_bytes=memory_bytes
+        )
+        self._lock = threading.Lock()
+        self._behavior_by_name: dict[str, CachingBehavior] = {}
+        self._code_by_name: dict[str, str] = {}
+        self._pending: list[tuple[NodeSpec, Any, tuple[str, ...] | None]] = []
+        self._node_keys: set[tuple[str, str]] = set()
+        self._resource_names: dict[str, frozenset[str]] = {}
+        self._runs: collections.OrderedDict[str, RunState] = collections.OrderedDict()
+        self._logs: collections.OrderedDict[str, RunLog] = collections.OrderedDict()
+        self._final_vars: dict[str, list[str]] = {}
+        self.run_ids: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"CacheAdapter({str(self._path)!r})"
+
+    # -- plan time -------------------------------------------------------------------------
+
+    def behavior_of(self, node_name: str, node_tags: Mapping[str, Any]) -> CachingBehavior:
+        return resolve_behavior(node_name, node_tags, self._selections, self.default_behavior)
+
+    def wrap_node(
+        self,
+        *,
+        node_name: str,
+        node_tags: dict[str, Any],
+        fn: Callable[..., Any],
+        is_async: bool,
+        is_expander: bool,
+        in_block: bool,
+        node: Any,
+        **future_kwargs: Any,
+    ) -> Callable[..., Any] | None:
+        """Put the cache in the node's place (``None`` for ``disable`` and ``ignore`` nodes)."""
+        behavior = self.behavior_of(node_name, node_tags)
+        code = code_version(getattr(node, "originating_function", None) or fn)
+        with self._lock:
+            self._behavior_by_name[node_name] = behavior
+            self._code_by_name[node_name] = code
+        if behavior in (CachingBehavior.DISABLE, CachingBehavior.IGNORE):
+            return None
+        fmt = str(node_tags.get(FORMAT_KEY) or "pickle")
+        problem = _formats.check_format(fmt)
+        if problem is not None:
+            raise InvalidDecoratorError(f"@cache on node {node_name!r}: {problem}")
+        on_error = node_tags.get(ON_ERROR_TAG)
+        spec = NodeSpec(
+            name=node_name,
+            code=code,
+            behavior=behavior,
+            deps=(),
+            fmt=fmt,
+            store=self.store,
+            uid=self.uid,
+            in_block=in_block,
+            cache_failures=self.cache_failures and on_error in (DELIVER, SKIP),
+        )
+        resources = future_kwargs.get("resource_args")
+        with self._lock:
+            self._pending.append((spec, node, tuple(resources) if resources is not None else None))
+            self._node_keys.add(spec.node_key)
+        self._finish_specs()  # the dependencies offered so far; redone at the run's start
+        return wrap(fn, spec, is_async=is_async, is_expander=is_expander)  # type: ignore[no-any-return]
+
+    def _finish_specs(self, final: bool = False) -> None:
+        """Settle how each pending node's dependencies enter its key."""
+        with self._lock:
+            pending = list(self._pending)
+            if final:
+                self._pending.clear()
+            behaviors = dict(self._behavior_by_name)
+        for spec, node, resources in pending:
+            deps: list[tuple[str, Role]] = []
+            for dep in getattr(node, "dependencies", ()):
+                kind = getattr(getattr(dep, "kind", None), "value", "value")
+                if kind == "collect":
+                    role = Role.COLLECT
+                elif kind != "value":
+                    role = Role.STREAM
+                elif (
+                    self._is_resource(node, dep.name, resources)
+                    or behaviors.get(dep.name) is CachingBehavior.IGNORE
+                ):
+                    role = Role.IGNORE
+                elif behaviors.get(dep.name) is CachingBehavior.DISABLE:
+                    role = Role.DISABLE
+                else:
+                    role = Role.VALUE
+                deps.append((dep.name, role))
+            spec.deps = tuple(sorted(deps))
+            spec.streaming = any(role is Role.STREAM for _, role in deps)
+
+    def _is_resource(self, node: Any, name: str, resources: tuple[str, ...] | None) -> bool:
+        """Whether dependency ``name`` is a per-worker resource (a client, not data)."""
+        if resources is not None:
+            return name in resources
+        module_name = getattr(node, "module", "") or ""
+        found = self._resource_names.get(module_name)
+        if found is None:
+            module = sys.modules.get(module_name)
+            names: set[str] = set()
+            for attr, value in vars(module).items() if module is not None else ():
+                if callable(value) and getattr(value, "__asyncdag_per_worker__", False):
+                    names.add(attr)
+                    names.add(attr.split("__")[0])  # a @config.when variant
+                tags = getattr(value, "__asyncdag_tags__", None)
+                if isinstance(tags, dict) and tags.get(PER_WORKER_TAG):
+                    names.add(attr)
+            found = self._resource_names[module_name] = frozenset(names)
+        return name in found
+
+    # -- run time --------------------------------------------------------------------------
+
+    async def run_before_graph_execution(
+        self,
+        *,
+        run_id: str,
+        final_vars: list[str],
+        inputs: dict[str, Any],
+        overrides: dict[str, Any],
+        **future_kwargs: Any,
+    ) -> None:
+        """Set up the run's state; bring the index of the run's nodes up to date."""
+        self._finish_specs(final=True)
+        log = RunLog(run_id, debug=logger.isEnabledFor(10))
+        state = RunState(run_id, log)
+        register(self.uid, state)
+        with self._lock:
+            self.run_ids.append(run_id)
+            self._runs[run_id] = state
+            self._logs[run_id] = log
+            self._final_vars[run_id] = list(final_vars)
+            while len(self._runs) > KEEP_RUNS:
+                old, _ = self._runs.popitem(last=False)
+                self._logs.pop(old, None)
+                self._final_vars.pop(old, None)
+            if len(self.run_ids) > 4 * KEEP_RUNS:
+                del self.run_ids[: len(self.run_ids) - KEEP_RUNS]
+            nodes = sorted(self._node_keys)
+        for name in final_vars:
+            log.add(name, None, "adapter", CachingEventType.IS_FINAL_VAR)
+        for name in inputs:
+            log.add(name, None, "adapter", CachingEventType.IS_INPUT)
+        for name in overrides:
+            log.add(name, None, "adapter", CachingEventType.IS_OVERRIDE)
+        self.store.record_run(run_id)
+        if self.store.needs_refresh(nodes):
+            await self.store.arefresh(nodes)
+
+    async def run_after_graph_execution(
+        self,
+        *,
+        run_id: str,
+        success: bool,
+        error: BaseException | None,
+        results: dict[str, Any] | None,
+        **future_kwargs: Any,
+    ) -> None:
+        """Flush the run's writes, so that what it computed is stored when the run returns
+        (not when it was cancelled: a cancellation must not wait). A run that stored nothing
+        does not wait: its id reaches the metadata store with the next batch, moments later."""
+        state = forget_run(self.uid, run_id)
+        if state is None:
+            return
+        if self.log_to_file and state.log is not None:
+            self._append_log_file(state.log)
+        if state.wrote and not isinstance(error, asyncio.CancelledError):
+            await self.store.writer.flushed(asyncio.get_running_loop())
+
+    def _append_log_file(self, log: RunLog) -> None:
+        directory = getattr(self.metadata_store, "_directory", None) or self._path
+        path = Path(directory) / "cache_logs.jsonl"
+        lines = "".join(json.dumps(e.as_dict()) + "\n" for e in log.events("debug"))
+        self.store.writer.submit(_log_op(path, lines))
+
+    # -- what dr.cache answers -------------------------------------------------------------
+
+    @property
+    def last_run_id(self) -> str:
+        """The id of the run that started last."""
+        return self.run_ids[-1]
+
+    def logs(
+        self, run_id: str | None = None, level: Literal["debug", "info"] = "info"
+    ) -> dict[Any, list[CachingEvent]]:
+        """Events of one run by node (``(node, task_id)`` for items of a block, when known),
+        or of every remembered run by run id.
+
+        ``level="info"``: results taken from the cache (``GET_RESULT``) and nodes run
+        (``EXECUTE_NODE``); ``"debug"``: everything recorded.
+        """
+        if run_id is not None:
+            by_node: dict[Any, list[CachingEvent]] = {}
+            for event in self._events(run_id, level):
+                key = (event.node_name, event.task_id) if event.task_id else event.node_name
+                by_node.setdefault(key, []).append(event)
+            return by_node
+        return {rid: self._events(rid, level) for rid in list(self._logs)}
+
+    def _events(self, run_id: str, level: Literal["debug", "info"]) -> list[CachingEvent]:
+        """This process's events of the run, then those worker processes relayed (they reach
+        the database with the workers' next batch of writes, a few milliseconds after)."""
+        log = self._logs.get(run_id)
+        if log is None:
+            raise KeyError(f"no cache log for run {run_id!r} (only the last {KEEP_RUNS})")
+        found = list(log.events(level))
+        relayed = RunLog(run_id, debug=True)
+        relayed.extend_raw(self.store.run_events(run_id))
+        found.extend(relayed.events(level))
+        return found
+
+    @property
+    def data_versions(self) -> dict[str, dict[str, Any]]:
+        """``{run_id: {node: data_version}}``; nodes in blocks map ``{task_id: version}``."""
+        out: dict[str, dict[str, Any]] = {}
+        for run_id, state in list(self._runs.items()):
+            found: dict[str, Any] = dict(state.versions)
+            for node, items in state.item_versions.items():
+                found[node] = dict(items)
+            out[run_id] = found
+        return out
+
+    @property
+    def code_versions(self) -> dict[str, str]:
+        """``{node: code_version}`` of every node the cache has wrapped."""
+        return dict(self._code_by_name)
+
+    @property
+    def behaviors(self) -> dict[str, CachingBehavior]:
+        """``{node: behavior}`` of every node the cache has seen."""
+        return dict(self._behavior_by_name)
+
+    def hits(self, run_id: str | None = None) -> collections.Counter[str]:
+        """How many results of each node run ``run_id`` (default: the last) took from the cache."""
+        return self._count(run_id, CachingEventType.GET_RESULT)
+
+    def misses(self, run_id: str | None = None) -> collections.Counter[str]:
+        """How many times each node ran in run ``run_id`` (default: the last)."""
+        return self._count(run_id, CachingEventType.EXECUTE_NODE)
+
+    def _count(self, run_id: str | None, kind: CachingEventType) -> collections.Counter[str]:
+        events = self._events(run_id or self.last_run_id, "debug")
+        return collections.Counter(e.node_name for e in events if e.event_type is kind)
+
+    def version_data(self, result: Any, run_id: str | None = None) -> str:
+        """The data version the cache gives ``result``."""
+        return data_version(result)
+
+    def version_code(self, node_name: str, run_id: str | None = None) -> str:
+        """The code version of a node the cache has wrapped."""
+        return self._code_by_name[node_name]
+
+    def get_cache_key(self, node_name: str, dependencies_data_versions: Mapping[str, str]) -> str:
+        """The key a call of ``node_name`` with dependencies of these versions has."""
+        return create_cache_key(
+            node_name, self._code_by_name[node_name], dependencies_data_versions
+        )
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait (blocking) until every queued write is stored."""
+        return self.store.flush(timeout)
+
+
+def _names(selection: NodeSelection) -> NodeSelection:
+    if selection is None or selection is True:
+        return selection
+    return frozenset(selection)
+
+
+def _log_op(path: Path, lines: str) -> WriteOp:
+    return WriteOp("log", (path, lines))

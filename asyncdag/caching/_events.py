@@ -1,0 +1,166 @@
+"""What the cache records about a run: structured events, kept per run, and its logger.
+
+Events are recorded as small tuples while the run goes (one per node call at the ``info``
+level, a few more at ``debug``) and become :class:`CachingEvent` objects only when asked
+for, so that a run of a hundred thousand items does not pay for objects nobody reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, Literal
+
+__all__ = [
+    "INFO_EVENTS",
+    "CachingEvent",
+    "CachingEventType",
+    "RunLog",
+    "logger",
+]
+
+#: The ``asyncdag.caching`` logger: ``INFO`` shows each hit and each executed node, ``DEBUG``
+#: also keys and data versions; warnings (a broken store, a value that cannot be stored) are
+#: always emitted.
+logger = logging.getLogger("asyncdag.caching")
+
+
+class CachingEventType(enum.Enum):
+    """What happened (Hamilton's names and values)."""
+
+    GET_DATA_VERSION = "get_data_version"
+    SET_DATA_VERSION = "set_data_version"
+    GET_CACHE_KEY = "get_cache_key"
+    SET_CACHE_KEY = "set_cache_key"
+    GET_RESULT = "get_result"
+    SET_RESULT = "set_result"
+    MISSING_RESULT = "missing_result"
+    FAILED_RETRIEVAL = "failed_retrieval"
+    EXECUTE_NODE = "execute_node"
+    FAILED_EXECUTION = "failed_execution"
+    RESOLVE_BEHAVIOR = "resolve_behavior"
+    UNHASHABLE_DATA_VERSION = "unhashable_data_version"
+    IS_OVERRIDE = "is_override"
+    IS_INPUT = "is_input"
+    IS_FINAL_VAR = "is_final_var"
+    IS_DEFAULT_PARAMETER_VALUE = "is_default_parameter_value"
+    FAILED_STORAGE = "failed_storage"
+
+
+#: The events ``logs(level="info")`` returns: a result taken from the cache, a node run.
+INFO_EVENTS = frozenset({CachingEventType.GET_RESULT, CachingEventType.EXECUTE_NODE})
+
+Actor = Literal["adapter", "metadata_store", "result_store"]
+
+
+@dataclasses.dataclass(frozen=True)
+class CachingEvent:
+    """One thing the cache did for one node call.
+
+    ``task_id`` is the item's index path (``"3"``, ``"3/7"`` when nested) for nodes inside a
+    Parallelizable block, when the engine says which item is running; ``None`` outside blocks.
+    """
+
+    run_id: str
+    actor: Actor
+    event_type: CachingEventType
+    node_name: str
+    task_id: str | None = None
+    msg: str | None = None
+    value: Any | None = None
+    timestamp: float = dataclasses.field(default_factory=time.time)
+
+    def __str__(self) -> str:
+        """``node::task::actor::event::message``, empty parts left out (Hamilton's format)."""
+        parts = [self.node_name]
+        if self.task_id is not None:
+            parts.append(self.task_id)
+        parts += [self.actor, self.event_type.value]
+        if self.msg:
+            parts.append(self.msg)
+        return "::".join(parts)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "timestamp": self.timestamp,
+            "node_name": self.node_name,
+            "task_id": self.task_id,
+            "actor": self.actor,
+            "event_type": self.event_type.value,
+            "msg": self.msg,
+            "value": str(self.value) if self.value is not None else None,
+        }
+
+
+# (node, task_id, actor, type, msg, value, timestamp)
+_Raw = tuple[str, str | None, str, CachingEventType, str | None, Any, float]
+
+
+class RunLog:
+    """The events of one run. ``add`` may be called from any thread of the run.
+
+    Bounded: past ``limit`` events, further ones are only counted (``dropped``).
+    """
+
+    def __init__(self, run_id: str, *, debug: bool, limit: int = 200_000) -> None:
+        self.run_id = run_id
+        self.debug = debug
+        self.limit = limit
+        self.dropped = 0
+        self._events: list[_Raw] = []
+        self._lock = threading.Lock()
+        # whether the logger shows anything, decided once: checking per event cost more
+        # than recording it
+        self.emit = logger.isEnabledFor(logging.INFO)
+        self.relayed = 0  # events up to here were sent to the driver's process
+
+    @property
+    def pending(self) -> bool:
+        """Whether events were recorded since the last :meth:`take_new`."""
+        return len(self._events) > self.relayed
+
+    def take_new(self) -> list[_Raw]:
+        """The events not relayed yet (a worker process sends them to the driver's)."""
+        events = self._events
+        start, end = self.relayed, len(events)
+        self.relayed = end
+        return events[start:end]
+
+    def extend_raw(self, raw: list[_Raw]) -> None:
+        """Events relayed from worker processes."""
+        with self._lock:
+            self._events.extend(raw)
+
+    def add(
+        self,
+        node: str,
+        task_id: str | None,
+        actor: str,
+        kind: CachingEventType,
+        msg: str | None = None,
+        value: Any = None,
+    ) -> None:
+        events = self._events
+        if len(events) >= self.limit:
+            self.dropped += 1
+            return
+        events.append((node, task_id, actor, kind, msg, value, time.time()))
+        if self.emit and (kind in INFO_EVENTS or self.debug):
+            logger.log(
+                logging.INFO if kind in INFO_EVENTS else logging.DEBUG,
+                "%s",
+                CachingEvent(self.run_id, actor, kind, node, task_id, msg, value),  # type: ignore[arg-type]
+            )
+
+    def events(self, level: Literal["debug", "info"] = "info") -> Iterator[CachingEvent]:
+        with self._lock:
+            raw = list(self._events)
+        for node, task, actor, kind, msg, value, ts in raw:
+            if level == "info" and kind not in INFO_EVENTS:
+                continue
+            yield CachingEvent(self.run_id, actor, kind, node, task, msg, value, ts)  # type: ignore[arg-type]
