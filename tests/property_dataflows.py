@@ -27,10 +27,14 @@ module is made in memory, so cloudpickle ships its code and the globals it reads
 A node finds its index path with the engine's ``current_call()``; when that is missing or names
 another node it reports an anomaly. The injected exception names its node and index path
 (``.node``, ``.index``); its kind is ``"plain"`` (``Injected``), ``"timeout"``
-(``InjectedTimeout``, also a ``TimeoutError``) or ``"cancelled"`` (``asyncio.CancelledError``
-raised by the node itself). The reference evaluator takes the same table (:class:`Faults`) and
-says what the run must give: a value per output, where items ended by an error policy are left
-out (skip) or delivered as a :class:`Marker` (deliver), or the one failure that fails the run.
+(``InjectedTimeout``, also a ``TimeoutError``), ``"cancelled"`` (``asyncio.CancelledError``
+raised by the node itself) or ``"die"`` (in a worker process, the process SIGKILLs itself:
+``FAULTS["parent"]`` is the pid of the process that must not). The reference evaluator takes
+the same table (:class:`Faults`) and says what the run must give: a value per output, where
+items ended by an error policy are left out (skip) or delivered as a :class:`Marker`
+(deliver), or the one failure that fails the run; it also records the value of every in-block
+call (``values``) and the items that ended (``ended``), for ``astream``'s events and the
+task hooks.
 """
 
 from __future__ import annotations
@@ -176,16 +180,19 @@ class Call:
     style: str  # expanders: how the items are produced
     policy: str  # the error policy in effect (always "fail" outside blocks)
     items: int  # expanders: how many items this call produces
+    is_async: bool = False  # whether the node's function is a coroutine or async generator
+    outer: str = ""  # the outermost expander the call is in ("" outside blocks)
 
 
 class RunFailed(Exception):
     """The reference's verdict: the run fails because ``node`` failed at ``index``."""
 
-    def __init__(self, node: str, index: tuple[int, ...], kind: str) -> None:
+    def __init__(self, node: str, index: tuple[int, ...], kind: str, outer: str = "") -> None:
         super().__init__(node, index, kind)
         self.node = node
         self.index = index
         self.kind = kind
+        self.outer = outer  # the outermost expander the failing call is in
 
 
 def _value(v: Any) -> int:
@@ -201,6 +208,11 @@ class Reference:
         self.faults = faults if faults is not None else Faults()
         self.needed = needed_names(body, outputs)
         self.calls: list[Call] = []
+        #: the value of every in-block node call that returned, by (node, index path)
+        self.values: dict[tuple[str, tuple[int, ...]], int] = {}
+        #: the items ended by an error policy, as their markers
+        self.ended: list[Marker] = []
+        self._outer: list[str] = []
 
     def run(self, inputs: dict[str, int]) -> dict[str, Any]:
         """The outputs' values; raises :class:`RunFailed` when the run must fail."""
@@ -221,7 +233,19 @@ class Reference:
             where = (spec.name, index)
             if spec.kind == "expand":
                 items = _items(spec, env)
-                self.calls.append(Call(spec.name, index, "expand", spec.style, policy, len(items)))
+                outer = self._outer[0] if self._outer else ""
+                self.calls.append(
+                    Call(
+                        spec.name,
+                        index,
+                        "expand",
+                        spec.style,
+                        policy,
+                        len(items),
+                        spec.is_async,
+                        outer,
+                    )
+                )
                 produced, fails = items, where in self.faults.calls
                 if spec.style in GENERATOR_STYLES and where in self.faults.after:
                     k = self.faults.after[where][0]
@@ -229,10 +253,12 @@ class Reference:
                         produced, fails = items[:k], True
                 elif fails:
                     produced = []
+                self._outer.append(spec.name)
                 results = [
                     self._instance(spec.body, {**env, spec.name: item}, (*index, i))
                     for i, item in enumerate(produced)
                 ]
+                self._outer.pop()
                 if fails:
                     return self._failed(spec.name, index, policy)
                 lists[spec.name] = _gathered(items, results)
@@ -241,19 +267,27 @@ class Reference:
                         values = [r if isinstance(r, Marker) else r[name] for r in results]
                         lists[name] = out[name] = _gathered(values, results)
             else:
-                self.calls.append(Call(spec.name, index, spec.kind, "", policy, 0))
+                outer = self._outer[0] if self._outer else ""
+                self.calls.append(
+                    Call(spec.name, index, spec.kind, "", policy, 0, spec.is_async, outer)
+                )
                 if where in self.faults.calls:
                     return self._failed(spec.name, index, policy)
                 value = _base(spec, env)
                 for name, mode in spec.collects:
                     value += _collected(mode, [_value(v) for v in lists[name]])
                 env[spec.name] = out[spec.name] = value % MOD
+                if index:
+                    self.values[(spec.name, index)] = value % MOD
         return out
 
     def _failed(self, node: str, index: tuple[int, ...], policy: str) -> Marker:
         if policy == "fail":
-            raise RunFailed(node, index, self.faults.kind(node, index))
-        return Marker(node, index, policy)
+            outer = self._outer[0] if self._outer else ""
+            raise RunFailed(node, index, self.faults.kind(node, index), outer)
+        marker = Marker(node, index, policy)
+        self.ended.append(marker)
+        return marker
 
 
 def _gathered(values: list[Any], results: list[Any]) -> list[Any]:
@@ -310,7 +344,7 @@ from asyncdag.policies import on_error
 
 MOD = 1009
 WRONG_FAILURE = -1000000
-FAULTS = {"calls": {}, "after": {}, "tick": False, "sink": False, "log": None}
+FAULTS = {"calls": {}, "after": {}, "tick": False, "sink": False, "log": None, "parent": None}
 
 
 class Injected(Exception):
@@ -347,6 +381,8 @@ def _event(*event):
 
 
 def _raise(name, where, kind):
+    if kind == "die" and os.getpid() != FAULTS["parent"]:
+        os.kill(os.getpid(), 9)  # a worker process dies mid-call
     if kind == "cancelled":
         cls = asyncio.CancelledError
     elif kind == "timeout":
@@ -479,9 +515,12 @@ class ParentOnly:
 
 
 @st.composite
-def dataflows(draw: st.DrawFn, policies: bool = False) -> tuple[list[Spec], list[str]]:
+def dataflows(
+    draw: st.DrawFn, policies: bool = False, expander_policies: bool = False
+) -> tuple[list[Spec], list[str]]:
     """A random nested dataflow and the outputs to request. With ``policies``, nodes get an
-    ``on_error`` policy (inside blocks mostly; a few outside, where it changes nothing)."""
+    ``on_error`` policy (inside blocks mostly; a few outside, where it changes nothing);
+    expanders too with ``expander_policies``."""
     names = itertools.count()
     block_outputs: list[str] = []
 
@@ -575,7 +614,8 @@ def dataflows(draw: st.DrawFn, policies: bool = False) -> tuple[list[Spec], list
                     draw(st.integers(0, 50)),
                     collects=collects,
                 )
-            spec.policy = policy(depth)
+            if spec.kind != "expand" or expander_policies:
+                spec.policy = policy(depth)
             body.append(spec)
             if spec.kind != "expand":
                 local.append(spec.name)
