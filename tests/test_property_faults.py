@@ -168,7 +168,7 @@ def draw_plan(
             if k != "cancelled" or call.is_async or SYNC_NODES_MAY_RAISE_CANCELLED
         ]
         if die and fatal and call.index:
-            allowed.append("die")
+            allowed += ["die"] * len(allowed)  # half the failing calls in blocks kill a worker
         return st.sampled_from(allowed)
 
     def inject(call: Call, fatal: bool = False) -> None:
@@ -677,8 +677,12 @@ settings.register_profile(
 )
 PROFILE = settings.get_profile("faults-hunt" if HUNT else "faults-ci")
 IN_PROCESS_EXAMPLES = 60 * max(1, HUNT)
-PROCESS_EXAMPLES = 25 * max(1, HUNT)
+PROCESS_EXAMPLES = 50 * max(1, HUNT)
 INTERRUPT_EXAMPLES = 40 * max(1, HUNT)
+
+#: a passing property takes seconds; a failing one shrinks its example for minutes, and must
+#: get to print it
+SHRINK_TIMEOUT = 900
 
 COMMON = {
     "flow": dataflows(policies=True, expander_policies=EXPANDERS_HONOUR_ON_ERROR),
@@ -728,6 +732,7 @@ async def one_run(
         labelled(label, lambda: check_hooks(hooks, outcome, reference))
 
 
+@pytest.mark.timeout(SHRINK_TIMEOUT)
 @settings(PROFILE, max_examples=IN_PROCESS_EXAMPLES)
 @given(**COMMON)
 def test_faults_in_process_leave_nothing_behind(
@@ -746,7 +751,8 @@ def test_faults_in_process_leave_nothing_behind(
     expected, reference = expected_of(body, outputs, inputs, plan.faults)
     module = build_module(body)
     note(report(module, body, outputs, plan))
-    hooks = Hooks() if with_hooks or mode == "hook" else None
+    # items mode always has hooks: the task hooks report each ended item's outcome
+    hooks = Hooks() if with_hooks or mode in ("hook", "items") else None
     noise: list[dict[str, Any]] = []
 
     async def main() -> None:
@@ -818,6 +824,7 @@ async def check_workers(ex: Any, log: str) -> None:
     assert not anomalies, f"worker calls that did not see themselves: {anomalies}"
 
 
+@pytest.mark.timeout(SHRINK_TIMEOUT)
 @settings(PROFILE, max_examples=PROCESS_EXAMPLES)
 @given(**COMMON)
 def test_faults_on_processes_leave_nothing_behind(
@@ -840,7 +847,8 @@ def test_faults_on_processes_leave_nothing_behind(
     expected, reference = expected_of(body, outputs, inputs, plan.faults)
     module = build_module(body)
     note(report(module, body, outputs, plan))
-    hooks = Hooks() if with_hooks or mode == "hook" else None
+    # items mode always has hooks: the task hooks report each ended item's outcome
+    hooks = Hooks() if with_hooks or mode in ("hook", "items") else None
     noise: list[dict[str, Any]] = []
 
     async def main() -> None:
@@ -880,6 +888,7 @@ def _private_loop() -> asyncio.AbstractEventLoop | None:
 @pytest.mark.skipif(
     threading.current_thread() is not threading.main_thread(), reason="signals need the main thread"
 )
+@pytest.mark.timeout(SHRINK_TIMEOUT)
 @settings(PROFILE, max_examples=INTERRUPT_EXAMPLES)
 @given(
     flow=dataflows(policies=True, expander_policies=EXPANDERS_HONOUR_ON_ERROR),
