@@ -63,7 +63,7 @@ from typing import Any
 
 import anyio
 import pytest
-from hypothesis import HealthCheck, Phase, given, note, settings
+from hypothesis import HealthCheck, Phase, assume, given, note, settings
 from hypothesis import strategies as st
 
 from asyncdag import driver
@@ -525,7 +525,9 @@ def check_error(err: BaseException, expected: RunFailed, module: types.ModuleTyp
         assert isinstance(err, NodeTimeoutError)
 
 
-def check_hooks(hooks: Hooks, outcome: Outcome, reference: Reference | None) -> None:
+def check_hooks(
+    hooks: Hooks, outcome: Outcome, reference: Reference | None, *, nested_tasks: bool = True
+) -> None:
     """No "after" without its "before", each call once; a run that returned closed every
     pair, and each item's task ended with the outcome its error policy says."""
     node_before, node_after, task_before, task_after = hooks.pairs()
@@ -539,7 +541,11 @@ def check_hooks(hooks: Hooks, outcome: Outcome, reference: Reference | None) -> 
     assert task_after == task_before, f"tasks never ended: {task_before - task_after}"
     if reference is not None:
         name = {"skip": "skipped", "deliver": "delivered"}
-        ended = {m.index: name[m.policy] for m in reference.ended}
+        # nested_tasks=False: task hooks of items nested inside a worker's block are not
+        # relayed from processes; only the top-level items are compared there
+        ended = {
+            m.index: name[m.policy] for m in reference.ended if nested_tasks or len(m.index) == 1
+        }
         got = {i: o for i, o in hooks.task_outcomes().items() if o != "done"}
         assert got == ended, f"tasks' outcomes differ from the ended items: {got} != {ended}"
 
@@ -667,13 +673,21 @@ settings.register_profile(
     deadline=None,
     derandomize=True,
     database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
 )
 settings.register_profile(
     "faults-hunt",
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
 )
 PROFILE = settings.get_profile("faults-hunt" if HUNT else "faults-ci")
 IN_PROCESS_EXAMPLES = 60 * max(1, HUNT)
@@ -682,7 +696,7 @@ INTERRUPT_EXAMPLES = 40 * max(1, HUNT)
 
 #: a passing property takes seconds; a failing one shrinks its example for minutes, and must
 #: get to print it
-SHRINK_TIMEOUT = 900
+SHRINK_TIMEOUT = 300
 
 COMMON = {
     "flow": dataflows(policies=True, expander_policies=EXPANDERS_HONOUR_ON_ERROR),
@@ -729,7 +743,8 @@ async def one_run(
     )
     await alabelled(label, check_left_behind(dr, recorder, collect=known_bug))
     if hooks is not None:
-        labelled(label, lambda: check_hooks(hooks, outcome, reference))
+        nested = log is None  # in process: every item's task hooks fire
+        labelled(label, lambda: check_hooks(hooks, outcome, reference, nested_tasks=nested))
 
 
 @pytest.mark.timeout(SHRINK_TIMEOUT)
@@ -840,6 +855,7 @@ def test_faults_on_processes_leave_nothing_behind(
     body, outputs = flow
     clean = Reference(body, outputs)
     clean_result = clean.run(dict(inputs))
+    assume(any(c.index for c in clean.calls))  # processes run blocks: have some items
     # only the calls outside blocks happen in this process: blocks run in the workers
     plan = draw_plan(
         data, clean.calls, mode, lambda calls: sum(1 for c in calls if not c.index), die=True
@@ -1121,3 +1137,57 @@ def test_a_failed_run_closes_its_sync_generator_inline(failure: str) -> None:
 
     anyio.run(main)
     assert module.EVENTS == ["open", "close"]
+
+
+STREAM_SOURCE = """
+from asyncdag.htypes import Collect, CollectStream, Parallelizable
+from asyncdag.policies import on_error
+
+
+def outer(n: int) -> Parallelizable[int]:
+    yield from range(n)
+
+
+def inner(outer: int) -> Parallelizable[int]:
+    yield from range(3)
+
+
+@on_error("skip")
+def streamed(outer: int, inner: CollectStream[int]) -> int:
+    if outer == 0:
+        raise ValueError("fails before reading its stream")
+    return sum(inner)
+
+
+def total(streamed: Collect[int]) -> int:
+    return sum(streamed)
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a streaming collector ended by on_error('skip') before it drained its stream"
+    " never gives the stream's window credits back: with a window smaller than the"
+    " expansion the run hangs (every executor, sync or async collector)",
+)
+@pytest.mark.parametrize("is_async", [False, True])
+@pytest.mark.parametrize("label", ["inline", "threads", "asyncio"])
+def test_a_streaming_collector_skipped_before_reading_does_not_stall_the_window(
+    label: str, is_async: bool
+) -> None:
+    source = STREAM_SOURCE
+    if is_async:
+        source = source.replace("def streamed", "async def streamed")
+        source = source.replace("sum(inner)", "sum([v async for v in inner])")
+    module = types.ModuleType("tests.dags_stream.skipped_stream")
+    exec(compile(source, module.__name__, "exec"), module.__dict__)
+
+    async def main() -> dict[str, Any]:
+        dr = builder(module, 1, grouping.GroupByRepeatableBlocks(), label).build()
+        async with dr:
+            with anyio.fail_after(2):  # a hang is how this fails
+                result: dict[str, Any] = await dr.aexecute(["total"], inputs={"n": 2})
+        return result
+
+    # item 0 of outer is skipped; item 1 streams 0 + 1 + 2
+    assert anyio.run(main) == {"total": 3}
