@@ -37,12 +37,15 @@ __all__ = [
 class RunInfo:
     """One run as running code sees it: its id, and whether it is still wanted."""
 
-    __slots__ = ("cancelled", "run_id")
+    __slots__ = ("cancelled", "limiters", "run_id")
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         #: set by the engine when the run fails or is cancelled: no new work will start
         self.cancelled = False
+        #: the executor limiters the run holds slots of (engine use: a run started from inside
+        #: this one runs in those slots rather than wait for them)
+        self.limiters: Any = ()
 
     def __repr__(self) -> str:
         return f"RunInfo({self.run_id!r}, cancelled={self.cancelled})"
@@ -122,8 +125,8 @@ def check_cancelled() -> None:
         raise asyncio.CancelledError(f"run {run.run_id} was cancelled")
 
 
-def enter_call(call: CallInfo) -> Any:
-    """Make ``call`` the current node call of this context (engine use)."""
+def enter_call(call: CallInfo | None) -> Any:
+    """Make ``call`` the current node call of this context (engine use; ``None``: none)."""
     return _CALL.set(call)
 
 

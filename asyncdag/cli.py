@@ -47,6 +47,7 @@ import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from asyncdag import log_setup, viz
 from asyncdag.driver import Builder, Driver
 from asyncdag.errors import (
     AsyncDagError,
@@ -56,6 +57,8 @@ from asyncdag.errors import (
     MissingInputError,
 )
 from asyncdag.execution import executors
+from asyncdag.graph._types import describe
+from asyncdag.lifecycle import ProgressBar
 
 __all__ = ["main"]
 
@@ -73,8 +76,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``asyncdag`` command with ``argv`` (default ``sys.argv[1:]``); the exit status."""
     args = _parser().parse_args(argv)
     if args.log_level:
-        from asyncdag import log_setup
-
         log_setup.setup_logging(getattr(logging, args.log_level))
     command: Callable[[argparse.Namespace], int] = args.command
     try:
@@ -137,7 +138,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _graph(args: argparse.Namespace) -> int:
-    from asyncdag import viz
 
     dr = _driver(args)
     final_vars = args.final_var or None
@@ -163,7 +163,6 @@ def _graph(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from asyncdag.graph._types import describe
 
     dr = _driver(args)
     rows = [("NAME", "KIND", "TYPE", "BLOCK", "TAGS")]
@@ -438,7 +437,6 @@ def _jsonable(value: Any) -> Any:
 
 def _progress_hooks() -> Any:
     """The progress bar, drawn on stderr (results go to stdout)."""
-    from asyncdag.lifecycle import ProgressBar
 
     return ProgressBar("tasks")
 

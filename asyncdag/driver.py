@@ -734,9 +734,12 @@ def _wrap_nodes(plan: Plan, wrappers: Sequence[Any]) -> None:
                     is_expander=isinstance(step, ExpandStep),
                     in_block=bool(block.scope),
                     node=node,
+                    resource_args=step.resource_args,
                 )
                 if replaced is not None:
                     fn = replaced
+            if fn is not step.fn and isinstance(step, CallStep):
+                step.wants_call = True  # a hook's wrapper may read the call's CallInfo
             step.fn = fn
 
 

@@ -108,13 +108,9 @@ def _dask() -> Iterator[Any]:
 def _ray() -> Iterator[None]:
     import ray
 
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level=logging.ERROR,
-        _node_ip_address="127.0.0.1",
-    )
+    from asyncdag.plugins.ray import init_local
+
+    init_local(num_cpus=2, logging_level=logging.ERROR)
     try:
         yield
     finally:

@@ -52,7 +52,9 @@ def dask_client() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def ray_runtime() -> Iterator[None]:
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False)
+    from asyncdag.plugins.ray import init_local
+
+    init_local(num_cpus=2)
     try:
         yield
     finally:

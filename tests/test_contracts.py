@@ -14,6 +14,7 @@ import asyncdag
 from asyncdag import _calls, driver, lifecycle
 from asyncdag.execution import executors
 from asyncdag.htypes import Collect, Parallelizable
+from asyncdag.resources import per_worker
 
 
 def _module(**functions: Callable[..., Any]) -> Any:
@@ -121,6 +122,33 @@ def test_wrap_node_wrappers_nest_in_adapter_order() -> None:
     dr = _build(Named("inner"), Named("outer"))
     assert dr.execute(["total"], inputs={"n": 2}) == {"total": 4}
     assert order == ["outer", "inner"]
+
+
+def test_wrap_node_names_the_parameters_that_receive_per_worker_resources() -> None:
+    @per_worker
+    def client() -> Any:
+        return object()
+
+    def fetched(item: int, client: Any) -> int:
+        return item
+
+    def got(fetched: Collect[int]) -> int:
+        return len(fetched)
+
+    seen: dict[str, tuple[str, ...]] = {}
+
+    class Reads(lifecycle.LifecycleHooks):
+        def wrap_node(self, *, node_name, fn, **future_kwargs):
+            seen[node_name] = tuple(future_kwargs["resource_args"])
+            return None
+
+    module = _module(item=item, client=client, fetched=fetched, got=got)
+    dr = driver.Builder().with_modules(module).with_adapters(Reads()).build()
+    try:
+        assert dr.execute(["got"], inputs={"n": 3}) == {"got": 3}
+    finally:
+        dr.close()
+    assert seen == {"item": (), "fetched": ("client",), "got": ()}
 
 
 def test_a_driver_without_wrap_node_has_no_wrappers() -> None:

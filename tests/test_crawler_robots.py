@@ -13,7 +13,8 @@ import anyio
 import pytest
 from aiohttp import web
 
-from examples.crawler.pages import USER_AGENT, FetchError, fetch
+from examples.crawler.client import AiohttpClient
+from examples.crawler.pages import ATTEMPTS, USER_AGENT, FetchError, fetch
 from examples.crawler.robots import DISALLOWED, UNREACHABLE, Robots, RobotsRules
 from examples.crawler.runner import crawl
 from examples.crawler.urls import CrawlLimits
@@ -107,7 +108,8 @@ async def test_what_a_robots_txt_error_means(status: int, ok: int, skipped: dict
         with anyio.fail_after(30):
             result = await crawl(f"{base}/sitemap.xml", CrawlLimits.for_urls(base))
     assert result.totals.ok == ok and dict(result.totals.skipped) == skipped
-    assert site.robots_requests == (4 if status == 503 else 1)  # 5xx: retried, then unreachable
+    # 5xx: tried as often as a page is, then unreachable
+    assert site.robots_requests == (ATTEMPTS if status == 503 else 1)
 
 
 async def test_a_redirect_hop_is_checked_against_robots_txt() -> None:
@@ -126,9 +128,9 @@ async def test_a_redirect_hop_is_checked_against_robots_txt() -> None:
     try:
         async with aiohttp.ClientSession() as session:
             limits = CrawlLimits.for_urls(base)
-            robots = Robots(limits, USER_AGENT)
+            robots = Robots(session, limits, USER_AGENT)
             with anyio.fail_after(10), pytest.raises(FetchError) as caught:
-                await fetch(session, f"{base}/old", limits, robots)
+                await fetch(AiohttpClient(session), f"{base}/old", limits, robots)
     finally:
         await runner.cleanup()
     assert caught.value.reason == DISALLOWED and caught.value.skipped
@@ -154,9 +156,9 @@ async def test_a_huge_robots_txt_is_read_up_to_the_cap() -> None:
     base = f"http://127.0.0.1:{runner.addresses[0][1]}"
     try:
         async with aiohttp.ClientSession() as session:
-            robots = Robots(CrawlLimits.for_urls(base, robots_max_bytes=64 * 1024))
+            robots = Robots(session, CrawlLimits.for_urls(base, robots_max_bytes=64 * 1024))
             with anyio.fail_after(10):
-                assert await robots.refusal(session, f"{base}/private/x") == DISALLOWED
+                assert await robots.refusal(f"{base}/private/x") == DISALLOWED
     finally:
         await runner.cleanup()
     assert sent < 16 * 1024 * 1024

@@ -21,6 +21,8 @@ import anyio
 import pytest
 from aiohttp import web
 
+from examples.crawler.client import AiohttpClient, PageClient
+from examples.crawler.http1 import HttpClient
 from examples.crawler.pages import FetchError, SitemapError, fetch
 from examples.crawler.runner import crawl
 from examples.crawler.sitemaps import SitemapBudget, sitemap_urls
@@ -130,8 +132,9 @@ def test_fetch_error_pickles_with_every_field() -> None:
     assert str(copy) == str(error)
 
 
+@pytest.mark.parametrize("kind", ["httptools", "aiohttp"])
 @pytest.mark.parametrize("where", ["another-host", "another-port"])
-async def test_a_page_redirected_off_origin_is_skipped_unfetched(where: str) -> None:
+async def test_a_page_redirected_off_origin_is_skipped_unfetched(where: str, kind: str) -> None:
     async with serve(a_page) as other:
         target = (
             f"http://localhost:{other.port}/secret"
@@ -146,8 +149,15 @@ async def test_a_page_redirected_off_origin_is_skipped_unfetched(where: str) -> 
 
         async with serve(redirecting) as allowed, aiohttp.ClientSession() as session:
             limits = CrawlLimits.for_urls(allowed.base)
+            client: PageClient = (
+                AiohttpClient(session)
+                if kind == "aiohttp"
+                else HttpClient(user_agent="t/1", timeout=5)
+            )
             with anyio.fail_after(10), pytest.raises(FetchError) as caught:
-                await fetch(session, f"{allowed.base}/page", limits)
+                await fetch(client, f"{allowed.base}/page", limits)
+            if isinstance(client, HttpClient):
+                await client.aclose()
         assert caught.value.reason == "off-origin" and caught.value.skipped
         assert caught.value.status == 302
         assert other.requests["/secret"] == 0

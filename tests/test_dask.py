@@ -18,9 +18,10 @@ import pytest
 
 distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
 
-from asyncdag import driver  # noqa: E402
+from asyncdag import driver, lifecycle  # noqa: E402
 from asyncdag.errors import NodeExecutionError  # noqa: E402
 from asyncdag.plugins.dask import DaskExecutor  # noqa: E402
+from tests.dags_engine import hooked  # noqa: E402
 from tests.dags_exec import (  # noqa: E402
     dask_gate,
     failures,
@@ -36,7 +37,7 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
     )
     client = distributed.Client(cluster)
     try:
@@ -158,7 +159,7 @@ async def test_async_items_of_a_task_run_at_once_on_the_workers_loop(tmp_path: P
     # one worker with one thread: item 0 finishes only once items 1..3 have finished beside
     # it, which needs them in the same Dask task, at once on the worker's loop
     cluster = distributed.LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
+        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
     )
     one = distributed.Client(cluster)
     try:
@@ -170,3 +171,48 @@ async def test_async_items_of_a_task_run_at_once_on_the_workers_loop(tmp_path: P
     finally:
         one.close()
         cluster.close()
+
+
+class _Seen(lifecycle.LifecycleHooks):
+    def __init__(self) -> None:
+        self.before: set[tuple[str, tuple[int, ...]]] = set()
+        self.after: set[tuple[str, tuple[int, ...]]] = set()
+
+    def run_before_node_execution(self, *, node_name, index, **kw):  # type: ignore[no-untyped-def]
+        self.before.add((node_name, index))
+
+    def run_after_node_execution(self, *, node_name, index, success, **kw):  # type: ignore[no-untyped-def]
+        assert success
+        self.after.add((node_name, index))
+
+
+async def test_node_hooks_fire_for_every_node_that_ran_on_the_cluster(client: Any) -> None:
+    seen = _Seen()
+    dr = (
+        driver.Builder()
+        .with_modules(hooked)
+        .with_adapters(seen)
+        .with_remote_executor(DaskExecutor(client, concurrency=4))
+        .build()
+    )
+    with dr:
+        with anyio.fail_after(60):
+            await dr.aexecute(["sync_total", "async_total"], inputs={"n": 3})
+    per_item = {(node, (i,)) for i in range(3) for node in ("parse", "measure", "fetch", "digest")}
+    outside = {("item", ()), ("sync_total", ()), ("async_total", ())}
+    assert seen.after == per_item | outside
+    assert seen.before == seen.after
+
+
+def test_the_local_cluster_listens_on_loopback_only(client: Any) -> None:
+    psutil = pytest.importorskip("psutil")
+    worker_pids = set(client.run(os.getpid).values())
+    ours = {os.getpid()} | {p.pid for p in psutil.Process().children(recursive=True)}
+    assert worker_pids <= ours  # the processes looked at are this cluster's
+    listening = [
+        (c.laddr.ip, c.laddr.port, c.pid)
+        for c in psutil.net_connections("inet")
+        if c.status == psutil.CONN_LISTEN and c.pid in ours
+    ]
+    assert {pid for _, _, pid in listening} & worker_pids  # the workers' servers are seen
+    assert all(ip in ("127.0.0.1", "::1", "::ffff:127.0.0.1") for ip, _, _ in listening), listening

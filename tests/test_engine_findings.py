@@ -17,6 +17,7 @@ import sys
 import textwrap
 import threading
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +27,17 @@ import pytest
 from asyncdag import driver, errors, lifecycle
 from asyncdag.execution import executors
 from asyncdag.execution._streams import PUMP_POOL
+from asyncdag.htypes import ItemFailure
 from tests.dags_engine import (
     cooperative,
     counted_stream,
+    failing_generator,
     held_generator,
     hooked,
     reentrant,
     self_cancel,
     spread,
+    sync_self_cancel,
     sync_stream,
     wire_failures,
 )
@@ -377,7 +381,7 @@ def test_after_cheap_items_slow_items_still_spread_over_every_worker() -> None:
     try:
         cheap = dr.execute(["pids"], inputs={"n": 2000, "barrier": None})
         assert len(cheap["pids"]) == 2000
-        with multiprocessing.Manager() as manager:
+        with multiprocessing.get_context("spawn").Manager() as manager:
             barrier = manager.Barrier(2, timeout=20)
             slow = dr.execute(["pids"], inputs={"n": 16, "barrier": barrier})
         assert len(set(slow["pids"])) == 2  # both workers ran items
@@ -622,3 +626,201 @@ async def test_max_tasks_bounds_the_items_in_flight_over_every_worker(tmp_path: 
         assert most[0] == 3
     finally:
         dr.close()
+
+
+# -- a sync node that raises CancelledError itself -----------------------------------------------
+
+
+def _executor_for(kind: str) -> Any:
+    if kind == "processes":
+        return executors.MultiProcessingExecutor(processes=2, concurrency=4)
+    if kind == "inline":
+        return executors.SynchronousLocalTaskExecutor()
+    if kind == "threads":
+        return executors.MultiThreadingExecutor(max_tasks=4)
+    return None
+
+
+@pytest.mark.parametrize("where", ["outside", "in_block"])
+@pytest.mark.parametrize("kind", ["default", "inline", "threads"])
+async def test_a_sync_node_raising_cancelled_error_itself_fails_the_run_naming_it(
+    kind: str, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sync_self_cancel, "WHERE", where)
+    b = driver.Builder().with_modules(sync_self_cancel)
+    ex = _executor_for(kind)
+    if ex is not None:
+        b = b.with_local_executor(ex).with_remote_executor(ex)
+    async with b.build() as dr:
+        with anyio.fail_after(10), pytest.raises(errors.NodeExecutionError) as info:
+            await dr.aexecute(["total"], inputs={"n": 3})
+        assert (info.value.node, info.value.index) == (
+            ("total", ()) if where == "outside" else ("per_item", (1,))
+        )
+        assert type(info.value.__cause__) is asyncio.CancelledError
+        monkeypatch.setattr(sync_self_cancel, "WHERE", "nowhere")
+        with anyio.fail_after(10):  # the driver is fine afterwards
+            assert await dr.aexecute(["total"], inputs={"n": 3}) == {"total": 3}
+
+
+# -- on_error on an expander inside a block ------------------------------------------------------
+
+NESTED_EXPANDER = """
+from asyncdag.htypes import Collect, CollectStream, Parallelizable
+from asyncdag.policies import on_error
+
+
+def outer(n: int) -> Parallelizable[int]:
+    return list(range(n))
+
+
+@on_error(POLICY)
+def inner(outer: int) -> Parallelizable[int]:
+    yield outer
+    if outer == 1:
+        raise ValueError("inner cannot expand item 1")
+    yield outer
+
+
+def leaf(inner: int) -> int:
+    return inner
+
+
+def per_outer(leaf: Collect[int]) -> int:
+    return sum(leaf)
+
+
+async def streamed(leaf: CollectStream[int]) -> int:
+    return sum([v async for v in leaf])
+
+
+def both(per_outer: int, streamed: int) -> int:
+    return per_outer + streamed
+
+
+def total(both: Collect[object]) -> list:
+    return list(both)
+"""
+
+
+def _nested_expander(policy: str) -> Any:
+    module = types.ModuleType(f"nested_expander_{policy}")
+    source = NESTED_EXPANDER.replace("POLICY", repr(policy))
+    exec(compile(source, module.__name__, "exec"), module.__dict__)
+    return module
+
+
+@pytest.mark.parametrize("kind", ["default", "inline", "threads", "processes"])
+@pytest.mark.parametrize("policy", ["skip", "deliver"])
+async def test_on_error_on_an_expander_inside_a_block_ends_only_its_item(
+    policy: str, kind: str
+) -> None:
+    b = driver.Builder().with_modules(_nested_expander(policy))
+    ex = _executor_for(kind)
+    if ex is not None:
+        b = b.with_local_executor(ex).with_remote_executor(ex)
+    async with b.build() as dr:
+        with anyio.fail_after(10):
+            got = (await dr.aexecute(["total"], inputs={"n": 3}))["total"]
+    # items 0 and 2: (0+0) * 2 and (2+2) * 2 (a list and a streaming collector each)
+    if policy == "skip":
+        assert got == [0, 8]
+    else:
+        assert got[0] == 0 and got[2] == 8
+        failure = got[1]
+        assert isinstance(failure, ItemFailure) and failure.node == "inner"
+        assert failure.index == (1,) and isinstance(failure.error, ValueError)
+
+
+async def test_an_expander_at_the_top_with_on_error_still_fails_the_run() -> None:
+    module = types.ModuleType("top_expander_skip")
+    source = """
+from asyncdag.htypes import Collect, Parallelizable
+from asyncdag.policies import on_error
+
+
+@on_error("skip")
+def items(n: int) -> Parallelizable[int]:
+    yield 1
+    raise ValueError("no more")
+
+
+def total(items: Collect[int]) -> int:
+    return sum(items)
+"""
+    exec(compile(source, module.__name__, "exec"), module.__dict__)
+    dr = driver.Builder().with_modules(module).build()
+    with anyio.fail_after(10), pytest.raises(errors.NodeExecutionError) as info:
+        await dr.aexecute(["total"], inputs={"n": 3})
+    assert info.value.node == "items"  # outside any block there is no item to end
+
+
+# -- a failed run closes its sync generator, on every executor -----------------------------------
+
+
+class _RaisingTaskHook(lifecycle.LifecycleHooks):
+    def run_before_task_execution(self, **kwargs: Any) -> None:
+        raise RuntimeError("the task hook fails")
+
+
+@pytest.mark.parametrize("failure", ["node", "hook"])
+@pytest.mark.parametrize("kind", ["default", "inline", "threads"])
+async def test_a_failed_run_closes_its_sync_generator(
+    kind: str, failure: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[str] = []
+    monkeypatch.setattr(failing_generator, "EVENTS", events)
+    monkeypatch.setattr(failing_generator, "FAIL_AT", 0 if failure == "node" else -1)
+    b = driver.Builder().with_modules(failing_generator)
+    ex = _executor_for(kind)
+    if ex is not None:
+        b = b.with_local_executor(ex).with_remote_executor(ex)
+    if failure == "hook":
+        b = b.with_adapters(_RaisingTaskHook())
+    error = errors.NodeExecutionError if failure == "node" else errors.HookError
+    async with b.build() as dr:
+        with anyio.fail_after(10), pytest.raises(error):
+            await dr.aexecute(["total"], inputs={"n": 50})
+        # closed by the time the run has ended, or by its pump thread soon after
+        await _until(lambda: events == ["open", "close"], "the generator is closed")
+
+
+ASYNC_SKIP = """
+from asyncdag.htypes import Collect, Parallelizable
+from asyncdag.policies import on_error
+
+
+def items(n: int) -> Parallelizable[int]:
+    yield from range(n)
+
+
+@on_error(POLICY)
+async def checked(items: int) -> int:
+    if items == 2:
+        raise ValueError("item 2 is bad")
+    return items
+
+
+def total(checked: Collect[object]) -> list:
+    return list(checked)
+"""
+
+
+@pytest.mark.parametrize("policy", ["skip", "deliver"])
+async def test_an_async_nodes_error_policy_holds_in_worker_processes(policy: str) -> None:
+    # the block reads nothing from outside: its items arrive in the worker with no outer frame
+    module = types.ModuleType(f"async_policy_{policy}")
+    exec(
+        compile(ASYNC_SKIP.replace("POLICY", repr(policy)), module.__name__, "exec"),
+        module.__dict__,
+    )
+    ex = executors.MultiProcessingExecutor(processes=2, concurrency=4)
+    async with driver.Builder().with_modules(module).with_remote_executor(ex).build() as dr:
+        with anyio.fail_after(30):
+            got = (await dr.aexecute(["total"], inputs={"n": 4}))["total"]
+    if policy == "skip":
+        assert got == [0, 1, 3]
+    else:
+        assert got[:2] == [0, 1] and got[3] == 3
+        assert isinstance(got[2], ItemFailure) and got[2].index == (2,)
+        assert isinstance(got[2].error, ValueError)

@@ -35,7 +35,7 @@ def test_dask_executor_under_hamilton_s_module_name() -> None:
     from asyncdag.plugins import h_dask
 
     cluster = distributed.LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=True, host="127.0.0.1", dashboard_address=":0"
+        n_workers=1, threads_per_worker=2, processes=True, host="127.0.0.1", dashboard_address=None
     )
     client = distributed.Client(cluster)
     try:

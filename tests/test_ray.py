@@ -16,10 +16,19 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (import ray failed)")
 
-from asyncdag import driver  # noqa: E402
-from asyncdag.errors import NodeExecutionError  # noqa: E402
-from asyncdag.plugins.ray import RayExecutor  # noqa: E402
-from tests.dags_exec import failures, marks, nested_failure, res_sync, stuck, workload  # noqa: E402
+from asyncdag import driver, lifecycle  # noqa: E402
+from asyncdag.errors import ExecutorError, NodeExecutionError  # noqa: E402
+from asyncdag.plugins.ray import RayExecutor, init_local  # noqa: E402
+from tests.dags_engine import hooked  # noqa: E402
+from tests.dags_exec import (  # noqa: E402
+    failures,
+    marks,
+    nested_failure,
+    ray_opts,
+    res_sync,
+    stuck,
+    workload,
+)
 from tests.dags_exec.pids import wait_gone  # noqa: E402
 
 pytestmark = pytest.mark.anyio
@@ -27,7 +36,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture(scope="module", autouse=True)
 def ray_runtime() -> Iterator[None]:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    init_local(num_cpus=2, resources={"scraper": 2})  # a custom resource: @ray_remote_options
     try:
         yield
     finally:
@@ -170,3 +179,73 @@ async def test_cancelling_a_run_cancels_each_async_item_in_the_actors(tmp_path: 
             assert await dr.aexecute(["total"], inputs=inputs) == {"total": 10}
     finally:
         ex.close()
+
+
+class _Seen(lifecycle.LifecycleHooks):
+    def __init__(self) -> None:
+        self.before: set[tuple[str, tuple[int, ...]]] = set()
+        self.after: set[tuple[str, tuple[int, ...]]] = set()
+
+    def run_before_node_execution(self, *, node_name, index, **kw):  # type: ignore[no-untyped-def]
+        self.before.add((node_name, index))
+
+    def run_after_node_execution(self, *, node_name, index, success, **kw):  # type: ignore[no-untyped-def]
+        assert success
+        self.after.add((node_name, index))
+
+
+async def test_node_hooks_fire_for_every_node_that_ran_on_the_cluster() -> None:
+    seen = _Seen()
+    dr = (
+        driver.Builder()
+        .with_modules(hooked)
+        .with_adapters(seen)
+        .with_remote_executor(RayExecutor(concurrency=4))
+        .build()
+    )
+    with dr:
+        with anyio.fail_after(60):
+            await dr.aexecute(["sync_total", "async_total"], inputs={"n": 3})
+    per_item = {(node, (i,)) for i in range(3) for node in ("parse", "measure", "fetch", "digest")}
+    outside = {("item", ()), ("sync_total", ()), ("async_total", ())}
+    assert seen.after == per_item | outside
+    assert seen.before == seen.after
+
+
+async def test_ray_remote_options_place_the_blocks_of_their_nodes() -> None:
+    with on_ray(ray_opts) as dr:
+        with anyio.fail_after(120):
+            got = await dr.aexecute(["sync_all", "async_all"], inputs={"n": 4})
+    # sync blocks ran as tasks asking for the resource, async blocks on actors holding it
+    assert got["sync_all"] == [["CPU", "scraper"]] * 4
+    assert all("scraper" in seen for seen in got["async_all"]) and len(got["async_all"]) == 4
+
+
+async def test_nodes_of_one_block_asking_ray_for_different_options_is_a_clear_error() -> None:
+    with on_ray(ray_opts) as dr:
+        with anyio.fail_after(60), pytest.raises(ExecutorError) as info:
+            await dr.aexecute(["both"], inputs={"n": 2})
+    assert "'one'" in str(info.value) and "'two'" in str(info.value)
+    assert "runtime_env" in str(info.value)
+
+
+def test_a_local_ray_listens_on_loopback_only() -> None:
+    psutil = pytest.importorskip("psutil")
+
+    @ray.remote
+    class Probe:
+        async def pid(self) -> int:
+            return os.getpid()
+
+    probe = Probe.remote()  # type: ignore[attr-defined]
+    actor_pid = ray.get(probe.pid.remote(), timeout=60)
+    ours = {p.pid for p in psutil.Process().children(recursive=True)}
+    assert actor_pid in ours  # the processes looked at are this Ray's
+    listening = [
+        (c.laddr.ip, c.laddr.port)
+        for c in psutil.net_connections("inet")
+        if c.status == psutil.CONN_LISTEN and c.pid in ours
+    ]
+    assert listening  # the GCS, the raylet, the workers
+    assert all(ip in ("127.0.0.1", "::1", "::ffff:127.0.0.1") for ip, _ in listening), listening
+    ray.kill(probe)

@@ -121,15 +121,21 @@ def run_block(
     Returns ``DONE``, or the outcome of the first failing node (``Ended`` when its error
     policy ends only the item, ``Raised`` when it fails the run). ``record`` collects one
     :data:`NodeRecord` per call; ``on_retry`` is the engine's retry reporter for the calls'
-    ``CallInfo``. The run's cancellation (``check_cancelled()``) propagates as it is.
+    ``CallInfo``. The run's cancellation (``check_cancelled()``) propagates as it is; a
+    ``CancelledError`` a node raises while its run goes on is that node's failure.
     """
     label_of = _LazyLabel(block, values)
     for step in block.steps:
         assert isinstance(step, CallStep)
         if run.cancelled:
             raise asyncio.CancelledError()
-        call = _calls.CallInfo(run, step.name, index, label_of, on_retry, held)
-        token = _calls.enter_call(call)
+        call = (
+            _calls.CallInfo(run, step.name, index, label_of, on_retry, held)
+            if step.wants_call
+            else None
+        )
+        token = _calls.enter_call(call) if call is not None else None
+        attempts = 1
         started = time.time() if record is not None else 0.0
         try:
             kwargs: Any = None
@@ -139,7 +145,9 @@ def run_block(
                     for kw, lvl, key in step.args
                 }
             value = call_step(step, values, lookup, resources)
-        except (Exception, SystemExit) as exc:
+        except (Exception, SystemExit, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and run.cancelled:
+                raise  # the run's cancellation (check_cancelled), not the node's failure
             if record is not None:
                 record.append(
                     NodeRecord(
@@ -150,14 +158,15 @@ def run_block(
                         time.time(),
                         False,
                         exc,
-                        call.attempt,
+                        call.attempt if call else attempts,
                         kwargs,
-                        label=call.label,
+                        label=label_of(),
                     )
                 )
-            return failed(step.name, step.on_error, index, call.label, exc)
+            return failed(step.name, step.on_error, index, label_of(), exc)
         finally:
-            _calls.exit_call(token)
+            if token is not None:
+                _calls.exit_call(token)
         values[step.name] = value
         if record is not None:
             record.append(
@@ -169,9 +178,9 @@ def run_block(
                     time.time(),
                     True,
                     value,
-                    call.attempt,
+                    call.attempt if call else attempts,
                     kwargs,
-                    label=call.label,
+                    label=label_of(),
                 )
             )
     return DONE

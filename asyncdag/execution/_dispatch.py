@@ -116,14 +116,21 @@ def _run_chain(
                 )
                 for kw, lvl, key in step.args
             }
-        call = _calls.CallInfo(run, step.name, inst.index, inst.label, inst.on_retry, inst.held())
-        token = _calls.enter_call(call)
+        call = (
+            _calls.CallInfo(run, step.name, inst.index, inst.label, inst.on_retry, inst.held())
+            if step.wants_call
+            else None
+        )
+        token = _calls.enter_call(call) if call is not None else None
         try:
             value = call_detached(step.fn, kwargs) if detached else step.fn(**kwargs)
-        except (Exception, SystemExit) as exc:
-            raise _ChainFailed(step, exc, call.attempt, out) from exc
+        except (Exception, SystemExit, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and run.cancelled:
+                raise  # the run's cancellation (check_cancelled), not the node's failure
+            raise _ChainFailed(step, exc, call.attempt if call else 1, out) from exc
         finally:
-            _calls.exit_call(token)
+            if token is not None:
+                _calls.exit_call(token)
         overlay[step.name] = value
         out.append(value)
     return out
@@ -171,15 +178,18 @@ class InlineCalls:
             return self._threads.call(inst, i, step)
         chain = _chain_of(inst, i, step)
         if len(chain) == 1:
-            call = inst.call_info(step)
-            token = _calls.enter_call(call)
+            call = inst.call_info(step) if step.wants_call else None
+            token = _calls.enter_call(call) if call is not None else None
             try:
                 return Done(call_detached(step.fn, inst.kwargs(step)))
-            except (Exception, SystemExit) as exc:
-                inst.step_failed(step, exc, call.attempt)
+            except (Exception, SystemExit, asyncio.CancelledError) as exc:
+                if isinstance(exc, asyncio.CancelledError) and not inst.run.alive:
+                    raise  # the run's cancellation, not the node's failure
+                inst.step_failed(step, exc, call.attempt if call else 1)
                 return None
             finally:
-                _calls.exit_call(token)
+                if token is not None:
+                    _calls.exit_call(token)
         try:
             values = _run_chain(inst, chain, inst.kwargs(step), detached=True)
         except _ChainFailed as failure:
@@ -317,7 +327,7 @@ class InLoop(Dispatch):
             self._busy = True
             return True
         limiter = self.limiter
-        if limiter is None or run.held is limiter:
+        if limiter is None or limiter in run.held:
             self._slotted = False
             return True
         self._slotted = run.try_slot(limiter)
@@ -330,7 +340,7 @@ class InLoop(Dispatch):
                 await self._free.wait()
             self._busy = True
             return
-        if self.limiter is not None and run.held is not self.limiter:
+        if self.limiter is not None and self.limiter not in run.held:
             await run.take_slot(self.limiter)
             self._slotted = True
 
@@ -338,8 +348,10 @@ class InLoop(Dispatch):
         if self._slotted:
             child.slotted = self.limiter
             self._slotted = False
-        if child.block.single_async is not None and child.run.hooks is None:
-            child.run.spawn(child.run_single())
+        hooks = child.run.hooks
+        if child.block.lone_async is not None and (hooks is None or not hooks.nodes):
+            # one async node and nobody listening to node events: the item is one coroutine
+            child.run.spawn(child.run_single(), eager=True)
         else:
             child.start()
 
@@ -393,7 +405,7 @@ class _Batching(Dispatch):
 
     def _needs_slot(self) -> bool:
         # a run started from inside a slot of this limiter runs in it (see InLoop)
-        return self.limiter is not None and self.run.held is not self.limiter
+        return self.limiter is not None and self.limiter not in self.run.held
 
     def _spoken_for(self) -> int:
         """Pending items that groups already on their way will take."""
@@ -522,6 +534,7 @@ class Remote(_Batching):
             run, block, None if self.streamed else executor.slots, type(executor).__name__
         )
         self.backend = executor
+        self._options = executor.job_options(block)
         self._item_limiter: SlotLimiter | None = executor.slots if self.streamed else None
         self._slotted = False
 
@@ -529,7 +542,7 @@ class Remote(_Batching):
 
     def admit_nowait(self, run: Run) -> bool:
         limiter = self._item_limiter
-        if limiter is None or run.held is limiter:
+        if limiter is None or limiter in run.held:
             self._slotted = False
             return True
         self._slotted = run.try_slot(limiter)
@@ -537,7 +550,7 @@ class Remote(_Batching):
 
     async def admit(self, run: Run) -> None:
         limiter = self._item_limiter
-        if limiter is not None and run.held is not limiter:
+        if limiter is not None and limiter not in run.held:
             await run.take_slot(limiter)
             self._slotted = True
 
@@ -599,7 +612,13 @@ class Remote(_Batching):
                     self._answered(batch, raw)
 
             raw = await executor.run_job(
-                key, plan, data, what, weight=len(batch), on_part=part if self.streamed else None
+                key,
+                plan,
+                data,
+                what,
+                weight=len(batch),
+                on_part=part if self.streamed else None,
+                options=self._options,
             )
         finally:
             self._give_slot()

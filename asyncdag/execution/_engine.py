@@ -71,8 +71,12 @@ async def execute(
     """
     run = Run(run_id=run_id, window=window, resources=resources, hooks=hooks, events=events)
     caller = _calls.current_call()
-    if caller is not None:
-        run.held = caller.held
+    if caller is not None and caller.held is not None:
+        run.held = frozenset((caller.held,))
+    else:
+        outer = _calls.current_run()  # a run started from a node of another run
+        if outer is not None and outer.limiters:
+            run.held = outer.limiters
 
     def open_expansion(inst: Instance, i: int, step: ExpandStep) -> None:
         child = step.child

@@ -91,6 +91,11 @@ class BatchingBase(ExecutorBase):
     #: another of its job
     stream_group: int | None = None
 
+    def job_options(self, block: BlockPlan) -> Any:
+        """What this executor needs to know about ``block``'s nodes to place its jobs (read
+        once per expansion, handed to :meth:`run_job` as ``options``); ``None`` by default."""
+        return None
+
     async def ship(self, key: str, plan: bytes, data: bytes, what: str) -> bytes:
         """Run ``executors.run_batch(key, plan, data)`` on a worker; its answer. ``what``
         names the items in errors."""
@@ -105,10 +110,12 @@ class BatchingBase(ExecutorBase):
         *,
         weight: int,
         on_part: Any = None,
+        options: Any = None,
     ) -> bytes:
         """Run a batch of ``weight`` items on a worker; its final answer. An executor whose
         workers answer item by item calls ``on_part(answer)`` for each part as it arrives
-        (and the final answer holds what is left); the default is :meth:`ship`, one answer."""
+        (and the final answer holds what is left); the default is :meth:`ship`, one answer.
+        ``options`` is what :meth:`job_options` said about the block."""
         return await self.ship(key, plan, data, what)
 
     async def ship_call(self, data: bytes, what: str) -> bytes:

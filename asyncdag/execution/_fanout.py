@@ -42,7 +42,8 @@ from asyncdag import _calls
 from asyncdag._sync import Credits
 from asyncdag.execution._dispatch import Dispatch, call_detached
 from asyncdag.execution._frontier import Frontier
-from asyncdag.execution._instance import Instance, SyncCalls, task_id
+from asyncdag.execution._instance import Instance, SyncCalls
+from asyncdag.execution._nodeevents import task_id
 from asyncdag.execution._outcome import Done, Ended, Outcome, Raised
 from asyncdag.execution._plan import ExpandStep
 from asyncdag.execution._resources import resolve_async
@@ -140,13 +141,15 @@ class Expansion:
                 if self.frontier is not None:
                     await self._discovered()
             except SourceFailed as failure:
-                parent.step_failed(step, failure.error, call.attempt)
+                self._source_failed(failure.error, call.attempt)
                 return
             except asyncio.CancelledError as exc:
                 if run.alive:  # the source's own CancelledError, not the run's
-                    parent.step_failed(step, exc, call.attempt)
+                    self._source_failed(exc, call.attempt)
                     return
                 raise
+            if not run.alive:
+                return  # the loops stop when the run is over: the source is not exhausted
             self.exhausted = True
             self.dispatch.finished()
             if hooked:
@@ -155,6 +158,18 @@ class Expansion:
         finally:
             if source is not None and not self.exhausted:
                 await _close(source)
+
+    def _source_failed(self, error: BaseException, attempts: int) -> None:
+        """The expander raised: its error policy decides (failing the run, or ending the item
+        the expansion belongs to). An expansion cut short delivers nothing more: its streams
+        end with what they had, so that the item's streaming collectors finish."""
+        self.parent.step_failed(self.step, error, attempts)
+        if not self.run.alive:
+            return
+        self.done = True
+        self.dispatch.finished()
+        for _, stream in self.streams:
+            stream.close(self.count)
 
     async def _open(self) -> Any:
         step, parent, run = self.step, self.parent, self.run

@@ -21,12 +21,13 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from asyncdag import _calls
+from asyncdag.execution import _nodeevents
 from asyncdag.execution._outcome import DONE, Done, Outcome, Raised, failed
 from asyncdag.execution._plan import BlockPlan, CallStep, ExpandStep, Step
 from asyncdag.execution._resources import resolve_async, resolve_sync
 from asyncdag.execution._run import Run
 
-__all__ = ["Instance", "SyncCalls", "task_id"]
+__all__ = ["Instance", "SyncCalls"]
 
 
 class SyncCalls(Protocol):
@@ -43,10 +44,6 @@ class SyncCalls(Protocol):
     async def run_sync(self, inst: Instance, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
         """Call ``fn(**kwargs)`` where this instance's sync steps run; its value."""
         ...
-
-
-def task_id(index: tuple[int, ...]) -> str | None:
-    return "/".join(map(str, index)) if index else None
 
 
 class Instance:
@@ -135,7 +132,7 @@ class Instance:
             if slotted is not None:
                 return slotted
             inst = inst.parent
-        return self.run.held
+        return next(iter(self.run.held), None)
 
     def on_retry(self, call: _calls.CallInfo, error: BaseException, delay: float) -> None:
         """A retry policy reports another attempt (from any thread of the run)."""
@@ -146,7 +143,7 @@ class Instance:
         kwargs = {
             "node_name": call.node,
             "index": call.index,
-            "task_id": task_id(call.index),
+            "task_id": _nodeevents.task_id(call.index),
             "label": call.label,
             "attempt": call.attempt,
             "error": error,
@@ -190,7 +187,7 @@ class Instance:
                 if hooks is not None and hooks.before_node:
                     self.node_started(step)
                 if step.is_async:
-                    run.spawn(self._call_async(i, step))
+                    run.spawn(self._call_async(i, step), eager=True)
                     continue
                 done = self.calls.call(self, i, step)
                 if done is not None:
@@ -200,45 +197,89 @@ class Instance:
             # an ExpandDoneStep is completed by its expansion
 
     async def _call_async(self, i: int, step: CallStep) -> None:
-        call = self.call_info(step)
-        _calls.enter_call(call)  # this task's own context: no reset needed
-        try:
-            kwargs = self.kwargs(step)
-            if step.resource_args:
-                await resolve_async(step.resource_args, kwargs, self.run.resources)
-            value = await step.fn(**kwargs)
-        except asyncio.CancelledError as exc:
-            if self.run.alive:
-                # The run cancels its tasks only once it is over: this is the node raising
-                # CancelledError itself (it awaited a future someone else cancelled), a
-                # failure of the node, not the run's cancellation.
-                self.step_failed(step, exc, call.attempt)
+        # One task per async step launched, and it goes on with an async step that its step
+        # unblocked (a chain, a join): a node that follows another costs no task and no loop
+        # turn. Every _CONTINUE_TURN steps in a row it yields, so a long chain of nodes that
+        # never suspend cannot hold the loop.
+        inline = 0
+        while True:
+            call = self.call_info(step) if step.wants_call else None
+            if call is not None or inline:
+                _calls.enter_call(call)  # this task's own context: no reset needed
+            try:
+                kwargs = self.kwargs(step)
+                if step.resource_args:
+                    await resolve_async(step.resource_args, kwargs, self.run.resources)
+                value = await step.fn(**kwargs)
+            except asyncio.CancelledError as exc:
+                if self.run.alive:
+                    # The run cancels its tasks only once it is over: this is the node raising
+                    # CancelledError itself (it awaited a future someone else cancelled), a
+                    # failure of the node, not the run's cancellation.
+                    self.step_failed(step, exc, _attempts(call))
+                    return
+                raise
+            except (Exception, SystemExit) as exc:
+                self.step_failed(step, exc, _attempts(call))
                 return
-            raise
-        except (Exception, SystemExit) as exc:
-            self.step_failed(step, exc, call.attempt)
-            return
-        self.step_done(i, value, call.attempt)
+            following = self._done_then_next(i, value, _attempts(call))
+            if following is None:
+                return
+            i, step = following
+            inline += 1
+            if inline % _CONTINUE_TURN == 0:
+                await asyncio.sleep(0)
+                if not self.run.alive or self.ended:
+                    return
+
+    def _done_then_next(self, i: int, value: Any, attempts: int) -> tuple[int, CallStep] | None:
+        """``step_done``, keeping back one async step it unblocked for the caller to run."""
+        if not self.run.alive or self.ended:
+            return None
+        ready = self._complete(i, self.block.steps[i], value, attempts)
+        if not ready:
+            return None
+        steps = self.block.steps
+        following: tuple[int, CallStep] | None = None
+        for k, j in enumerate(ready):
+            candidate = steps[j]
+            if isinstance(candidate, CallStep) and candidate.is_async:
+                following = (ready.pop(k), candidate)
+                break
+        if ready:
+            self.launch_all(ready)
+        if following is None or not self.run.alive or self.ended:
+            return None
+        hooks = self.run.hooks
+        if hooks is not None and hooks.before_node:
+            self.node_started(following[1])
+        return following
 
     async def run_single(self) -> None:
         """The whole instance when its block is one async node (the common per-item shape):
         the same as ``start()``, without the countdown around a lone step."""
         step = self.block.steps[0]
         assert isinstance(step, CallStep)
-        call = self.call_info(step)
-        _calls.enter_call(call)
+        call = self.call_info(step) if step.wants_call else None
+        if call is not None:
+            _calls.enter_call(call)  # this task's own context
         try:
-            kwargs = self.kwargs(step)
+            values = self.values
+            kwargs = (
+                {kw: values[key] for kw, key in step.local}
+                if step.local is not None
+                else (self.kwargs(step))
+            )
             if step.resource_args:
                 await resolve_async(step.resource_args, kwargs, self.run.resources)
             value = await step.fn(**kwargs)
         except asyncio.CancelledError as exc:
             if self.run.alive:  # the node's own CancelledError (see _call_async)
-                self.step_failed(step, exc, call.attempt)
+                self.step_failed(step, exc, _attempts(call))
                 return
             raise
         except (Exception, SystemExit) as exc:
-            self.step_failed(step, exc, call.attempt)
+            self.step_failed(step, exc, _attempts(call))
             return
         if not self.run.alive or self.ended:
             return
@@ -274,16 +315,16 @@ class Instance:
         if not self.run.alive or self.ended:
             return
         assert isinstance(step, CallStep | ExpandStep)
-        policy = step.on_error if isinstance(step, CallStep) else "fail"
+        policy = step.on_error
         outcome = failed(step.name, policy, self.index, self.label(), exc)
         hooks = self.run.hooks
         if hooks is not None and hooks.after_node:
             error = outcome.error if isinstance(outcome, Raised) else outcome.failure.error
             self.node_finished(step, None, error, attempts)
-        if isinstance(outcome, Raised) or self.parent is None:
-            self.run.fail(outcome.error if isinstance(outcome, Raised) else exc)
+        if isinstance(outcome, Raised):  # outside blocks (index ()) a failure is Raised
+            self.run.fail(outcome.error)
             return
-        self.finish(outcome)
+        self.finish(outcome)  # an item's: its owner (an expansion, or a worker's run) decides
 
     def finish(self, outcome: Outcome) -> None:
         """This instance is over (its values are complete, or an error policy ended it)."""
@@ -370,108 +411,51 @@ class Instance:
 
     # -- hooks -------------------------------------------------------------------------------
 
-    def node_started(self, step: CallStep | ExpandStep, *, at: Any = None, **extra: Any) -> None:
-        """``run_before_node_execution`` for ``step`` of this instance (or, with ``at``, a
-        ``NodeRecord`` of a call that ran elsewhere, maybe in an item nested in this one)."""
+    def node_started(self, step: CallStep | ExpandStep) -> None:
+        """``run_before_node_execution`` for ``step`` of this instance, about to run here."""
         hooks = self.run.hooks
         assert hooks is not None
         if not hooks.before_node:
             return
-        if hooks.node_inputs and "node_kwargs" not in extra:
+        extra: dict[str, Any] = {}
+        if hooks.node_inputs:
             try:
                 extra["node_kwargs"] = self.kwargs(step)
             except KeyError:
                 extra["node_kwargs"] = None
-        index = self.index if at is None else at.index
-        self.run.hook(
-            "run_before_node_execution",
-            node_name=step.name,
-            node_tags=dict(step.node.tags),
-            index=index,
-            task_id=task_id(index),
-            label=self.label() if at is None else at.label,
-            executor=self._executor(at),
-            **extra,
-        )
+        _nodeevents.node_started(self.run, step, self.index, self.label(), self._ran_on(), **extra)
 
     def node_finished(
-        self,
-        step: CallStep | ExpandStep,
-        result: Any,
-        error: BaseException | None,
-        attempts: int,
-        *,
-        at: Any = None,
-        **extra: Any,
+        self, step: CallStep | ExpandStep, result: Any, error: BaseException | None, attempts: int
     ) -> None:
+        """``run_after_node_execution`` for ``step`` of this instance, which ran here."""
         hooks = self.run.hooks
         assert hooks is not None
-        if not hooks.after_node:
-            return
-        index = self.index if at is None else at.index
-        self.run.hook(
-            "run_after_node_execution",
-            node_name=step.name,
-            node_tags=dict(step.node.tags),
-            index=index,
-            task_id=task_id(index),
-            label=self.label() if at is None else at.label,
-            result=result,
-            error=error,
-            success=error is None,
-            attempts=attempts,
-            executor=self._executor(at),
-            **extra,
-        )
-
-    def _executor(self, at: Any) -> str:
-        """The executor that ran this instance's sync steps, or (``at``: a call relayed from
-        elsewhere) the one that ran the instance."""
-        if at is not None and self.expansion is not None:
-            return str(self.expansion.dispatch.executor)
-        return str(getattr(self.calls, "executor", ""))
+        if hooks.after_node:
+            _nodeevents.node_finished(
+                self.run, step, self.index, self.label(), self._ran_on(), result, error, attempts
+            )
 
     def relay(self, records: Iterable[Any]) -> None:
-        """Fire the hooks of node events that happened elsewhere (a thread hop, a worker),
-        in order; each is a ``_blockrun.NodeRecord`` of this item or of one nested in it."""
-        run = self.run
-        hooks = run.hooks
-        if hooks is None:
-            return
-        steps = self.block.calls_by_name()
-        for rec in records:
-            step = steps.get(rec.node)
-            if step is None:
-                continue
-            if rec.kind == "retry":
-                if hooks.retry:
-                    run.hook(
-                        "run_before_node_retry",
-                        node_name=rec.node,
-                        index=rec.index,
-                        task_id=task_id(rec.index),
-                        label=rec.label,
-                        attempt=rec.attempts,
-                        error=_as_error(rec.value),
-                        delay=rec.delay,
-                    )
-                continue
-            stamps = {"started_at": rec.started_at, "ended_at": rec.ended_at}
-            if hooks.before_node:
-                extra = dict(stamps)
-                if hooks.node_inputs:
-                    extra["node_kwargs"] = rec.kwargs
-                self.node_started(step, at=rec, **extra)
-            if hooks.after_node:
-                error = None if rec.ok else _as_error(rec.value)
-                self.node_finished(
-                    step, rec.value if rec.ok else None, error, rec.attempts, at=rec, **stamps
-                )
+        """Fire the hooks of node calls of this item (or of items nested in it) that ran
+        elsewhere: a thread hop, a worker process, a cluster."""
+        if self.run.hooks is not None:
+            _nodeevents.relay(self.run, self.block.calls_by_name(), records, self._shipped_to)
+
+    def _ran_on(self) -> str:
+        """The executor that runs this instance's sync steps."""
+        return str(getattr(self.calls, "executor", ""))
+
+    def _shipped_to(self) -> str:
+        """The executor that ran this instance as a whole (relayed calls)."""
+        if self.expansion is not None:
+            return str(self.expansion.dispatch.executor)
+        return self._ran_on()
 
 
-def _as_error(value: Any) -> BaseException:
-    if isinstance(value, BaseException):
-        return value
-    if isinstance(value, tuple) and len(value) == 4:  # an error record from a worker
-        return RuntimeError(f"{value[0]}: {value[1]}")
-    return RuntimeError(repr(value))
+#: steps an async step's task runs in a row before it yields a loop turn
+_CONTINUE_TURN = 32
+
+
+def _attempts(call: _calls.CallInfo | None) -> int:
+    return call.attempt if call is not None else 1

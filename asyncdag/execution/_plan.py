@@ -69,11 +69,11 @@ class _NodeStep(Step):
     args: tuple[Arg, ...] = ()
     # arguments that read a per-worker resource: resolved where the step runs
     resource_args: tuple[str, ...] = ()
+    on_error: str = FAIL  # what a failure of this node does to its item (asyncdag.policies)
 
 
 @dataclass(eq=False, kw_only=True)
 class CallStep(_NodeStep):
-    on_error: str = FAIL  # what a failure of this node does to its item (asyncdag.policies)
     emit: bool = False  # astream: report this step's value as it is produced
     # a sync step that must never run on a loop's thread: a sync streaming collector blocks
     # on its stream, a policy may wait (backoff, slot, rate window)
@@ -83,6 +83,11 @@ class CallStep(_NodeStep):
     # reader of the previous one and waits on nothing else (one hop, not one per node)
     chain: tuple[int, ...] = ()
     fused: bool = False  # runs inside an earlier step's chain
+    #: (keyword, key) of each argument when all are this instance's plain values (a fast path)
+    local: tuple[tuple[str, str], ...] | None = None
+    #: the function is wrapped (a policy, a cache, a hook's wrapper) and may read the call's
+    #: CallInfo (asyncdag._calls): only then is one made for each call
+    wants_call: bool = True
 
 
 @dataclass(eq=False, kw_only=True)
@@ -113,6 +118,9 @@ class BlockPlan:
     # steps that read from outside the block: (levels up from this block, key)
     external: set[tuple[int, str]] = field(default_factory=set)
     all_sync: bool = True  # only sync CallSteps: an instance can run in one thread hop
+    #: the step, when the block is one async node that reads no stream (set at compile): its
+    #: instances can run as one coroutine each (Instance.run_single)
+    lone_async: CallStep | None = None
     emitted: tuple[str, ...] = ()  # CallSteps whose values astream reports
     label: Callable[[Any], Any] | None = None  # names an item (policies.item_label)
     #: as a child block: nodes whose values are new items for a Frontier expander
@@ -146,15 +154,6 @@ class BlockPlan:
     @property
     def depth(self) -> int:
         return len(self.scope)
-
-    @property
-    def single_async(self) -> CallStep | None:
-        """The step, when the block is one async node that reads no stream."""
-        if len(self.steps) == 1:
-            step = self.steps[0]
-            if isinstance(step, CallStep) and step.is_async and not step.stream_keys:
-                return step
-        return None
 
 
 @dataclass(eq=False)
@@ -271,6 +270,7 @@ class _Builder:
                 overridden_items=overridden,
                 resource_args=resource_args,
                 frontier=bool(node.tags.get(FRONTIER_TAG)),
+                on_error=node.tags.get(ON_ERROR_TAG, FAIL),
             )
             child.label = node.tags.get(ITEM_LABEL_TAG)
             self._add(scope, step)
@@ -292,6 +292,12 @@ class _Builder:
                 needs_thread=not node.is_async
                 and (bool(streams) or bool(node.tags.get(WAITS_TAG))),
                 stream_keys=streams,
+                wants_call=hasattr(fn, "__wrapped__"),
+                local=(
+                    tuple((kw, key) for kw, _, key in args)
+                    if not resource_args and all(lvl == 0 for _, lvl, _ in args)
+                    else None
+                ),
             ),
         )
         if is_async:
@@ -389,6 +395,10 @@ class _Builder:
             b.initial_waits = [s.waits for s in b.steps]
             b.ready = tuple(i for i, s in enumerate(b.steps) if s.waits == 0)
             b.emitted = tuple(s.name for s in b.steps if isinstance(s, CallStep) and s.emit)
+            if len(b.steps) == 1:
+                only = b.steps[0]
+                if isinstance(only, CallStep) and only.is_async and not only.stream_keys:
+                    b.lone_async = only
 
     def _gate(self, b: BlockPlan, i: int, step: ExpandStep) -> None:
         # What the block reads from this instance does not hold the expander back: the

@@ -30,6 +30,7 @@ import asyncio
 import concurrent.futures
 import inspect
 import logging
+import sys
 import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
@@ -49,6 +50,9 @@ __all__ = ["Event", "Run"]
 Event = tuple[str, tuple[int, ...], Any, Callable[[], None] | None]
 
 logger = logging.getLogger("asyncdag")
+
+#: tasks can start eagerly (Python 3.12+)
+_EAGER = sys.version_info >= (3, 12)
 
 
 class Run:
@@ -100,7 +104,8 @@ class Run:
         self.limiters: set[SlotLimiter] = set()  # limiters this run has borrowed from
         #: a limiter whose slot the code that started this run holds (a node running its own
         #: driver again): this run's instances run in that slot rather than wait for theirs
-        self.held: SlotLimiter | None = None
+        self.held: frozenset[SlotLimiter] | set[SlotLimiter] = frozenset()
+        self.info.limiters = self.limiters
         self.ended_counts: Counter[tuple[str, str, str]] = Counter()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._jobs: set[Job] = set()
@@ -111,9 +116,20 @@ class Run:
 
     # -- tasks and threads ------------------------------------------------------------------
 
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """Start a task of the run; an exception escaping it fails the run."""
-        task = self.loop.create_task(coro)
+    def spawn(self, coro: Coroutine[Any, Any, Any], eager: bool = False) -> asyncio.Task[Any]:
+        """Start a task of the run; an exception escaping it fails the run.
+
+        ``eager`` (a node call, on Python 3.12+): the task runs at once, up to its first
+        suspension, as its own task (its own current task and context, so ``asyncio.timeout``
+        and anyio scopes inside behave): a call that never suspends costs no loop turn.
+        """
+        if eager and _EAGER:
+            task = asyncio.Task(coro, loop=self.loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+            if task.done():
+                self._task_done(task)
+                return task
+        else:
+            task = self.loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
@@ -258,7 +274,10 @@ class Run:
                 if not self._tasks:
                     return
             while self._tasks:
-                await asyncio.wait(list(self._tasks))
+                pending = [task for task in self._tasks if not task.done()]
+                if pending:
+                    await asyncio.wait(pending)
+                await asyncio.sleep(0)  # their done callbacks
         except BaseException:
             if self.failure is None:
                 self.failure = asyncio.CancelledError()
@@ -272,10 +291,12 @@ class Run:
     async def _drain(self) -> None:
         # Shielded: the cleanup must finish even when the caller is cancelled again meanwhile
         # (anyio scopes re-deliver cancellation on every await); then the cancel is re-raised.
+        # Every pass awaits at least one loop turn: a task that is done is listed until its
+        # done callback runs, and on Python 3.12+ ``gather`` of done tasks is done at once.
         cancelled_again = False
         while True:
             self._stop()  # also tasks started by cleanup code
-            pending = list(self._tasks)
+            pending = [task for task in self._tasks if not task.done()]
             with self._lock:
                 threads = self._thread_waits
                 if threads:
@@ -283,14 +304,17 @@ class Run:
             waits: list[Any] = [asyncio.gather(*pending, return_exceptions=True)] if pending else []
             if threads and self._threads_left is not None:
                 waits.append(self._threads_left)
-            if not waits:
+            if not waits and not self._tasks:
                 break
             waiter = asyncio.gather(*waits, return_exceptions=True)
-            while not waiter.done():
+            while True:
                 try:
-                    await asyncio.shield(waiter)
+                    await asyncio.shield(waiter)  # done at once when waits is empty
+                    await asyncio.sleep(0)  # the done callbacks of tasks that just ended
                 except asyncio.CancelledError:
                     cancelled_again = True
+                if waiter.done():
+                    break
         self._give_back_slots()
         if cancelled_again:
             raise asyncio.CancelledError()

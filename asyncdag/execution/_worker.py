@@ -273,7 +273,7 @@ def run_call(data: bytes) -> bytes:
         return _wire.load_failure(exc)
     try:
         return _wire.encode_call_answer(name, True, fn(**kwargs))
-    except (Exception, SystemExit) as exc:
+    except (Exception, SystemExit, asyncio.CancelledError) as exc:  # the node's own failure
         return _wire.encode_call_answer(name, False, exc)
 
 

@@ -314,6 +314,7 @@ class MultiProcessingExecutor(BatchingExecutor):
         *,
         weight: int,
         on_part: Any = None,
+        options: Any = None,
     ) -> bytes:
         return await self._carry(cloudpickle.dumps((key, plan, data)), what, weight, on_part)
 

@@ -19,9 +19,10 @@ function, the decorator and the problem.
 Hamilton's submodule paths work too (``function_modifiers.expanders``, ``.dependencies``,
 ``.macros``, ``.metadata``, ``.configuration``, ``.delayed``, ``.recursive``, ``.validation``,
 ``.adapters``, ``.base``), and so do the materializing decorators ``load_from``, ``save_to``,
-``dataloader`` and ``datasaver`` (adapters in :mod:`asyncdag.io`).
+``dataloader`` and ``datasaver`` (adapters in :mod:`asyncdag.io`), and ``cache`` (per-node
+behaviour and format for ``Builder().with_cache()``, :mod:`asyncdag.caching`).
 
-Not provided: ``with_columns``, ``cache``, the pandera ``schema=`` check, and the deprecated
+Not provided: ``with_columns``, the pandera ``schema=`` check, and the deprecated
 ``parameterized_inputs``, ``dynamic_transform`` and ``model``.
 """
 

@@ -52,9 +52,14 @@ class parametrized(parameterize):
 
 
 def ray_remote_options(**options: Any) -> Callable[[_F], _F]:
-    """Record Ray's ``.options(...)`` for a node as ``ray_remote.<option>`` tags (JSON values),
-    as Hamilton does. asyncdag's Ray executor ships whole block instances, so it does not read
-    them per node; they are visible to hooks and ``list_available_variables``.
+    """Ray's ``.options(...)`` for a node, recorded as ``ray_remote.<option>`` tags (JSON
+    values) as Hamilton does. ``RayExecutor`` ships whole block instances: a block's Ray tasks
+    (or async actors) get the largest amount of each resource its nodes ask for.
+
+    Example::
+
+        @ray_remote_options(num_cpus=2, resources={"scraper": 1})
+        def parsed(page: str) -> dict: ...
     """
     tags = {f"ray_remote.{k}": json.dumps(v) for k, v in options.items()}
     return tag(**tags, bypass_reserved_namespaces_=True)

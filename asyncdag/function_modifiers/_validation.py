@@ -15,7 +15,7 @@ import abc
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from asyncdag.function_modifiers._base import BuildContext, TargetType, Transformer
+from asyncdag.function_modifiers._base import BuildContext, TargetType, Transformer, invalid
 from asyncdag.function_modifiers._validators import (
     BaseDefaultValidator,
     DataValidationLevel,
@@ -188,8 +188,6 @@ class check_output(_DataValidationDecorator):
         try:
             DataValidationLevel(importance)
         except ValueError:
-            from asyncdag.function_modifiers._base import invalid
-
             raise invalid(
                 self.decorator_name,
                 None,

@@ -180,7 +180,9 @@ class LifecycleHooks:
         parameters) and keeps its call style: an ``async def`` when ``is_async``; for an
         expander (``is_expander``), a callable returning its items (a generator function stays
         a generator function). Use ``functools.wraps(fn)``. ``node`` is the graph's node
-        (name, type, dependencies, originating function). The wrapper runs wherever the node
+        (name, type, dependencies, originating function); ``resource_args`` (in
+        ``future_kwargs``) names the parameters that receive per-worker resources (clients,
+        not data). The wrapper runs wherever the node
         runs (the loop, a thread, a worker process), so it must pickle when ``fn`` does.
         Adapters wrap in the order given to ``with_adapters``: the last one is outermost.
         Per-worker resource nodes and overridden nodes are not offered.

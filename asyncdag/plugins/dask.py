@@ -6,7 +6,7 @@ Example::
     from asyncdag import driver
     from asyncdag.plugins.dask import DaskExecutor
 
-    client = Client(LocalCluster(n_workers=2, host="127.0.0.1"))
+    client = Client(LocalCluster(n_workers=2, host="127.0.0.1", dashboard_address=None))
     dr = (
         driver.Builder()
         .with_modules(my_module)

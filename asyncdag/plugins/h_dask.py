@@ -5,7 +5,7 @@ Example::
     from dask import distributed
     from asyncdag.plugins import h_dask
 
-    client = distributed.Client(distributed.LocalCluster(host="127.0.0.1"))
+    client = distributed.Client(distributed.LocalCluster(host="127.0.0.1", dashboard_address=None))
     dr = (
         driver.Builder()
         .with_modules(m)

@@ -12,7 +12,8 @@ Example::
     )
 
 :class:`RayTaskExecutor` is :class:`asyncdag.plugins.ray.RayExecutor` that starts Ray when
-it is not running yet (``ray.init(num_cpus=..., **ray_init_config)``, unless ``skip_init``);
+it is not running yet (``ray.init(num_cpus=..., **ray_init_config)``, unless ``skip_init``;
+with ``_node_ip_address="127.0.0.1"`` in the config, every server of it on loopback only);
 ``ray.shutdown()`` stays yours to call. Hamilton's ``RayGraphAdapter`` (legacy, without
 Parallelizable) has no equivalent.
 """
@@ -23,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from asyncdag.errors import ExecutorError
-from asyncdag.plugins.ray import RayExecutor
+from asyncdag.plugins.ray import RayExecutor, loopback_only
 
 __all__ = ["RayTaskExecutor"]
 
@@ -46,5 +47,10 @@ class RayTaskExecutor(RayExecutor):
                 "RayTaskExecutor needs the 'ray' extra: pip install 'asyncdag[ray]'"
             ) from exc
         if not skip_init and not ray.is_initialized():
-            ray.init(num_cpus=num_cpus, **dict(ray_init_config or {}))
+            config = dict(ray_init_config or {})
+            if config.get("_node_ip_address") in ("127.0.0.1", "localhost"):
+                with loopback_only():  # this machine only: every server on loopback
+                    ray.init(num_cpus=num_cpus, **config)
+            else:
+                ray.init(num_cpus=num_cpus, **config)
         super().__init__(max_tasks)

@@ -4,9 +4,9 @@ Example::
 
     import ray
     from asyncdag import driver
-    from asyncdag.plugins.ray import RayExecutor
+    from asyncdag.plugins.ray import RayExecutor, init_local
 
-    ray.init(num_cpus=2)        # RayExecutor needs a running Ray: call ray.init() first
+    init_local(num_cpus=2)      # a Ray on this machine only (or ray.init(address=...))
     dr = (
         driver.Builder()
         .with_modules(my_module)
@@ -22,6 +22,11 @@ by measurement (``python -m benchmarks w5`` and ``crawl``): a batch task per ite
 worker process per page in flight, while an actor call keeps dozens of pages in flight per
 process at a fraction of a millisecond each.
 
+Nodes decorated with ``@ray_remote_options(num_gpus=1, resources={...})`` (Hamilton's
+decorator, in ``asyncdag.function_modifiers``) place the jobs of their block: a block's tasks
+(or its actors) ask for the largest amount of each resource any of its nodes asks for; other
+options (``runtime_env``, ``scheduling_strategy``...) must agree within a block.
+
 The expansion's window and ``max_tasks`` bound what is in flight (Ray queues without bound
 otherwise). Cancelling a run cancels its Ray work: actor calls are cancelled (their coroutines
 see ``CancelledError``), the workers of running tasks are killed (Ray replaces them), and the
@@ -33,12 +38,84 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
+from collections.abc import Iterator
 from typing import Any
 
 from asyncdag.errors import ExecutorError, WorkerDiedError
 from asyncdag.execution.executors import BatchingExecutor, arun_batch, run_batch
 
-__all__ = ["RayExecutor"]
+#: the tag prefix ``@ray_remote_options`` writes (JSON values)
+_OPTION_TAG = "ray_remote."
+#: options that only Ray tasks take (not actors)
+_TASK_ONLY = frozenset({"max_retries", "retry_exceptions", "num_returns"})
+
+__all__ = ["RayExecutor", "init_local", "loopback_only"]
+
+#: Ray's "this machine only" switch (what it does by default on macOS and Windows)
+_SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+@contextlib.contextmanager
+def loopback_only() -> Iterator[None]:
+    """A Ray started inside listens on 127.0.0.1 only.
+
+    ``ray.init(_node_ip_address="127.0.0.1")`` alone is not enough on Linux: Ray swaps a
+    loopback address for the machine's outward one, and its servers then listen on every
+    interface. With Ray's single-machine switch off (in this process, where the address is
+    chosen, and in the environment the processes it starts inherit), the node's address is
+    the loopback one.
+
+    Example::
+
+        with loopback_only():
+            ray.init(num_cpus=2, _node_ip_address="127.0.0.1")
+    """
+    import ray
+
+    constants: Any = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    before_env = os.environ.get(_SINGLE_MACHINE_ENV)
+    before = getattr(constants, "ENABLE_RAY_CLUSTER", None)
+    os.environ[_SINGLE_MACHINE_ENV] = "0"
+    if before is not None:
+        constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        if before is not None:
+            constants.ENABLE_RAY_CLUSTER = before
+        if before_env is None:
+            os.environ.pop(_SINGLE_MACHINE_ENV, None)
+        else:
+            os.environ[_SINGLE_MACHINE_ENV] = before_env
+
+
+def init_local(num_cpus: int | None = None, **options: Any) -> None:
+    """Start Ray on this machine, every server of it on 127.0.0.1 only, no dashboard.
+
+    ``options`` go to ``ray.init`` (``resources=``, ``logging_level=``...); ``ray.shutdown()``
+    stays yours to call.
+
+    Example::
+
+        init_local(num_cpus=2)
+        dr = driver.Builder().with_modules(m).with_remote_executor(RayExecutor()).build()
+    """
+    try:
+        import ray
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ExecutorError(
+            "init_local needs the 'ray' extra: pip install 'asyncdag[ray]'"
+        ) from exc
+    settings: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "_node_ip_address": "127.0.0.1",
+        **options,
+    }
+    with loopback_only():
+        ray.init(num_cpus=num_cpus, **settings)
 
 
 class _AsyncWorker:
@@ -75,8 +152,8 @@ class RayExecutor(BatchingExecutor):
             ) from exc
         if not ray.is_initialized():
             raise ExecutorError(
-                "Ray is not initialized: call ray.init(...) before RayExecutor() (for a local"
-                ' Ray on this machine only: ray.init(num_cpus=2, _node_ip_address="127.0.0.1"))'
+                "Ray is not initialized: call ray.init(address=...) before RayExecutor(), or"
+                " asyncdag.plugins.ray.init_local(num_cpus=2) for a Ray on this machine only"
             )
         if concurrency < 1:
             raise ExecutorError(f"concurrency must be at least 1, got {concurrency}")
@@ -87,34 +164,77 @@ class RayExecutor(BatchingExecutor):
         if max_tasks is None:
             max_tasks = max(2 * cpus, self.actors * concurrency)
         super().__init__(max_tasks, batch_seconds=batch_seconds, max_batch=max_batch)
-        self._task_fn: Any = None
-        self._pool: list[Any] = []
-        self._load: list[int] = []
+        self._remote_fn: Any = None
+        self._tasks: dict[str, Any] = {}  # task options (as JSON) -> the task with them
+        self._pools: dict[str, tuple[list[Any], list[int]]] = {}  # actor options -> actors, load
 
     @property
     def workers(self) -> int:
         return self.actors
 
-    def _task(self) -> Any:
-        if self._task_fn is None:
+    def job_options(self, block: Any) -> dict[str, Any] | None:
+        """The Ray options of ``block``'s jobs, from its nodes' ``@ray_remote_options``."""
+        merged: dict[str, Any] = {}
+        source: dict[str, str] = {}
+        todo = [block]
+        while todo:
+            b = todo.pop()
+            for step in b.steps:
+                child = getattr(step, "child", None)
+                if child is not None:
+                    todo.append(child)
+                node = getattr(step, "node", None)
+                if node is None:
+                    continue
+                for tag, raw in node.tags.items():
+                    if not tag.startswith(_OPTION_TAG):
+                        continue
+                    option, value = tag[len(_OPTION_TAG) :], json.loads(raw)
+                    merged[option] = _merge(
+                        option, merged.get(option), value, source.get(option), node.name
+                    )
+                    source.setdefault(option, node.name)
+        return merged or None
+
+    def _task(self, options: dict[str, Any] | None) -> Any:
+        key = json.dumps(options or {}, sort_keys=True)
+        task = self._tasks.get(key)
+        if task is None:
             import ray
 
-            self._task_fn = ray.remote(run_batch).options(max_retries=0)
-        return self._task_fn
+            if self._remote_fn is None:
+                self._remote_fn = ray.remote(run_batch)
+            task = self._tasks[key] = self._remote_fn.options(
+                **{"max_retries": 0, **(options or {})}
+            )
+        return task
 
-    def _actor(self) -> int:
-        """The least loaded actor (started on first use)."""
-        if not self._pool:
+    def _actor(self, options: dict[str, Any] | None) -> tuple[list[Any], list[int], int]:
+        """The actors for ``options`` (started on first use) and the least loaded one."""
+        placed = {k: v for k, v in (options or {}).items() if k not in _TASK_ONLY}
+        key = json.dumps(placed, sort_keys=True)
+        found = self._pools.get(key)
+        if found is None:
             import ray
 
-            cls = ray.remote(_AsyncWorker).options(max_concurrency=self.concurrency, max_restarts=0)
-            self._pool = [cls.remote() for _ in range(self.actors)]
-            self._load = [0] * self.actors
-        return min(range(len(self._pool)), key=self._load.__getitem__)
+            cls = ray.remote(_AsyncWorker).options(
+                max_concurrency=self.concurrency, max_restarts=0, **placed
+            )
+            found = self._pools[key] = (
+                [cls.remote() for _ in range(self.actors)],
+                [0] * self.actors,
+            )
+        actors, load = found
+        return actors, load, min(range(len(actors)), key=load.__getitem__)
 
     async def ship(self, key: str, plan: bytes, data: bytes, what: str) -> bytes:
+        return await self._ship(key, plan, data, what, None)
+
+    async def _ship(
+        self, key: str, plan: bytes, data: bytes, what: str, options: dict[str, Any] | None
+    ) -> bytes:
         self._check_open()
-        return await self._await(self._task().remote(key, plan, data), what, force=True)
+        return await self._await(self._task(options).remote(key, plan, data), what, force=True)
 
     async def run_job(
         self,
@@ -125,17 +245,18 @@ class RayExecutor(BatchingExecutor):
         *,
         weight: int,
         on_part: Any = None,
+        options: Any = None,
     ) -> bytes:
         if on_part is None:  # a batch of sync items: a task
-            return await self.ship(key, plan, data, what)
+            return await self._ship(key, plan, data, what, options)
         self._check_open()
-        n = self._actor()
-        self._load[n] += weight
+        actors, load, n = self._actor(options)
+        load[n] += weight
         try:
-            ref = self._pool[n].run.remote(key, plan, data)
+            ref = actors[n].run.remote(key, plan, data)
             return await self._await(ref, what, force=False)
         finally:
-            self._load[n] -= weight
+            load[n] -= weight
 
     async def _await(self, ref: Any, what: str, *, force: bool) -> bytes:
         import ray
@@ -160,11 +281,32 @@ class RayExecutor(BatchingExecutor):
             raise WorkerDiedError(f"the Ray task running {what} failed: {exc}") from exc
 
     def close(self) -> None:
-        pool, self._pool = self._pool, []
-        if pool:
+        pools, self._pools = self._pools, {}
+        if pools:
             import ray
 
-            for actor in pool:
-                with contextlib.suppress(Exception):
-                    ray.kill(actor)
+            for actors, _ in pools.values():
+                for actor in actors:
+                    with contextlib.suppress(Exception):
+                        ray.kill(actor)
         super().close()
+
+
+def _merge(option: str, have: Any, value: Any, first: str | None, node: str) -> Any:
+    """Two nodes of one block ask for ``option``: the larger amount, or the same value."""
+    if have is None:
+        return value
+    if isinstance(have, int | float) and isinstance(value, int | float):
+        return max(have, value)
+    if option == "resources" and isinstance(have, dict) and isinstance(value, dict):
+        both = dict(have)
+        for k, v in value.items():
+            both[k] = max(both[k], v) if isinstance(both.get(k), int | float) else v
+        return both
+    if have != value:
+        raise ExecutorError(
+            f"nodes {first!r} and {node!r} run in one block but ask Ray for different"
+            f" {option!r} ({have!r} and {value!r}): give them the same value, or move one"
+            " out of the block"
+        )
+    return have

@@ -5,22 +5,29 @@ The crawl dataflow (``dataflow.py``) wires these into nodes; the hand-written cr
 measures the scheduling, not the HTTP or HTML code.
 
 Safety bounds live in :class:`~.urls.CrawlLimits`: the origins a crawl may touch, page size,
-redirects, per-request timeout, how many 429s to wait out. Every request asks the limits
-first, every redirect hop included, and robots.txt (``robots.py``) when one is given. Every
-way a single URL can fail is a :class:`FetchError` with a short ``reason`` ("HTTP 404", "too
-large", "off-origin", "robots.txt", ...) that the summary counts by.
+redirects, per-request timeout. Every request asks the limits first, every redirect hop
+included, and robots.txt (``robots.py``) when one is given. Every way a single URL can fail
+is a :class:`FetchError` with a short ``reason`` ("HTTP 404", "too large", "off-origin",
+"robots.txt", ...) that the summary counts by.
+
+:func:`fetch` makes one attempt: whether and when to try again is the caller's (the
+dataflow's ``retry`` policy, reading ``FetchError.retryable`` and ``retry_after``).
+:func:`fetch_patiently` is ``fetch`` with a server's "429 Too Many Requests" waited out
+first, written by hand for the benchmark's hand-written crawler (the dataflow gets the same
+from two stacked ``retry`` policies).
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import random
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urljoin
 
-import aiohttp
-
+from .client import BadResponse, BodyTooLarge, ConnectionFailed, PageClient, RequestTimeout
 from .urls import CrawlLimits, check_url
 
 __all__ = [
@@ -36,17 +43,24 @@ __all__ = [
     "backoff_delay",
     "check_url",
     "fetch",
-    "retry_after",
+    "fetch_patiently",
+    "parse_retry_after",
 ]
 
 USER_AGENT = "asyncdag-crawler-example/0.1 (+https://github.com/asyncdag)"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-#: How a page is retried after a 5xx, a timeout or a lost connection (all attempts included),
-#: and the backoff before the first retry / at most (seconds; full jitter, doubling).
+#: How a page is tried again after a 5xx, a timeout, a lost connection or a 429 without
+#: Retry-After: attempts in all, the backoff before the first retry (seconds; full jitter,
+#: doubling), and the longest pause: a server's Retry-After longer than that fails the page at
+#: once (retrying sooner than it asked would be refused again).
 ATTEMPTS = 4
 BACKOFF = 0.05
-MAX_BACKOFF = 2.0
+MAX_BACKOFF = 30.0
+#: A 429 with a Retry-After of at most ``MAX_BACKOFF`` is waited out by ``fetch_patiently``
+#: up to this many times in a row before the page fails with it: a rate limit says "later",
+#: not "broken", so it takes none of the ``ATTEMPTS``.
+RATE_LIMITED_WAITS = 10
 
 
 def _rebuild_fetch_error(url: str, reason: str, details: dict[str, Any]) -> FetchError:
@@ -57,8 +71,9 @@ class FetchError(Exception):
     """A URL that gave no page: ``reason`` is what the summary counts it under.
 
     ``skipped`` marks URLs not fetched on purpose (off-origin, robots.txt); ``retryable`` ones
-    may answer on a later attempt (5xx, timeout, lost connection). It pickles (a worker
-    process hands it to the parent), keeping every field.
+    may answer on a later attempt (429, 5xx, timeout, lost connection), after ``retry_after``
+    seconds when the server said so (what ``asyncdag.policies.retry_after`` reads). It pickles
+    (a worker process hands it to the parent), keeping every field.
     """
 
     def __init__(
@@ -92,7 +107,7 @@ class FetchError(Exception):
 class Gate(Protocol):
     """What a request asks before it is sent, besides the limits (robots.txt: ``robots.py``)."""
 
-    async def refusal(self, session: aiohttp.ClientSession, url: str) -> str | None:
+    async def refusal(self, url: str) -> str | None:
         """Why ``url`` must not be fetched (a skip reason), or ``None``."""
         ...
 
@@ -118,14 +133,23 @@ class Fetched:
     redirects: int = 0
 
 
-def retry_after(value: str | None) -> float | None:
-    """A ``Retry-After`` header in seconds (``None`` when absent or an HTTP date)."""
+def parse_retry_after(value: str | None) -> float | None:
+    """A ``Retry-After`` header in seconds, from seconds or an HTTP date (``None`` when
+    absent or unreadable)."""
     if not value:
         return None
+    text = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(text)
     except ValueError:
-        return None  # an HTTP date: rare; fall back to the backoff
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - time.time()
+    return max(0.0, seconds) if seconds == seconds else None  # NaN: unreadable
 
 
 def backoff_delay(retry: int, retry_after: float | None) -> float:
@@ -138,95 +162,102 @@ def backoff_delay(retry: int, retry_after: float | None) -> float:
 
 
 async def fetch(
-    session: aiohttp.ClientSession,
+    client: PageClient,
     url: str,
     limits: CrawlLimits,
     robots: Gate | None = None,
 ) -> Fetched:
-    """The page at ``url``: redirects followed (each hop to an allowed origin and, with
-    ``robots``, a path its robots.txt allows), the body bounded by ``limits.max_bytes``, a
-    429 waited out for its ``Retry-After`` (up to ``limits.rate_limited_waits`` times: the
-    server says when to come back, so this is flow control, not a failure to back off from).
+    """One attempt at the page at ``url`` with ``client`` (``client.py``): redirects
+    followed (each hop to an allowed origin and, with ``robots``, a path its robots.txt
+    allows), the body bounded by ``limits.max_bytes``.
 
-    Raises :class:`FetchError`; ``retryable`` tells whether another attempt may succeed (5xx,
-    timeout, lost connection): the caller decides on retries.
+    Raises :class:`FetchError`; ``retryable`` tells whether another attempt may succeed (429,
+    5xx, timeout, lost connection) and ``retry_after`` when the server asked for a pause: the
+    caller decides on retries.
     """
     if check_url(url) is not None:
         raise FetchError(url, "invalid URL")
     if not limits.allows(url):
         raise FetchError(url, "off-origin", skipped=True)
-    for waits in range(limits.rate_limited_waits + 1):
+    return await _fetch_once(client, url, limits, robots)
+
+
+async def fetch_patiently(
+    client: PageClient,
+    url: str,
+    limits: CrawlLimits,
+    robots: Gate | None = None,
+) -> Fetched:
+    """:func:`fetch`, with each 429 whose ``Retry-After`` is at most ``MAX_BACKOFF`` waited
+    out (that long) and tried again, up to ``RATE_LIMITED_WAITS`` times in a row; then the
+    429 is final (``retryable`` false). Any other failure, and a 429 without Retry-After or
+    with a longer one, is raised as ``fetch`` raised it: the retry policy's to judge.
+
+    A failing page on a rate-limited site so gets its ``ATTEMPTS`` at what fails, and the
+    reason it fails with is its own ("HTTP 500"), not whichever 429 came last.
+    """
+    for waited in range(RATE_LIMITED_WAITS + 1):
         try:
-            return await _fetch_once(session, url, limits, robots)
+            return await fetch(client, url, limits, robots)
         except FetchError as err:
-            if err.status != 429:
+            pause = err.retry_after
+            if err.status != 429 or pause is None or pause > MAX_BACKOFF:
                 raise
-            delay = err.retry_after if err.retry_after is not None else 1.0
-            if waits == limits.rate_limited_waits or delay > limits.max_retry_after:
-                raise
-        await asyncio.sleep(delay)  # outside the except: the next error gets no __context__
-    raise AssertionError("unreachable")  # pragma: no cover
+            if waited == RATE_LIMITED_WAITS:
+                raise FetchError(url, err.reason, status=429, retry_after=pause) from err
+        await _sleep(pause)
+    raise AssertionError("unreachable")
+
+
+_sleep = asyncio.sleep  # tests put a fake clock here
 
 
 async def _fetch_once(
-    session: aiohttp.ClientSession, url: str, limits: CrawlLimits, robots: Gate | None
+    client: PageClient, url: str, limits: CrawlLimits, robots: Gate | None
 ) -> Fetched:
     current = url
     for redirects in range(limits.max_redirects + 1):
         if robots is not None:
-            refusal = await robots.refusal(session, current)
+            refusal = await robots.refusal(current)
             if refusal is not None:
                 raise FetchError(url, refusal, skipped=True)
             await robots.wait_turn(current)
         try:
-            async with session.get(current, allow_redirects=False) as resp:
-                status = resp.status
-                if status in REDIRECT_STATUSES:
-                    location = resp.headers.get("Location")
-                    if not location:
-                        raise FetchError(url, f"HTTP {status} without Location", status=status)
-                    current = urljoin(current, location).partition("#")[0]
-                    if check_url(current) is not None:
-                        raise FetchError(url, "invalid redirect", status=status)
-                    if not limits.allows(current):
-                        raise FetchError(url, "off-origin", status=status, skipped=True)
-                    continue
-                if status >= 400:
-                    raise FetchError(
-                        url,
-                        f"HTTP {status}",
-                        status=status,
-                        retryable=status in RETRY_STATUSES and status != 429,
-                        retry_after=retry_after(resp.headers.get("Retry-After")),
-                    )
-                body = await _read_bounded(resp, url, limits.max_bytes)
-                return Fetched(
-                    url,
-                    current,
-                    status,
-                    resp.content_type,
-                    resp.charset,
-                    body,
-                    redirects=redirects,
-                )
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            answer = await client.get(current, max_bytes=limits.max_bytes)
+        except RequestTimeout as exc:
             raise FetchError(url, "timeout", retryable=True) from exc
-        except aiohttp.ClientConnectionError as exc:
+        except ConnectionFailed as exc:
             raise FetchError(url, "connection error", retryable=True) from exc
-        except aiohttp.ClientError as exc:
-            raise FetchError(url, f"client error ({type(exc).__name__})") from exc
+        except BodyTooLarge as exc:
+            raise FetchError(url, "too large", status=exc.status) from exc
+        except BadResponse as exc:
+            raise FetchError(url, "bad response") from exc
+        status = answer.status
+        if status in REDIRECT_STATUSES:
+            location = answer.headers.get("location")
+            if not location:
+                raise FetchError(url, f"HTTP {status} without Location", status=status)
+            current = urljoin(current, location).partition("#")[0]
+            if check_url(current) is not None:
+                raise FetchError(url, "invalid redirect", status=status)
+            if not limits.allows(current):
+                raise FetchError(url, "off-origin", status=status, skipped=True)
+            continue
+        if status >= 400:
+            raise FetchError(
+                url,
+                f"HTTP {status}",
+                status=status,
+                retryable=status in RETRY_STATUSES,
+                retry_after=parse_retry_after(answer.headers.get("retry-after")),
+            )
+        return Fetched(
+            url,
+            current,
+            status,
+            answer.content_type,
+            answer.charset,
+            answer.body,
+            redirects=redirects,
+        )
     raise FetchError(url, "too many redirects")
-
-
-async def _read_bounded(resp: aiohttp.ClientResponse, url: str, max_bytes: int) -> bytes:
-    length = resp.content_length
-    if length is not None:
-        if length > max_bytes:
-            raise FetchError(url, "too large", status=resp.status)
-        return await resp.read()
-    body = bytearray()
-    async for chunk in resp.content.iter_any():
-        body += chunk
-        if len(body) > max_bytes:
-            raise FetchError(url, "too large", status=resp.status)
-    return bytes(body)

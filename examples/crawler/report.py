@@ -20,6 +20,7 @@ __all__ = [
     "CrawlTotals",
     "ResultsFile",
     "failure_reason",
+    "is_skip",
     "json_record",
     "summary",
     "top_words",
@@ -29,6 +30,13 @@ __all__ = [
 def top_words(counts: Counter[str], n: int = 10) -> list[tuple[str, int]]:
     """The ``n`` most common words, ties broken alphabetically (so results are stable)."""
     return heapq.nsmallest(n, counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def is_skip(error: BaseException) -> bool:
+    """Whether a delivered failure is a URL not fetched on purpose (off-origin, robots.txt):
+    what the summary counts as skipped, and what ``ProgressBar(skipped_if=is_skip)`` shows
+    so, so that the bar's counts match the summary's."""
+    return isinstance(error, FetchError) and error.skipped
 
 
 def failure_reason(failure: ItemFailure) -> str:
@@ -57,8 +65,7 @@ class CrawlTotals:
     def add(self, result: PageStats | ItemFailure) -> None:
         if isinstance(result, ItemFailure):
             reason = failure_reason(result)
-            error = result.error
-            if isinstance(error, FetchError) and error.skipped:
+            if is_skip(result.error):
                 self.skipped[reason] += 1
                 return
             self.failed[reason] += 1
@@ -110,11 +117,23 @@ def _by_reason(counts: Counter[str]) -> str:
     )
 
 
-def summary(totals: CrawlTotals, *, source: str, elapsed: float, follow_external: bool) -> str:
-    """A short, readable report of a finished crawl."""
+def summary(
+    totals: CrawlTotals,
+    *,
+    source: str,
+    elapsed: float,
+    follow_external: bool,
+    follow: bool = False,
+    max_depth: int | None = None,
+) -> str:
+    """A short, readable report of a finished crawl (``follow``: one that followed links,
+    at most ``max_depth`` links from its start)."""
     rate = totals.urls / elapsed if elapsed > 0 else 0.0
+    how = ""
+    if follow:
+        how = " following links" + (f" to depth {max_depth}" if max_depth is not None else "")
     lines = [
-        f"crawled {source}",
+        f"crawled {source}{how}",
         f"  {totals.urls:,} URLs in {elapsed:.2f} s ({rate:,.0f} pages/s)",
         f"  ok       {totals.ok:>7,}  pages: {totals.words:,} words, {totals.links:,} links,"
         f" {totals.bytes / 1e6:.1f} MB",
@@ -123,9 +142,9 @@ def summary(totals: CrawlTotals, *, source: str, elapsed: float, follow_external
     lines.append(f"  failed   {failed:>7,}" + (f"  {_by_reason(totals.failed)}" if failed else ""))
     skipped = sum(totals.skipped.values())
     if skipped:
-        hint = "" if follow_external else " (--follow-external to fetch them)"
-        if "off-origin" not in totals.skipped:
-            hint = ""
+        hint = ""
+        if "off-origin" in totals.skipped and not follow_external:
+            hint = " (--allow-host to crawl an origin too)"
         lines.append(f"  skipped  {skipped:>7,}  {_by_reason(totals.skipped)}{hint}")
     top = totals.top_words(10)
     if top:

@@ -146,6 +146,7 @@ class SiteStats:
     robots: int = 0  # robots.txt requests
     by_status: Counter[int] = field(default_factory=Counter)
     by_host: Counter[str] = field(default_factory=Counter)  # the Host header's name
+    by_path: Counter[str] = field(default_factory=Counter)  # requests of each path
     first_page_at: float | None = None  # time.monotonic() of the first page request
     sitemap_sent_at: float | None = None  # ... when the last child sitemap was sent whole
 
@@ -455,6 +456,7 @@ class EmbeddedSite:
         self,
         depth: int | None = None,
         *,
+        from_sitemap: bool = False,
         max_bytes: int = 1024 * 1024,
         max_redirects: int = 5,
         robots: bool = True,
@@ -464,13 +466,18 @@ class EmbeddedSite:
         up to ``depth`` are fetched (``None``: no bound), each URL once (by its normalised
         form), on this origin only: links to other origins, and those robots.txt refuses,
         count as skipped. ``listed`` is the number of URLs the crawl takes up.
+        ``from_sitemap``: the crawl starts from every URL of the sitemap instead (all at
+        depth 0; the root is then found at depth 1); exact for ``depth`` 0 and ``None``
+        only: a crawl that streams the sitemap may find a listed URL as a link, one level
+        deeper, before the sitemap lists it.
 
         Exact whatever the order of the crawl (see :func:`generate`); a link beyond the
         depth bound is not a URL of the crawl.
         """
         found = _Tally()
-        seen = {ROOT}
-        frontier: list[tuple[str, int]] = [(ROOT, 0)]
+        starts = [self._target(p) for p in self.pages] if from_sitemap else [ROOT]
+        seen = set(starts)
+        frontier: list[tuple[str, int]] = [(t, 0) for t in starts]
         for target, d in frontier:  # grows while it is read: breadth first
             page = self._by_path.get(target) if target.startswith("/") else None
             outcome = (
@@ -487,6 +494,11 @@ class EmbeddedSite:
                     seen.add(anchor.target)
                     frontier.append((anchor.target, d + 1))
         return found.expected(len(frontier))
+
+    def _target(self, page: Page) -> str:
+        """What a link to ``page`` leads to in :meth:`expected_follow`: its path, or its URL
+        when it is listed under the other host name."""
+        return self.url_of(page) if page.kind == "external" else page.path
 
     def _outcome(
         self,
@@ -552,6 +564,7 @@ class EmbeddedSite:
         stats = self.stats
         stats.requests += 1
         stats.by_host[(request.host or "").rsplit(":", 1)[0]] += 1
+        stats.by_path[request.path] += 1
         try:
             response = await self._answer(request)
         except web.HTTPException as redirect:

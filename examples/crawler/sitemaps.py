@@ -32,8 +32,15 @@ import aiofiles
 import aiohttp
 import anyio
 
-from .pages import ATTEMPTS, REDIRECT_STATUSES, RETRY_STATUSES, SitemapError, backoff_delay
-from .pages import retry_after as parse_retry_after
+from .pages import (
+    ATTEMPTS,
+    MAX_BACKOFF,
+    REDIRECT_STATUSES,
+    RETRY_STATUSES,
+    SitemapError,
+    backoff_delay,
+    parse_retry_after,
+)
 from .urls import CrawlLimits, check_url
 
 __all__ = ["SitemapBudget", "file_urls", "sitemap_file_urls", "sitemap_urls"]
@@ -165,9 +172,9 @@ async def _document(
     session: aiohttp.ClientSession, url: str, limits: CrawlLimits, budget: SitemapBudget
 ) -> AsyncIterator[bytes]:
     """The bytes of the sitemap at ``url`` as they arrive: redirects followed to allowed
-    origins only, 5xx and 429 tried again, everything within ``budget``."""
+    origins only, 5xx and 429 tried again (as a page is: ``pages.ATTEMPTS``, a Retry-After
+    waited out), everything within ``budget``."""
     current = url
-    attempts = ATTEMPTS + limits.rate_limited_waits
     redirects = 0
     attempt = 1
     while True:
@@ -196,11 +203,16 @@ async def _document(
                 if check_url(current) is not None:
                     raise SitemapError(f"sitemap {url}: redirects to a bad URL {current!r}")
                 continue
-            if status in RETRY_STATUSES and attempt < attempts:
+            if status in RETRY_STATUSES and attempt < ATTEMPTS:
                 wait = backoff_delay(attempt, parse_retry_after(resp.headers.get("Retry-After")))
+                if wait > MAX_BACKOFF:
+                    raise SitemapError(
+                        f"sitemap {current}: HTTP {status}, asked to come back in {wait:.0f} s"
+                        f" (the crawl waits {MAX_BACKOFF:.0f} s at most)"
+                    )
                 attempt += 1
                 resp.release()
-                await asyncio.sleep(min(wait, limits.max_retry_after))
+                await asyncio.sleep(wait)
                 continue
             if status >= 400:
                 raise SitemapError(f"sitemap {current}: HTTP {status}")

@@ -12,14 +12,16 @@ bounds of a crawl; every request the crawler makes, every redirect hop included,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 __all__ = [
     "DEFAULT_PORTS",
     "CrawlLimits",
     "Origin",
+    "absolute_links",
     "check_url",
     "normalize_url",
     "origin_of",
@@ -35,6 +37,8 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 def check_url(url: str) -> str | None:
     """Why ``url`` is not a crawlable http(s) URL, or ``None`` when it is."""
+    if origin_of(url) is not None and url.isprintable() and " " not in url:
+        return None
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
@@ -50,7 +54,34 @@ def check_url(url: str) -> str | None:
 
 
 def origin_of(url: str) -> Origin | None:
-    """The origin of an http(s) URL; ``None`` for anything else (or a bad port)."""
+    """The origin of an http(s) URL; ``None`` for anything else (or a bad port).
+
+    Remembered by the URL's ``scheme://host:port`` (a few thousand of them): every request
+    asks it, and ``urlsplit`` with its ``port`` took ~3 us of the crawl's CPU a page.
+    """
+    start = url.find("://")
+    if start <= 0:
+        return _origin_of(url)
+    end = _AUTHORITY_END.search(url, start + 3)
+    authority = url[: end.start()] if end is not None else url
+    try:
+        return _ORIGINS[authority]
+    except KeyError:
+        pass
+    origin = _origin_of(url)
+    if authority.isprintable() and " " not in authority and "\\" not in authority:
+        if len(_ORIGINS) >= _ORIGINS_KEPT:
+            _ORIGINS.clear()
+        _ORIGINS[authority] = origin
+    return origin
+
+
+_AUTHORITY_END = re.compile(r"[/?#]")
+_ORIGINS: dict[str, Origin | None] = {}
+_ORIGINS_KEPT = 4096
+
+
+def _origin_of(url: str) -> Origin | None:
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -88,6 +119,59 @@ def normalize_url(url: str) -> str:
             shown = f"{shown}:{port}"
         netloc = f"{userinfo}@{shown}" if userinfo else shown
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+def absolute_links(base: str, hrefs: Iterable[str]) -> list[str]:
+    """The http(s) URLs that ``hrefs``, written on the page at ``base``, lead to: resolved as
+    ``urllib.parse.urljoin`` does, fragments dropped, in page order; other schemes
+    (``mailto:``, ``javascript:``...) and hrefs that do not parse are left out.
+
+    The common forms (``/path``, ``name``) are joined by hand, the rest by ``urljoin``: the
+    same URLs (``tests/test_crawler_follow.py`` compares them), for ~0.5 us a link instead
+    of ~6.
+
+    >>> absolute_links("http://a.test/x/y", ["z#top", "/w", "mailto:me@a.test", "HTTP://B.test"])
+    ['http://a.test/x/z', 'http://a.test/w', 'http://B.test']
+    """
+    found: list[str] = []
+    parts = urlsplit(base)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    here = origin + (parts.path[: parts.path.rfind("/") + 1] or "/")
+    plain = not parts.query and parts.scheme in DEFAULT_PORTS and "//" not in parts.path
+    for href in hrefs:
+        href = href.strip()
+        if plain and href and _simple(href):
+            url = (origin if href[0] == "/" else here) + href
+            found.append(url.partition("#")[0])
+            continue
+        try:
+            url = urljoin(base, href).partition("#")[0]
+        except ValueError:  # a bad port or IPv6 literal
+            continue
+        if url[:8].lower().startswith(("http://", "https://")) and check_url(url) is None:
+            found.append(url)
+    return found
+
+
+def _simple(href: str) -> bool:
+    """An href that joins by concatenation: an absolute path (not ``//host``) or a relative
+    one without a scheme, with no dot segment, empty segment, backslash, query, parameter or
+    space to interpret."""
+    first = href[0]
+    if first == "/":
+        if href.startswith("//"):
+            return False
+    elif first in ".?#" or ":" in href.partition("/")[0]:
+        return False
+    return (
+        "/." not in href
+        and "//" not in href
+        and ";" not in href
+        and "\\" not in href
+        and "?" not in href
+        and " " not in href
+        and href.isprintable()
+    )
 
 
 def _looks_normal(url: str) -> bool:
@@ -159,8 +243,6 @@ class CrawlLimits:
     max_bytes: int = 1024 * 1024  # per page body
     max_redirects: int = 5
     timeout: float = 10.0  # seconds per request (aiohttp's timeout)
-    rate_limited_waits: int = 10  # 429s a page waits out (Retry-After) before it fails
-    max_retry_after: float = 30.0  # a longer Retry-After fails the page instead of waiting
     concurrency: int = 64  # connections (and block instances) at once
     # sitemaps: bytes per sitemap document, seconds spent waiting for one document's bytes
     # (time the crawl holds the reader back is not counted), characters in one <loc>
