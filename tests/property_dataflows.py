@@ -330,6 +330,8 @@ def comparable(value: Any) -> Any:
 
 HEADER = """\
 import asyncio
+import functools
+import inspect
 import os
 
 from asyncdag._calls import current_call as _current_call
@@ -366,6 +368,29 @@ async def _aiter(values):
     for v in values:
         await asyncio.sleep(0)
         yield v
+
+
+def _traced(fn):
+    # A pass-through wrapper of the same call style: the engine makes a CallInfo
+    # (current_call()) only for wrapped functions, and each node here reads its own.
+    if inspect.isasyncgenfunction(fn):
+        async def wrapper(*args, **kwargs):
+            agen = fn(*args, **kwargs)
+            try:
+                async for value in agen:
+                    yield value
+            finally:
+                await agen.aclose()
+    elif inspect.isgeneratorfunction(fn):
+        def wrapper(*args, **kwargs):
+            return (yield from fn(*args, **kwargs))
+    elif inspect.iscoroutinefunction(fn):
+        async def wrapper(*args, **kwargs):
+            return await fn(*args, **kwargs)
+    else:
+        def wrapper(*args, **kwargs):
+            return fn(*args, **kwargs)
+    return functools.wraps(fn)(wrapper)
 
 
 def _event(*event):
@@ -439,6 +464,7 @@ def _source(spec: Spec) -> str:
     base = " + ".join([str(spec.const)] + [f"{c} * {d}" for d, c in zip(spec.deps, spec.coefs)])
     prefix = "async def" if spec.is_async else "def"
     lines = [f'@on_error("{spec.policy}")'] if spec.policy != "fail" else []
+    lines.append("@_traced")
     name = spec.name
     if spec.kind == "expand":
         lines.append(f"{prefix} {name}({', '.join(params)}) -> Parallelizable[int]:")
