@@ -961,3 +961,117 @@ async def test_a_node_never_sees_another_nodes_call_info(kind: str) -> None:
             result = await dr.aexecute(["all_seen"], inputs={"n": 3})
     for pair in result["all_seen"]:
         assert set(pair) <= {None, "plain", "plain_async"}, pair
+
+
+NESTED_POLICIES = """
+from asyncdag.policies import on_error
+from asyncdag.htypes import Collect, Parallelizable
+
+
+def outer(n: int) -> Parallelizable[int]:
+    return list(range(n))
+
+
+def inner(outer: int) -> Parallelizable[int]:
+    return [10 * outer + k for k in range(3)]
+
+
+@on_error("skip")
+def skipped(inner: int) -> int:
+    if inner % 10 == 1:
+        raise ValueError(f"skip {inner}")
+    return inner
+
+
+@on_error("deliver")
+def delivered(skipped: int) -> int:
+    if skipped % 10 == 2:
+        raise ValueError(f"deliver {skipped}")
+    return skipped
+
+
+def per(delivered: Collect[object]) -> int:
+    return sum(v for v in delivered if isinstance(v, int))
+
+
+def total(per: Collect[int]) -> int:
+    return sum(per)
+"""
+
+
+class _Tasks(lifecycle.LifecycleHooks):
+    def __init__(self) -> None:
+        self.before: list[tuple[Any, ...]] = []
+        self.after: list[tuple[Any, ...]] = []
+        self.expansions: list[tuple[Any, ...]] = []
+
+    def run_before_task_execution(self, *, expander: str, index: Any, **kw: Any) -> None:
+        self.before.append((expander, tuple(index)))
+
+    def run_after_task_execution(
+        self, *, expander: str, index: Any, outcome: str, error: Any, **kw: Any
+    ) -> None:
+        self.after.append((expander, tuple(index), outcome, type(error).__name__))
+
+    def run_after_expansion(self, *, expander: str, index: Any, items: int, **kw: Any) -> None:
+        self.expansions.append((expander, tuple(index), items))
+
+
+@pytest.mark.parametrize("kind", ["processes", "threads"])
+async def test_task_hooks_of_items_nested_in_a_worker_report_their_outcome(kind: str) -> None:
+    module = types.ModuleType(f"nested_policies_{kind}")
+    exec(compile(NESTED_POLICIES, module.__name__, "exec"), module.__dict__)
+    seen = {}
+    for where in ("default", kind):
+        tasks = _Tasks()
+        b = driver.Builder().with_modules(module).with_adapters(tasks)
+        ex = _executor_for(where)
+        if ex is not None:
+            b = b.with_local_executor(ex).with_remote_executor(ex)
+        async with b.build() as dr:
+            with anyio.fail_after(30):
+                assert await dr.aexecute(["total"], inputs={"n": 2}) == {"total": 10}
+        seen[where] = (sorted(tasks.before), sorted(tasks.after), sorted(tasks.expansions))
+    before, after, expansions = seen["default"]
+    assert ("inner", (1, 1), "skipped", "ValueError") in after
+    assert ("inner", (0, 2), "delivered", "ValueError") in after
+    assert ("inner", (1, 0), "done", "NoneType") in after
+    assert ("inner", (1,), 3) in expansions
+    assert seen[kind] == seen["default"]
+
+
+ASYNC_ITEMS = """
+from asyncdag.htypes import Collect, Parallelizable
+
+
+def outer(n: int) -> Parallelizable[int]:
+    return list(range(n))
+
+
+async def leaf(outer: int) -> int:
+    return outer
+
+
+def total(leaf: Collect[int]) -> int:
+    return sum(leaf)
+"""
+
+
+class _RaisesAfterLeaf(lifecycle.LifecycleHooks):
+    def run_after_node_execution(self, *, node_name: str, **kw: Any) -> None:
+        if node_name == "leaf":
+            raise RuntimeError("the hook's own bug")
+
+
+@pytest.mark.parametrize("n", [2, 40])
+async def test_a_hook_raising_on_events_relayed_from_workers_fails_the_run_at_once(n: int) -> None:
+    # the run fails while later batches are just being sent: a batch cancelled before its
+    # worker started it must still be answered, or the run waits for it forever
+    module = types.ModuleType(f"async_items_{n}")
+    exec(compile(ASYNC_ITEMS, module.__name__, "exec"), module.__dict__)
+    ex = executors.MultiProcessingExecutor(processes=2, concurrency=4)
+    b = driver.Builder().with_modules(module).with_adapters(_RaisesAfterLeaf())
+    b = b.with_local_executor(ex).with_remote_executor(ex)
+    async with b.build() as dr:
+        with anyio.fail_after(30), pytest.raises(errors.HookError, match="own bug"):
+            await dr.aexecute(["total"], inputs={"n": n})

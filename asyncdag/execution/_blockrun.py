@@ -28,7 +28,9 @@ class NodeRecord:
 
     ``kind`` is ``"call"`` (one call: ``ok``, ``value`` — the result, or the exception —,
     ``attempts``, ``kwargs`` when hooks want them) or ``"retry"`` (``attempts`` is the attempt
-    about to start, ``value`` the error, ``delay`` the pause before it).
+    about to start, ``value`` the error, ``delay`` the pause before it) or ``"hook"`` (an
+    item-level event of a nested expansion: ``node`` is the hook's name, ``kwargs`` its plain
+    arguments, ``value`` the task's error if any).
     """
 
     __slots__ = (

@@ -613,7 +613,7 @@ class Remote(_Batching):
                 externals,
                 [(c.index, c.values) for c in batch],
                 run_id=run.run_id,
-                records=bool(hooks is not None and hooks.nodes),
+                records=bool(hooks is not None and hooks.relayed),
                 with_inputs=bool(hooks is not None and hooks.node_inputs),
                 stream=run.events is not None,
             )
@@ -626,7 +626,10 @@ class Remote(_Batching):
 
             def part(raw: bytes) -> None:  # items of a streamed batch, as they finish
                 if run.alive:
-                    self._answered(batch, raw)
+                    try:
+                        self._answered(batch, raw)
+                    except Exception as exc:  # called back by the pool: fail the run, not it
+                        run.fail(exc)
 
             raw = await executor.run_job(
                 key,

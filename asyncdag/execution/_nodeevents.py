@@ -74,6 +74,9 @@ def node_finished(
     )
 
 
+_TASK_EVENTS = ("run_before_task_execution", "run_after_task_execution")
+
+
 def relay(
     run: Run,
     steps: Mapping[str, CallStep],
@@ -87,6 +90,15 @@ def relay(
     if hooks is None:
         return
     for rec in records:
+        if rec.kind == "hook":  # an event of an expansion nested in the item
+            if rec.node in hooks.by_name:
+                extra: dict[str, Any] = {}
+                if rec.node in _TASK_EVENTS:
+                    extra["executor"] = executor()
+                if rec.node == "run_after_task_execution":
+                    extra["error"] = None if rec.ok else as_error(rec.value)
+                run.hook(rec.node, **rec.kwargs, **extra)
+            continue
         step = steps.get(rec.node)
         if step is None:
             continue

@@ -113,6 +113,32 @@ class _Recorder(LifecycleHooks):
             )
         )
 
+    # The events of expansions nested in this worker's items, for the parent to fire (its
+    # own expansion's events it fires itself).
+
+    def _event(self, name: str, kw: dict[str, Any], error: BaseException | None = None) -> None:
+        for own in ("run_id", "executor", "error"):  # the parent's run gives its own
+            kw.pop(own, None)
+        now = time.time()
+        self.records.append(
+            NodeRecord("hook", name, kw.get("index", ()), now, now, error is None, error, 0, kw)
+        )
+
+    def run_before_expansion(self, **kw: Any) -> None:
+        self._event("run_before_expansion", kw)
+
+    def run_after_item_yielded(self, **kw: Any) -> None:
+        self._event("run_after_item_yielded", kw)
+
+    def run_before_task_execution(self, **kw: Any) -> None:
+        self._event("run_before_task_execution", kw)
+
+    def run_after_task_execution(self, **kw: Any) -> None:
+        self._event("run_after_task_execution", kw, kw.get("error"))
+
+    def run_after_expansion(self, **kw: Any) -> None:
+        self._event("run_after_expansion", kw)
+
     def run_before_node_retry(  # type: ignore[no-untyped-def]
         self, *, node_name, index, label, attempt, error, delay, **kw
     ):
@@ -356,6 +382,14 @@ class _Server:
         else:
             task = self.loop.create_task(self._stream(job_id, block, data))
             self.jobs[job_id] = ("async", task, None)
+            task.add_done_callback(lambda t: self._stream_done(job_id, t))
+
+    def _stream_done(self, job_id: int, task: asyncio.Task[None]) -> None:
+        # answered here, not in the coroutine: a task cancelled before it first ran never
+        # enters its body, and the parent waits for this answer
+        self.jobs.pop(job_id, None)
+        if task.cancelled():
+            self.send("cancelled", job_id, None)
 
     def _on_lane(
         self, job_id: int, key: str, plan: bytes, data: bytes, info: RunInfo, call: bool
@@ -407,12 +441,9 @@ class _Server:
             flush()
             self.send("done", job_id, _answer(block, [], time.perf_counter() - started, []))
         except asyncio.CancelledError:
-            self.send("cancelled", job_id, None)
-            raise
+            raise  # answered by _stream_done
         except BaseException as exc:
             self.send("done", job_id, _wire.crash(exc))
-        finally:
-            self.jobs.pop(job_id, None)
 
     def cancel(self, job_id: int, may_exit: bool) -> None:
         found = self.jobs.get(job_id)

@@ -228,6 +228,21 @@ class HookSet:
         self.expansion = has("run_after_expansion")
         self.retry = has("run_before_node_retry")
         self.nodes = self.before_node or self.after_node
+        #: someone listens to an event that a worker process records for the parent to fire
+        self.relayed = (
+            self.nodes
+            or self.retry
+            or any(
+                has(name)
+                for name in (
+                    "run_before_task_execution",
+                    "run_after_task_execution",
+                    "run_after_item_yielded",
+                    "run_before_expansion",
+                    "run_after_expansion",
+                )
+            )
+        )
         self.node_inputs = any(
             getattr(a, "wants_node_inputs", False)
             for a in adapters
