@@ -47,6 +47,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from asyncdag.errors import ExecutorError, WorkerDiedError
+from asyncdag.execution._wire import MANY
 
 __all__ = ["STOP", "Job", "ProcessPool"]
 
@@ -154,6 +155,7 @@ class _Worker:
         self.retiring = False  # takes no new job: it may exit to drop a cancelled one
         self.running: int | None = None  # the sync job on the worker's lane, if known
         self.queued: list[bytes] = []  # sent before the process was up
+        self.outbox: list[tuple[str, int, Any]] = []  # posted jobs, sent at the loop turn's end
         self.process: Any = None
         self.conn: Connection | None = None
         self.lifeline: Connection | None = None
@@ -175,23 +177,30 @@ class _Worker:
             except (EOFError, OSError):
                 break
             kind, job_id, body = pickle.loads(message)
-            if kind == "started":  # a sync job left the worker's queue for its lane
-                self.running = job_id
-                continue
-            with self.lock:
-                job = self.jobs.get(job_id)
-                if job is not None and kind != "part":
-                    del self.jobs[job_id]
-                    self.load -= job.weight
-            if job is not None:
-                job._deliver(kind, body)
-            job = body = None  # hold nothing of a run while waiting for the next message
-            if kind != "part" and self.retiring:
-                self.pool._forget(self)
-                self.send(STOP)  # it did not need to exit: let it go all the same
+            if kind == MANY:
+                for one in body:
+                    self._received(*one)
+            else:
+                self._received(kind, job_id, body)
+            body = None  # hold nothing of a run while waiting for the next message
         with contextlib.suppress(Exception):
             self.process.join(timeout=1.0)  # reap it, to report its exit code
         self._died(f"died (exit code {getattr(self.process, 'exitcode', None)})")
+
+    def _received(self, kind: str, job_id: int, body: Any) -> None:
+        if kind == "started":  # a sync job left the worker's queue for its lane
+            self.running = job_id
+            return
+        with self.lock:
+            job = self.jobs.get(job_id)
+            if job is not None and kind != "part":
+                del self.jobs[job_id]
+                self.load -= job.weight
+        if job is not None:
+            job._deliver(kind, body)
+        if kind != "part" and self.retiring:
+            self.pool._forget(self)
+            self.send(STOP)  # it did not need to exit: let it go all the same
 
     def _start(self) -> None:
         pool = self.pool
@@ -249,20 +258,44 @@ class _Worker:
     # -- any thread ----------------------------------------------------------------------------
 
     def send(self, message: bytes) -> bool:
-        """Send ``message`` (queued until the process is up); False if the worker is gone."""
+        """Send ``message`` (queued until the process is up), after what was posted before
+        it; False if the worker is gone."""
         with self.lock:
-            if self.dead:
+            return self._send_locked(message)
+
+    def _send_locked(self, message: bytes | None) -> bool:
+        if self.dead:
+            return False
+        if self.outbox:  # what was posted goes first: a cancel never overtakes its job
+            out, self.outbox = self.outbox, []
+            if not self._write(pickle.dumps(out[0] if len(out) == 1 else (MANY, -1, out))):
                 return False
-            if not self.started:
-                self.queued.append(message)
-                return True
-            conn = self.conn
-            assert conn is not None
-            try:
-                conn.send_bytes(message)
-            except (OSError, EOFError, ValueError):
-                return False
+        return True if message is None else self._write(message)
+
+    def _write(self, message: bytes) -> bool:
+        if not self.started:
+            self.queued.append(message)
             return True
+        conn = self.conn
+        assert conn is not None
+        try:
+            conn.send_bytes(message)
+        except (OSError, EOFError, ValueError):
+            return False
+        return True
+
+    def post(self, loop: asyncio.AbstractEventLoop, kind: str, job_id: int, body: Any) -> None:
+        """Send a message at the end of the current turn of ``loop`` (the caller's), in one
+        write with every other message posted meanwhile: each write wakes the worker."""
+        with self.lock:
+            self.outbox.append((kind, job_id, body))
+            first = len(self.outbox) == 1
+        if first:
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        with self.lock:
+            self._send_locked(None)
 
     def cancel(self, job: Job) -> None:
         """Ask the worker to drop ``job``; if it is all the worker has, the worker may exit
@@ -357,9 +390,8 @@ class ProcessPool:
                 if worker.take(job):
                     break
                 self._forget_locked(worker)
-        if not worker.send(pickle.dumps(("job", job.id, payload))):
-            # gone between take and send: its reader thread fails the job as died
-            pass
+        # gone before it is sent: its reader thread fails the job as died
+        worker.post(loop, "job", job.id, payload)
         return job
 
     def _choose(self) -> _Worker:

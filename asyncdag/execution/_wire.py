@@ -37,6 +37,7 @@ from asyncdag.execution._plan import BlockPlan
 from asyncdag.policies import FAIL
 
 __all__ = [
+    "MANY",
     "STOP",
     "Batch",
     "ErrorRecord",
@@ -57,6 +58,9 @@ __all__ = [
 
 #: tells a worker process to stop
 STOP = b"\0stop"
+#: the kind of a pipe message that carries several ``(kind, job_id, body)`` messages, sent in
+#: one write (each write wakes the other side's reader thread)
+MANY = "many"
 
 #: (type's qualified name, message, traceback text, the exception's pickle or None)
 ErrorRecord = tuple[str, str, str, bytes | None]

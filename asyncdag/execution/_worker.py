@@ -314,6 +314,7 @@ class _Server:
         self.lock = threading.Lock()
         self.jobs: dict[int, Any] = {}
         self.lane = ThreadPool(1, "asyncdag-worker-lane")
+        self.outbox: list[tuple[str, int, Any]] = []  # posted on the loop, sent once a turn
 
     def read(self) -> None:
         loop = self.loop
@@ -332,12 +333,34 @@ class _Server:
             loop.call_soon_threadsafe(loop.stop)
 
     def send(self, kind: str, job_id: int, body: Any) -> None:
+        """Send one message now (from any thread)."""
         data = pickle.dumps((kind, job_id, body))
         with self.lock, contextlib.suppress(OSError, EOFError):
             self.conn.send_bytes(data)
 
+    def post(self, kind: str, job_id: int, body: Any) -> None:
+        """Send a message from the loop's thread at the end of this loop turn, in one write
+        with every other message posted in it (each write wakes the parent's reader)."""
+        self.outbox.append((kind, job_id, body))
+        if len(self.outbox) == 1:
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        out, self.outbox = self.outbox, []
+        if len(out) == 1:
+            self.send(*out[0])
+        elif out:
+            self.send(_wire.MANY, -1, out)
+
     def handle(self, message: bytes) -> None:
         kind, job_id, body = pickle.loads(message)
+        if kind == _wire.MANY:
+            for one in body:
+                self._handle(*one)
+            return
+        self._handle(kind, job_id, body)
+
+    def _handle(self, kind: str, job_id: int, body: Any) -> None:
         if kind == "cancel":
             self.cancel(job_id, may_exit=body)
             return
@@ -345,7 +368,7 @@ class _Server:
             key, plan, data = cloudpickle.loads(body)
             block = None if key == CALL else _load(key, plan, data)[0]
         except BaseException as exc:  # never die silently: report what went wrong
-            self.send("done", job_id, _wire.load_failure(exc))
+            self.post("done", job_id, _wire.load_failure(exc))
             return
         if block is None or block.all_sync:
             info = RunInfo("")
@@ -384,33 +407,35 @@ class _Server:
             frame = _frames(batch.externals)
             items = list(enumerate(batch.items))
             ready: list[tuple[int, Finished]] = []
-            flushing = False
+            left = len(items)
 
             def flush() -> None:
-                nonlocal flushing
-                flushing = False
                 if ready:
                     part = list(ready)
                     ready.clear()
-                    self.send("part", job_id, _answer(
+                    self.post("part", job_id, _answer(
                         block, [f for _, f in part], 0.0, [p for p, _ in part]
                     ))  # fmt: skip
 
             async def one(position: int, index: tuple[int, ...], values: dict[str, Any]) -> None:
-                nonlocal flushing
+                nonlocal left
                 ready.append((position, await _run_item(block, batch, frame, index, values)))
-                if not flushing:  # one part per loop turn, whatever finished in it
-                    flushing = True
+                left -= 1
+                if left and len(ready) == 1:  # one part per loop turn, whatever finished in it
                     self.loop.call_soon(flush)
 
             await asyncio.gather(*(one(p, index, values) for p, (index, values) in items))
-            flush()
-            self.send("done", job_id, _answer(block, [], time.perf_counter() - started, []))
+            # the items that finished last travel with the job's end, in one answer
+            last = list(ready)
+            ready.clear()
+            self.post("done", job_id, _answer(
+                block, [f for _, f in last], time.perf_counter() - started, [p for p, _ in last]
+            ))  # fmt: skip
         except asyncio.CancelledError:
-            self.send("cancelled", job_id, None)
+            self.post("cancelled", job_id, None)
             raise
         except BaseException as exc:
-            self.send("done", job_id, _wire.crash(exc))
+            self.post("done", job_id, _wire.crash(exc))
         finally:
             self.jobs.pop(job_id, None)
 
