@@ -32,12 +32,12 @@ from asyncdag.execution._dispatch import InlineCalls, InLoop
 from asyncdag.execution._engine import Placement, execute
 from asyncdag.execution._outcome import Outcome, Raised
 from asyncdag.execution._plan import BlockPlan
-from asyncdag.execution._procpool import CANCELLED_EXIT
+from asyncdag.execution._procpool import CANCELLED_EXIT, widen
 from asyncdag.execution._resources import WORKER_RESOURCES
 from asyncdag.execution._threads import ThreadPool
 from asyncdag.lifecycle._hooks import HookSet, LifecycleHooks
 
-__all__ = ["CALL", "arun_batch", "run_batch", "run_call", "serve"]
+__all__ = ["CALL", "Channel", "arun_batch", "run_batch", "run_call", "serve"]
 
 #: the payload key of a single sync function call (a node outside blocks on processes)
 CALL = "\0call"
@@ -288,6 +288,7 @@ def serve(conn: Connection, lifeline: Connection | None = None) -> None:
         threading.Thread(
             target=_watch_parent, args=(lifeline,), name="asyncdag-lifeline", daemon=True
         ).start()
+    widen(conn)
     loop = _loop()
     server = _Server(conn, loop)
     threading.Thread(target=server.read, name="asyncdag-inbox", daemon=True).start()
@@ -455,6 +456,46 @@ class _Server:
             # a sync item in user code, and the parent sends this worker nothing else: give
             # the worker back at once (the parent replaces it)
             os._exit(CANCELLED_EXIT)
+
+
+class Channel:
+    """A worker's jobs served over calls instead of a pipe (a Ray async actor's methods):
+    the same :class:`_Server`, on the running loop. :meth:`put` hands it a message from the
+    parent; :meth:`take` waits for answers and returns every one there is, no sooner than
+    ``interval`` seconds after the last take returned, so that a busy worker answers in a few
+    calls a second, each carrying many items, not one call an item."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
+        self._loop = loop
+        self._thread = threading.get_ident()
+        self._interval = interval
+        self._out: list[bytes] = []
+        self._ready = asyncio.Event()
+        self._last = 0.0
+        self.server = _Server(self, loop)  # type: ignore[arg-type]
+
+    def send_bytes(self, data: bytes) -> None:  # the server's sends, from any thread
+        if threading.get_ident() == self._thread:
+            self._add(data)
+        else:
+            self._loop.call_soon_threadsafe(self._add, data)
+
+    def _add(self, data: bytes) -> None:
+        self._out.append(data)
+        self._ready.set()
+
+    def put(self, message: bytes) -> None:
+        self.server.handle(message)
+
+    async def take(self) -> list[bytes]:
+        pause = self._last + self._interval - time.monotonic()
+        if pause > 0:
+            await asyncio.sleep(pause)
+        await self._ready.wait()
+        out, self._out = self._out, []
+        self._ready.clear()
+        self._last = time.monotonic()
+        return out
 
 
 _BACKGROUND: asyncio.AbstractEventLoop | None = None
