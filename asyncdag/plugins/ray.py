@@ -17,10 +17,12 @@ Example::
 Blocks of sync nodes (CPU work) travel as Ray *tasks*, in batches sized from their measured
 time. Blocks with async nodes (I/O) go to Ray *async actors*, one per CPU by default
 (``actors=``), each running up to ``concurrency`` block instances at once on its own event
-loop; each instance is one actor call, sent as it is admitted and answered on its own. Chosen
-by measurement (``python -m benchmarks w5`` and ``crawl``): a batch task per item costs a
-worker process per page in flight, while an actor call keeps dozens of pages in flight per
-process at a fraction of a millisecond each.
+loop. Instances stream to an actor as they are admitted and come back one by one as they
+finish, as they do with worker processes, but not one actor call each: the parent sends what
+was admitted meanwhile in one call, and takes every answer that is ready in one call, each at
+most every ``answer_interval`` seconds (default 5 ms) an actor. Chosen by measurement
+(``python -m benchmarks crawl``): an actor call costs ~2 ms of CPU across Ray's processes,
+so a call an item cost a crawl more than its pages did.
 
 Nodes decorated with ``@ray_remote_options(num_gpus=1, resources={...})`` (Hamilton's
 decorator, in ``asyncdag.function_modifiers``) place the jobs of their block: a block's tasks
@@ -220,7 +222,9 @@ class RayExecutor(BatchingExecutor):
     """Ships block instances to Ray: sync blocks as tasks, async blocks to async actors.
 
     ``max_tasks`` bounds the block instances (async) or batches (sync) in flight (default:
-    the larger of twice the cluster's CPUs and ``actors * concurrency``).
+    the larger of twice the cluster's CPUs and ``actors * concurrency``). ``answer_interval``:
+    the least time between two calls to one actor of each kind (sending it items, taking its
+    answers); more saves CPU, less answers sooner.
     """
 
     def __init__(
