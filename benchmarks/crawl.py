@@ -162,13 +162,23 @@ def _descendants_cpu(skip: set[int], *, ray: bool) -> float:
         if child.pid in skip:
             continue
         try:
-            is_ray = any("ray" in part for part in child.cmdline())
+            is_ray = _is_ray(child.cmdline())
             times = child.cpu_times()
         except psutil.Error:
             continue
         if is_ray == ray:
             total += times.user + times.system
     return total
+
+
+def _is_ray(cmdline: list[str]) -> bool:
+    """Whether a process is one of Ray's (``raylet``, ``gcs_server``, a ``ray::`` worker, a
+    script of the ray package). A worker process of ``MultiProcessingExecutor`` (started by
+    multiprocessing's forkserver) is not, though its command line carries this process's
+    ``sys.path``, which names Ray's directories once Ray is imported."""
+    if any("multiprocessing" in part for part in cmdline):
+        return False
+    return any("ray" in part for part in cmdline)
 
 
 async def asyncdag_crawl(source: str, limits: CrawlLimits) -> CrawlTotals:
