@@ -236,3 +236,20 @@ def test_a_local_ray_listens_on_loopback_only() -> None:
     assert listening  # the GCS, the raylet, the workers
     assert all(ip in ("127.0.0.1", "::1", "::ffff:127.0.0.1") for ip, _ in listening), listening
     ray.kill(probe)
+
+
+async def test_a_lost_actor_fails_its_items_by_name_and_the_next_run_has_a_fresh_one() -> None:
+    from asyncdag.errors import WorkerDiedError
+    from tests.dags_exec import lost_worker
+
+    ex = RayExecutor(concurrency=8, actors=1)
+    dr = driver.Builder().with_modules(lost_worker).with_remote_executor(ex).build()
+    try:
+        with anyio.fail_after(90):
+            with pytest.raises((WorkerDiedError, NodeExecutionError)) as info:
+                await dr.aexecute(["total"], inputs={"n": 6, "lose": 3})
+            text = str(info.value)
+            assert "Ray actor" in text and "'item'" in text, text
+            assert await dr.aexecute(["total"], inputs={"n": 6, "lose": -1}) == {"total": 30}
+    finally:
+        ex.close()
