@@ -150,11 +150,17 @@ class _AsyncWorker:
 
 class _ActorConn:
     """The parent's end of an actor, as a pool worker's pipe: ``send_bytes`` is an actor call
-    (not waited for; calls from one caller start in order), ``recv_bytes`` waits on the
-    actor's ``take`` (on the worker's reader thread) and hands out its answers one by one."""
+    (not waited for; calls from one caller start in order), ``recv_bytes`` waits for the
+    actor's ``take`` (on the worker's reader thread) and hands out its answers one by one.
+
+    The reader waits on the call's future, never inside ``ray.get``: a thread blocked in Ray
+    while ``ray.shutdown()`` tears the runtime down aborts the process. It looks every
+    ``_POLL`` seconds whether Ray is still up, and reads a Ray that is gone as a lost actor.
+    """
 
     def __init__(self, actor: Any) -> None:
         self.actor = actor
+        self.closed = False
         self._answers: deque[bytes] = deque()
 
     def send_bytes(self, message: bytes) -> None:
@@ -164,14 +170,29 @@ class _ActorConn:
         import ray
 
         while not self._answers:
+            if self.closed or not ray.is_initialized():
+                raise EOFError("Ray was shut down")
             try:
-                self._answers.extend(ray.get(self.actor.take.remote()))
-            except ray.exceptions.RayError as exc:
+                waiting = self.actor.take.remote().future()
+            except Exception as exc:
                 raise EOFError(str(exc)) from exc
+            while True:
+                try:
+                    self._answers.extend(waiting.result(timeout=_POLL))
+                    break
+                except TimeoutError:
+                    if self.closed or not ray.is_initialized():
+                        raise EOFError("Ray was shut down") from None
+                except Exception as exc:  # the actor died, or Ray went away
+                    raise EOFError(str(exc)) from exc
         return self._answers.popleft()
 
     def close(self) -> None:
-        pass
+        self.closed = True
+
+
+#: how often a reader waiting for an actor's answers looks whether Ray is still up (seconds)
+_POLL = 0.25
 
 
 class _ActorWorker(Worker):
