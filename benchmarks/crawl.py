@@ -13,7 +13,16 @@ crawlers run in this process, taking turns (``measure_rounds``), at concurrency 
   threads, a ``CollectAsCompleted`` collector).
 
 - the same with ``asyncdag.lifecycle.ProgressBar`` drawing with rich (to a stream that says it
-  is a terminal and drops the text), to show what the live bar costs.
+  is a terminal and drops the text), to show what the live bar costs;
+- asyncdag on 2 worker processes (``--workers 2``: 32 pages each, 64 in all) and on a local
+  Ray (2 async actors of 32); then each with twice the pages in flight: the single loop at
+  128, 2 processes of 64 and 2 actors of 64 (128 in all), the single loop at 128 telling how
+  much of their gain is the concurrency alone;
+- the site's own bound: every listed page's requests and retry pauses slept by
+  ``concurrency`` tasks that spend no CPU (``zero_cpu_crawl``), at 64 and 128.
+
+The rounds reuse each driver (its processes, actors and connections): the first crawl of
+each, start-up included, is reported apart ("first crawl").
 
 They share the fetch, parse and totals functions and the retry constants
 (``examples/crawler/pages.py``, ``report.py``), so the difference is the scheduling. Every
@@ -36,8 +45,10 @@ import time
 from contextlib import ExitStack, asynccontextmanager
 from typing import Any
 
+from asyncdag.execution.executors import MultiProcessingExecutor
 from asyncdag.htypes import ItemFailure
 from asyncdag.lifecycle import ProgressBar
+from asyncdag.plugins.ray import RayExecutor
 from benchmarks._harness import (
     Options,
     Row,
@@ -70,6 +81,13 @@ HAND = "hand-written aiohttp"
 ASYNC = "asyncdag crawler"
 BAR = "asyncdag + ProgressBar"
 WORKERS = "asyncdag --workers 2"
+#: more pages in flight: one loop, and two workers of 64 each (the same 128 in all)
+WIDE = "asyncdag crawler, 2x in flight"
+WORKERS_WIDE = "asyncdag 2 processes x the loop's concurrency (2x in flight)"
+RAY_WIDE = "asyncdag local Ray, 2 actors x the loop's concurrency (2x in flight)"
+#: the site's own bound: every request, redirect and retry pause as the crawl makes them,
+#: slept in a loop of ``concurrency`` tasks, no CPU spent on pages
+CEILING = "bound: zero CPU a page"
 SCRAPY = "Scrapy CrawlSpider"
 TARGET = 0.9  # asyncdag pages/s at least this times the hand-written crawler's
 FOLLOW = "asyncdag crawler --follow"
@@ -144,13 +162,23 @@ def _descendants_cpu(skip: set[int], *, ray: bool) -> float:
         if child.pid in skip:
             continue
         try:
-            is_ray = any("ray" in part for part in child.cmdline())
+            is_ray = _is_ray(child.cmdline())
             times = child.cpu_times()
         except psutil.Error:
             continue
         if is_ray == ray:
             total += times.user + times.system
     return total
+
+
+def _is_ray(cmdline: list[str]) -> bool:
+    """Whether a process is one of Ray's (``raylet``, ``gcs_server``, a ``ray::`` worker, a
+    script of the ray package). A worker process of ``MultiProcessingExecutor`` (started by
+    multiprocessing's forkserver) is not, though its command line carries this process's
+    ``sys.path``, which names Ray's directories once Ray is imported."""
+    if any("multiprocessing" in part for part in cmdline):
+        return False
+    return any("ray" in part for part in cmdline)
 
 
 async def asyncdag_crawl(source: str, limits: CrawlLimits) -> CrawlTotals:
@@ -191,6 +219,52 @@ def start_site(config: SiteConfig) -> tuple[subprocess.Popen[str], str]:
     return child, child.stdout.readline().strip()
 
 
+def _schedule(page: Any, latency: float, slow: float) -> list[float]:
+    """The pauses one listed page costs a crawl that holds a slot for it: each request's
+    latency and each retry's backoff, as the site answers and the dataflow's policy waits
+    (redirects answer at once; off-origin and robots.txt-refused URLs make no request)."""
+    kind = page.kind
+    if kind in ("external", "private", "loop", "away"):
+        return []
+    if kind == "slow":
+        return [slow]
+    if kind == "broken":
+        fails = ATTEMPTS - 1
+    elif kind == "flaky":
+        fails = page.fails
+    else:
+        return [latency]
+    out: list[float] = []
+    for attempt in range(1, fails + 1):
+        out += [latency, backoff_delay(attempt, None)]
+    return out + [latency]
+
+
+async def zero_cpu_crawl(config: SiteConfig, concurrency: int) -> float:
+    """Seconds a crawl of the site takes when pages cost no CPU: each listed page's pauses
+    (``_schedule``) slept in sitemap order, ``concurrency`` pages at once, as the crawler
+    holds a slot for a page through its retries. What no scheduler or CPU saving can beat."""
+    site = EmbeddedSite(config)
+    slots = asyncio.Semaphore(concurrency)
+    running: list[asyncio.Task[None]] = []
+
+    async def one(pauses: list[float]) -> None:
+        try:
+            for pause in pauses:
+                await asyncio.sleep(pause)
+        finally:
+            slots.release()
+
+    t0 = time.perf_counter()
+    for page in site.pages:
+        await slots.acquire()
+        running.append(
+            asyncio.create_task(one(_schedule(page, config.latency, config.slow_latency)))
+        )
+    await asyncio.gather(*running)
+    return time.perf_counter() - t0
+
+
 def _checker(want: Expected) -> Any:
     def check(found: CrawlTotals) -> None:
         assert found.ok == want.ok, (found.ok, want.ok)
@@ -220,19 +294,22 @@ def bench(
     limits = CrawlLimits.for_urls(sitemap, concurrency=concurrency)
     logging.getLogger("asyncdag").setLevel(logging.ERROR)  # one warning per failed page
     ray_name = f"asyncdag --ray local ({ray_cpus} CPUs)"
+    wide = 2 * concurrency
     names = [HAND, ASYNC, BAR] + ([WORKERS] if workers else []) + ([ray_name] if ray_cpus else [])
+    names += [WIDE] + ([WORKERS_WIDE] if workers else []) + ([RAY_WIDE] if ray_cpus else [])
     cpu: dict[str, list[float]] = {name: [] for name in names}
+    walls: dict[str, list[float]] = {name: [] for name in names}  # [0]: the first crawl
     ev = new_loop(loop)
     drivers: list[Any] = []
     stack = ExitStack()
 
-    def reused(executor: Any) -> Any:
+    def reused(executor: Any, on: CrawlLimits = limits) -> Any:
         """A crawl on a driver kept open across rounds (its processes started once)."""
-        dr = build_driver(limits, executor=executor)
+        dr = build_driver(on, executor=executor)
         drivers.append(dr)
 
         async def on_it(source: str, limits: CrawlLimits) -> CrawlTotals:
-            found = await dr.aexecute(["totals"], inputs={"source": source, "limits": limits})
+            found = await dr.aexecute(["totals"], inputs={"source": source, "limits": on})
             return found["totals"]  # type: ignore[no-any-return]
 
         return on_it
@@ -245,9 +322,10 @@ def bench(
             return cpu
 
         async def call() -> CrawlTotals:
-            t0 = used()
+            t0, w0 = used(), time.perf_counter()
             found = await fn(sitemap, limits)
             cpu[name].append(used() - t0)
+            walls[name].append(time.perf_counter() - w0)
             return found
 
         return call
@@ -275,7 +353,22 @@ def bench(
                     check=check,
                 )
             )
+        limits_wide = CrawlLimits.for_urls(sitemap, concurrency=wide)
+        on_wide = timed(WIDE, reused(executor_for(limits_wide), limits_wide))
+        systems.append(System(WIDE, on_wide, is_async=True, check=check))
+        if workers:
+            pool = MultiProcessingExecutor(processes=workers, concurrency=wide // workers)
+            on_pool = timed(WORKERS_WIDE, reused(pool, limits_wide), children=True)
+            systems.append(System(WORKERS_WIDE, on_pool, is_async=True, check=check))
+        if ray_cpus:
+            actors = RayExecutor(wide, actors=ray_cpus, concurrency=wide // ray_cpus)
+            on_actors = timed(RAY_WIDE, reused(actors, limits_wide), ray=True, children=True)
+            systems.append(System(RAY_WIDE, on_actors, is_async=True, check=check))
         samples = measure_rounds(ev, systems, repeats=repeats)
+        bounds = {
+            n: statistics.median(ev.run_until_complete(zero_cpu_crawl(config, n)) for _ in range(3))
+            for n in (concurrency, wide)
+        }
     finally:
         for dr in drivers:
             dr.close()
@@ -285,14 +378,22 @@ def bench(
     case = f"{pages} pages x {latency * 1e3:g} ms @ {concurrency}"
     ideal = -(-pages // concurrency) * latency
     rows = [Row(WORKLOAD, case, "ideal", pages / ideal, "pages/s")]
+    for n, wall in bounds.items():
+        note = f"{wall:.2f} s: the site's latencies and retry pauses at {n} pages at once"
+        rows.append(Row(WORKLOAD, case, f"{CEILING} @{n}", pages / wall, "pages/s", note))
     for name in names:
         wall = statistics.median(samples[name])
         note = f"{wall:.2f} s ({spread(samples[name])})"
         rows.append(Row(WORKLOAD, case, name, pages / wall, "pages/s", note))
     for name in names:
         cpu_us = statistics.median(cpu[name][1:]) / pages * 1e6  # [0] is the warm-up
-        where = "the crawler" if name in (HAND, ASYNC, BAR) else "all the crawl's processes"
+        where = "the crawler" if name in (HAND, ASYNC, BAR, WIDE) else "all the crawl's processes"
         rows.append(Row(WORKLOAD, f"{case}, CPU", name, cpu_us, "us/page", where))
+    for name in names:
+        # the warm-up: a pool's processes (Ray's actors) start, every client connects; the
+        # rounds above reuse them, as a long crawl does after its first seconds
+        first = walls[name][0]
+        rows.append(Row(WORKLOAD, f"{case}, first crawl", name, first, "s", "start-up included"))
     add_ratios(rows, [HAND, ASYNC])
     return rows
 
@@ -382,6 +483,7 @@ def targets(rows: list[Row]) -> list[str]:
     def verdict(ok: bool, text: str) -> None:
         out.append(f"{'MET   ' if ok else 'MISSED'}  {text}")
 
+    bound = {r.system: r.value for r in rows if r.system.startswith(CEILING)}
     for r in rows:
         if r.system in (ASYNC, BAR) and HAND in r.ratios and r.unit == "pages/s":
             verdict(
@@ -394,7 +496,8 @@ def targets(rows: list[Row]) -> list[str]:
                 r.value >= SINGLE_LOOP_TARGET * BEFORE_PAGES_PER_S,
                 f"CRAWL single loop >= {SINGLE_LOOP_TARGET}x the {BEFORE_PAGES_PER_S:,} pages/s"
                 f" measured before the rebuild (is {r.value:,.0f},"
-                f" {r.value / BEFORE_PAGES_PER_S:.2f}x)",
+                f" {r.value / BEFORE_PAGES_PER_S:.2f}x; with no CPU spent at all the site allows"
+                f" {_bound_at(bound, r.case):,.0f})",
             )
         if r.system == ASYNC and r.unit == "us/page":
             verdict(
@@ -410,6 +513,13 @@ def targets(rows: list[Row]) -> list[str]:
                 f"CRAWL {r.system} >= {WORKERS_TARGET}x the single loop's pages/s at {r.case}"
                 f" (is {r.ratios[ASYNC]:.2f}x)",
             )
+        if r.system in (WORKERS_WIDE, RAY_WIDE) and ASYNC in r.ratios:
+            goal = WORKERS_TARGET if r.system == WORKERS_WIDE else RAY_TARGET
+            verdict(
+                r.ratios[ASYNC] >= goal,
+                f"CRAWL {r.system} >= {goal}x the single loop's pages/s at {r.case}"
+                f" (is {r.ratios[ASYNC]:.2f}x, with twice the pages in flight)",
+            )
         if r.system.startswith("asyncdag --ray") and ASYNC in r.ratios:
             verdict(
                 r.ratios[ASYNC] >= RAY_TARGET,
@@ -423,6 +533,11 @@ def targets(rows: list[Row]) -> list[str]:
                 f" {r.case} (is {r.ratios[SCRAPY]:.2f}x)",
             )
     return out
+
+
+def _bound_at(bound: dict[str, float], case: str) -> float:
+    """The zero-CPU bound at the concurrency of ``case`` ("... @ 64")."""
+    return bound.get(f"{CEILING} @{case.rsplit('@', 1)[-1].strip()}", float("nan"))
 
 
 def _has_ray() -> bool:

@@ -9,7 +9,9 @@ back). The single loop's figure is everything the crawl costs, so the two column
 processes row against it tell what a page's trip to a worker adds.
 
 ``--pages N`` (default 4,000), ``--rounds N`` (timed runs per case after a warm-up; default
-2), ``--concurrency 64,128,256``.
+2), ``--concurrency 64,128,256``; ``--per-worker``: each process runs that many pages at once
+(``MultiProcessingExecutor(processes=2, concurrency=N)``, twice the pages in flight of the
+single loop's row) instead of its share of them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import logging
 import statistics
 import time
 
+from asyncdag.execution.executors import MultiProcessingExecutor
 from benchmarks._harness import new_loop
 from benchmarks.crawl import _descendants_cpu, _stop_site, start_site
 from examples.crawler.runner import build_driver, executor_for
@@ -26,7 +29,9 @@ from examples.crawler.site import EmbeddedSite, SiteConfig
 from examples.crawler.urls import CrawlLimits
 
 
-def measure(pages: int, rounds: int, concurrencies: list[int], workers: int = 2) -> list[str]:
+def measure(
+    pages: int, rounds: int, concurrencies: list[int], workers: int = 2, per_worker: bool = False
+) -> list[str]:
     config = SiteConfig(pages=pages, latency=0.020)
     want = EmbeddedSite(config).expected()
     child, sitemap = start_site(config)
@@ -37,7 +42,10 @@ def measure(pages: int, rounds: int, concurrencies: list[int], workers: int = 2)
         for concurrency in concurrencies:
             limits = CrawlLimits.for_urls(sitemap, concurrency=concurrency)
             for on in (None, workers):
-                dr = build_driver(limits, executor=executor_for(limits, on))
+                executor = executor_for(limits, on)
+                if on is not None and per_worker:
+                    executor = MultiProcessingExecutor(processes=on, concurrency=concurrency)
+                dr = build_driver(limits, executor=executor)
                 rates, here, there = [], [], []
                 try:
                     for i in range(rounds + 1):
@@ -55,6 +63,8 @@ def measure(pages: int, rounds: int, concurrencies: list[int], workers: int = 2)
                 finally:
                     dr.close()
                 case = f"@{concurrency} " + ("one loop" if on is None else f"{on} processes")
+                if on is not None and per_worker:
+                    case = f"@{concurrency} x {on} processes"
                 lines.append(
                     f"{case:<24} {statistics.median(rates):>8,.0f}"
                     f" {statistics.median(here):>17,.0f} {statistics.median(there):>11,.0f}"
@@ -70,9 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pages", type=int, default=4000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--concurrency", default="64,128,256")
+    parser.add_argument("--per-worker", action="store_true")
     args = parser.parse_args(argv)
     concurrencies = [int(c) for c in args.concurrency.split(",")]
-    print("\n".join(measure(args.pages, args.rounds, concurrencies)))
+    print("\n".join(measure(args.pages, args.rounds, concurrencies, per_worker=args.per_worker)))
     return 0
 
 

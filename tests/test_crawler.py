@@ -369,14 +369,17 @@ def test_the_benchmark_runs_at_a_tiny_size() -> None:
     assert [r.system for r in follow] == [bench_crawl.FOLLOW, bench_crawl.SCRAPY]
     assert all(r.value > 0 for r in follow) and bench_crawl.SCRAPY in follow[0].ratios
     systems = {bench_crawl.HAND, bench_crawl.ASYNC, bench_crawl.BAR, bench_crawl.WORKERS}
-    assert {r.system for r in rows} == systems | {"ideal"}
+    systems |= {bench_crawl.WIDE, bench_crawl.WORKERS_WIDE}
+    bounds = {f"{bench_crawl.CEILING} @{n}" for n in (8, 16)}
+    assert {r.system for r in rows} == systems | bounds | {"ideal"}
     assert {r.system for r in rows if r.unit == "us/page"} == systems
+    assert {r.system for r in rows if r.unit == "s"} == systems  # each one's first crawl
     assert all(r.value > 0 for r in rows)
     verdicts = bench_crawl.targets(rows + follow)
     # two against the hand-written crawler, the single loop's pages/s and CPU against the
-    # figures from before, --workers 2, and asyncdag --follow against Scrapy (Ray: bench's
-    # ray_cpus, off here)
-    assert len(verdicts) == 6
+    # figures from before, --workers 2 and 2 processes at the full concurrency, and asyncdag
+    # --follow against Scrapy (Ray: bench's ray_cpus, off here)
+    assert len(verdicts) == 7
     assert all(v.startswith(("MET", "MISSED")) for v in verdicts)
 
 

@@ -25,11 +25,12 @@ import anyio
 import pytest
 
 from asyncdag import driver
-from asyncdag.errors import NodeExecutionError, SerializationError, WorkerDiedError
-from asyncdag.execution import executors
-from asyncdag.htypes import Collect, Parallelizable
+from asyncdag.errors import NodeExecutionError, RemoteError, SerializationError, WorkerDiedError
+from asyncdag.execution import _wire, executors
+from asyncdag.htypes import Collect, ItemFailure, Parallelizable
 from tests.dags_exec import (
     async_items,
+    delivered,
     failures,
     marks,
     nested_failure,
@@ -476,3 +477,41 @@ async def test_a_nested_node_error_in_a_worker_has_the_full_index_path(
     err = info.value
     assert (err.node, err.index) == ("leaf", (4, 2))
     assert type(err.__cause__) is nested_failure.NestedBoom
+
+
+# -- failures an item's own policy delivers ------------------------------------------------------
+
+
+async def test_a_delivered_failure_comes_back_as_itself(
+    pool: executors.MultiProcessingExecutor,
+) -> None:
+    with on_pool(pool, delivered) as dr, anyio.fail_after(60):
+        found = (await dr.aexecute(["results"], inputs={"n": 9, "case": "rebuildable"}))["results"]
+    failed = [r for r in found if isinstance(r, ItemFailure)]
+    assert [r for r in found if not isinstance(r, ItemFailure)] == [0, 2, 3, 5, 6, 8]
+    assert [(f.node, f.index, f.policy) for f in failed] == [
+        ("fetched", (i,), "deliver") for i in (1, 4, 7)
+    ]
+    assert all(type(f.error) is delivered.Rebuildable for f in failed)
+    assert [str(f.error) for f in failed] == ["item 1", "item 4", "item 7"]
+
+
+async def test_a_delivered_failure_that_cannot_be_rebuilt_keeps_its_traceback_text(
+    pool: executors.MultiProcessingExecutor,
+) -> None:
+    with on_pool(pool, delivered) as dr, anyio.fail_after(60):
+        found = (await dr.aexecute(["results"], inputs={"n": 3, "case": "needs_args"}))["results"]
+    (failure,) = [r for r in found if isinstance(r, ItemFailure)]
+    err = failure.error
+    if not isinstance(err, RemoteError):  # tblib taught pickle to rebuild it after all
+        assert type(err).__name__ == "NeedsArgs"
+        return
+    assert (err.node, err.index) == ("fetched", (1,))
+    assert err.type_name.endswith("NeedsArgs") and "HTTP 500" in err.remote_message
+    assert "raise NeedsArgs" in err.remote_traceback
+
+
+def test_an_ended_failure_travels_without_traceback_text_when_its_pickle_loads() -> None:
+    record = _wire.error_record(delivered.Rebuildable("x"), ended=True)
+    assert record[2] == "" and _wire.rebuild(record) is not None
+    assert "Rebuildable" in _wire.error_record(delivered.Rebuildable("x"))[2]

@@ -236,3 +236,62 @@ def test_a_local_ray_listens_on_loopback_only() -> None:
     assert listening  # the GCS, the raylet, the workers
     assert all(ip in ("127.0.0.1", "::1", "::ffff:127.0.0.1") for ip, _ in listening), listening
     ray.kill(probe)
+
+
+async def test_a_lost_actor_fails_its_items_by_name_and_the_next_run_has_a_fresh_one() -> None:
+    from asyncdag.errors import WorkerDiedError
+    from tests.dags_exec import lost_worker
+
+    ex = RayExecutor(concurrency=8, actors=1)
+    dr = driver.Builder().with_modules(lost_worker).with_remote_executor(ex).build()
+    try:
+        with anyio.fail_after(90):
+            with pytest.raises((WorkerDiedError, NodeExecutionError)) as info:
+                await dr.aexecute(["total"], inputs={"n": 6, "lose": 3})
+            text = str(info.value)
+            assert "Ray actor" in text and "'item'" in text, text
+            assert await dr.aexecute(["total"], inputs={"n": 6, "lose": -1}) == {"total": 30}
+    finally:
+        ex.close()
+
+
+def test_ray_shut_down_under_an_open_executor_ends_its_readers_without_a_crash() -> None:
+    """In a process of its own (this module's Ray stays up): a run on actors, then
+    ``ray.shutdown()`` with the executor still open. The threads that waited for the actors'
+    answers end, and the process exits normally (a thread left inside Ray aborted it)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import asyncio, threading, time
+        import ray
+        from asyncdag import driver
+        from asyncdag.plugins.ray import RayExecutor, init_local
+        from tests.dags_exec import async_items
+
+        init_local(num_cpus=1)
+        ex = RayExecutor(concurrency=4, actors=1)
+        dr = driver.Builder().with_modules(async_items).with_remote_executor(ex).build()
+        print(asyncio.run(dr.aexecute(["total"], inputs={"n": 5}))["total"])
+        ray.shutdown()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(
+            t.name == "asyncdag-process-reader" for t in threading.enumerate()
+        ):
+            time.sleep(0.05)
+        print(sum(t.name == "asyncdag-process-reader" for t in threading.enumerate()))
+        """
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["100", "0"], done.stdout

@@ -39,16 +39,20 @@ import contextlib
 import itertools
 import multiprocessing
 import multiprocessing.spawn as mp_spawn
+import os
 import pickle
+import socket
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
 from asyncdag.errors import ExecutorError, WorkerDiedError
+from asyncdag.execution._wire import MANY
 
-__all__ = ["STOP", "Job", "ProcessPool"]
+__all__ = ["STOP", "Job", "ProcessPool", "Worker", "widen"]
 
 #: the message that stops a worker
 STOP = b"\0stop"
@@ -65,6 +69,21 @@ def _preparation_without_main(name: str) -> dict[str, Any]:
     data.pop("init_main_from_path", None)
     data.pop("init_main_from_name", None)
     return data
+
+
+#: the send buffer asked for on each end of a worker's pipe (the kernel caps it: Linux at
+#: net.core.wmem_max). An answer of many pages is larger than the default ~200 KB; with less
+#: room the worker's write waits for the parent's reader thread, which waits for the GIL
+PIPE_BUFFER = 4 * 1024 * 1024
+
+
+def widen(conn: Connection) -> None:
+    """Ask for ``PIPE_BUFFER`` bytes of buffer on ``conn`` (a socket pair end), if it can."""
+    with contextlib.suppress(OSError, ValueError):
+        sock = socket.socket(fileno=os.dup(conn.fileno()))
+        with sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, PIPE_BUFFER)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, PIPE_BUFFER)
 
 
 def _resolve(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
@@ -154,8 +173,10 @@ class _Worker:
         self.retiring = False  # takes no new job: it may exit to drop a cancelled one
         self.running: int | None = None  # the sync job on the worker's lane, if known
         self.queued: list[bytes] = []  # sent before the process was up
+        self.outbox: list[tuple[str, int, Any]] = []  # posted jobs, sent at the loop turn's end
+        self.sent_at = 0.0  # when the outbox was last sent (time.monotonic())
         self.process: Any = None
-        self.conn: Connection | None = None
+        self.conn: Any = None  # a Connection, or what stands for one (see _connected)
         self.lifeline: Connection | None = None
         threading.Thread(target=self._run, name="asyncdag-process-reader", daemon=True).start()
 
@@ -175,27 +196,38 @@ class _Worker:
             except (EOFError, OSError):
                 break
             kind, job_id, body = pickle.loads(message)
-            if kind == "started":  # a sync job left the worker's queue for its lane
-                self.running = job_id
-                continue
-            with self.lock:
-                job = self.jobs.get(job_id)
-                if job is not None and kind != "part":
-                    del self.jobs[job_id]
-                    self.load -= job.weight
-            if job is not None:
-                job._deliver(kind, body)
-            job = body = None  # hold nothing of a run while waiting for the next message
-            if kind != "part" and self.retiring:
-                self.pool._forget(self)
-                self.send(STOP)  # it did not need to exit: let it go all the same
+            if kind == MANY:
+                for one in body:
+                    self._received(*one)
+            else:
+                self._received(kind, job_id, body)
+            body = None  # hold nothing of a run while waiting for the next message
+        self._died(self._how_it_ended())
+
+    def _how_it_ended(self) -> str:
         with contextlib.suppress(Exception):
             self.process.join(timeout=1.0)  # reap it, to report its exit code
-        self._died(f"died (exit code {getattr(self.process, 'exitcode', None)})")
+        return f"died (exit code {getattr(self.process, 'exitcode', None)})"
+
+    def _received(self, kind: str, job_id: int, body: Any) -> None:
+        if kind == "started":  # a sync job left the worker's queue for its lane
+            self.running = job_id
+            return
+        with self.lock:
+            job = self.jobs.get(job_id)
+            if job is not None and kind != "part":
+                del self.jobs[job_id]
+                self.load -= job.weight
+        if job is not None:
+            job._deliver(kind, body)
+        if kind != "part" and self.retiring:
+            self.pool._forget(self)
+            self.send(STOP)  # it did not need to exit: let it go all the same
 
     def _start(self) -> None:
         pool = self.pool
         parent_end, child_end = multiprocessing.Pipe(duplex=True)
+        widen(parent_end)
         # The lifeline is never written: the worker watches its end on a thread of its own and
         # exits when it reads EOF, which the kernel delivers the moment this process dies,
         # however it dies (SIGKILL included) and whatever the worker is busy with.
@@ -217,12 +249,17 @@ class _Worker:
                 mp_spawn.get_preparation_data = _original_preparation
         child_end.close()
         watched_end.close()
+        self._connected(process, parent_end, held_end)
+
+    def _connected(self, process: Any, conn: Any, lifeline: Connection | None) -> None:
+        """The worker is up: ``conn`` reaches it (``send_bytes``, ``recv_bytes``, ``close``);
+        what was sent meanwhile goes now."""
         with self.lock:
-            self.process, self.conn, self.lifeline = process, parent_end, held_end
+            self.process, self.conn, self.lifeline = process, conn, lifeline
             self.started = True
             queued, self.queued = self.queued, []
             for message in queued:
-                parent_end.send_bytes(message)
+                conn.send_bytes(message)
 
     def _died(self, how: str) -> None:
         with self.lock:
@@ -249,20 +286,51 @@ class _Worker:
     # -- any thread ----------------------------------------------------------------------------
 
     def send(self, message: bytes) -> bool:
-        """Send ``message`` (queued until the process is up); False if the worker is gone."""
+        """Send ``message`` (queued until the process is up), after what was posted before
+        it; False if the worker is gone."""
         with self.lock:
-            if self.dead:
+            return self._send_locked(message)
+
+    def _send_locked(self, message: bytes | None) -> bool:
+        if self.dead:
+            return False
+        if self.outbox:  # what was posted goes first: a cancel never overtakes its job
+            out, self.outbox = self.outbox, []
+            if not self._write(pickle.dumps(out[0] if len(out) == 1 else (MANY, -1, out))):
                 return False
-            if not self.started:
-                self.queued.append(message)
-                return True
-            conn = self.conn
-            assert conn is not None
-            try:
-                conn.send_bytes(message)
-            except (OSError, EOFError, ValueError):
-                return False
+        return True if message is None else self._write(message)
+
+    def _write(self, message: bytes) -> bool:
+        if not self.started:
+            self.queued.append(message)
             return True
+        conn = self.conn
+        assert conn is not None
+        try:
+            conn.send_bytes(message)
+        except (OSError, EOFError, ValueError):
+            return False
+        return True
+
+    def post(self, loop: asyncio.AbstractEventLoop, kind: str, job_id: int, body: Any) -> None:
+        """Send a message at the end of the current turn of ``loop`` (the caller's), in one
+        write with every other message posted meanwhile: each write wakes the worker. With
+        the pool's ``send_interval``, no sooner than that after the last such write."""
+        with self.lock:
+            self.outbox.append((kind, job_id, body))
+            first = len(self.outbox) == 1
+        if first:
+            pause = self.sent_at + self.pool.send_interval - time.monotonic()
+            if pause > 0:
+                loop.call_later(pause, self.flush)
+            else:
+                loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        with self.lock:
+            if self.outbox:
+                self.sent_at = time.monotonic()
+            self._send_locked(None)
 
     def cancel(self, job: Job) -> None:
         """Ask the worker to drop ``job``; if it is all the worker has, the worker may exit
@@ -310,7 +378,17 @@ class _Worker:
 
 
 class ProcessPool:
-    """``size`` worker processes running ``target(conn, lifeline)`` (``_worker.serve``)."""
+    """``size`` worker processes running ``target(conn, lifeline)`` (``_worker.serve``).
+
+    A subclass may reach workers of another kind (``worker_class``: a :class:`_Worker` whose
+    ``_start`` connects it, ``stop`` ends it); jobs, parts, cancellation and the failure of a
+    lost worker work the same.
+    """
+
+    worker_class: type[_Worker] = _Worker
+    #: the least time between two sends of posted jobs to one worker (seconds): 0 for
+    #: processes (a pipe write is cheap), more where each send is a remote call
+    send_interval = 0.0
 
     def __init__(self, size: int, target: Callable[[Connection, Connection], None]) -> None:
         methods = multiprocessing.get_all_start_methods()
@@ -357,9 +435,8 @@ class ProcessPool:
                 if worker.take(job):
                     break
                 self._forget_locked(worker)
-        if not worker.send(pickle.dumps(("job", job.id, payload))):
-            # gone between take and send: its reader thread fails the job as died
-            pass
+        # gone before it is sent: its reader thread fails the job as died
+        worker.post(loop, "job", job.id, payload)
         return job
 
     def _choose(self) -> _Worker:
@@ -368,7 +445,7 @@ class ProcessPool:
         if idle:
             return idle[0]
         if len(live) < self.size:
-            worker = _Worker(self)
+            worker = self.worker_class(self)
             self._workers.append(worker)
             return worker
         return min(live, key=lambda w: w.load)
@@ -390,6 +467,10 @@ class ProcessPool:
             workers, self._workers = list(self._workers), []
         for worker in workers:
             worker.stop(timeout)
+
+
+#: the worker's side of the pool, for pools that reach workers of another kind
+Worker = _Worker
 
 
 @atexit.register

@@ -37,6 +37,7 @@ from asyncdag.execution._plan import BlockPlan
 from asyncdag.policies import FAIL
 
 __all__ = [
+    "MANY",
     "STOP",
     "Batch",
     "ErrorRecord",
@@ -57,6 +58,9 @@ __all__ = [
 
 #: tells a worker process to stop
 STOP = b"\0stop"
+#: the kind of a pipe message that carries several ``(kind, job_id, body)`` messages, sent in
+#: one write (each write wakes the other side's reader thread)
+MANY = "many"
 
 #: (type's qualified name, message, traceback text, the exception's pickle or None)
 ErrorRecord = tuple[str, str, str, bytes | None]
@@ -73,18 +77,25 @@ def _dumps(value: Any) -> bytes:
 # -- errors ----------------------------------------------------------------------------------
 
 
-def error_record(exc: BaseException) -> ErrorRecord:
+def error_record(exc: BaseException, *, ended: bool = False) -> ErrorRecord:
+    """``exc`` as it crosses. ``ended``: an item failure its own error policy ends (deliver,
+    skip), which a crawl may see for one item in ten: its traceback text (the dearest part,
+    ~100 us) is written only when the exception's pickle does not load back here, so that a
+    parent that cannot rebuild it has something to show; one that round-trips travels as its
+    pickle, type name and message."""
     cls = type(exc)
     name = f"{cls.__module__}.{cls.__qualname__}"
     try:
         message = str(exc)
     except Exception:
         message = repr(exc)
-    text = "".join(traceback.format_exception(cls, exc, exc.__traceback__))
     try:
         data: bytes | None = _dumps(exc)
     except Exception:
         data = None
+    if ended and data is not None and rebuild((name, message, "", data)) is not None:
+        return (name, message, "", data)
+    text = "".join(traceback.format_exception(cls, exc, exc.__traceback__))
     return (name, message, text, data)
 
 
@@ -273,7 +284,8 @@ def _item_answer(
         return _dumps(("done", out))
     if isinstance(outcome, Ended):
         f = outcome.failure
-        return _dumps(("failed", f.node, f.policy, f.index, f.label, error_record(f.error)))
+        record = error_record(f.error, ended=True)
+        return _dumps(("failed", f.node, f.policy, f.index, f.label, record))
     err = outcome.error
     if isinstance(err, NodeExecutionError):
         cause = err.__cause__ if err.__cause__ is not None else err

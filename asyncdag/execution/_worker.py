@@ -32,12 +32,12 @@ from asyncdag.execution._dispatch import InlineCalls, InLoop
 from asyncdag.execution._engine import Placement, execute
 from asyncdag.execution._outcome import Outcome, Raised
 from asyncdag.execution._plan import BlockPlan
-from asyncdag.execution._procpool import CANCELLED_EXIT
+from asyncdag.execution._procpool import CANCELLED_EXIT, widen
 from asyncdag.execution._resources import WORKER_RESOURCES
 from asyncdag.execution._threads import ThreadPool
 from asyncdag.lifecycle._hooks import HookSet, LifecycleHooks
 
-__all__ = ["CALL", "arun_batch", "run_batch", "run_call", "serve"]
+__all__ = ["CALL", "Channel", "arun_batch", "run_batch", "run_call", "serve"]
 
 #: the payload key of a single sync function call (a node outside blocks on processes)
 CALL = "\0call"
@@ -314,6 +314,7 @@ def serve(conn: Connection, lifeline: Connection | None = None) -> None:
         threading.Thread(
             target=_watch_parent, args=(lifeline,), name="asyncdag-lifeline", daemon=True
         ).start()
+    widen(conn)
     loop = _loop()
     server = _Server(conn, loop)
     threading.Thread(target=server.read, name="asyncdag-inbox", daemon=True).start()
@@ -340,6 +341,7 @@ class _Server:
         self.lock = threading.Lock()
         self.jobs: dict[int, Any] = {}
         self.lane = ThreadPool(1, "asyncdag-worker-lane")
+        self.outbox: list[tuple[str, int, Any]] = []  # posted on the loop, sent once a turn
 
     def read(self) -> None:
         loop = self.loop
@@ -358,12 +360,34 @@ class _Server:
             loop.call_soon_threadsafe(loop.stop)
 
     def send(self, kind: str, job_id: int, body: Any) -> None:
+        """Send one message now (from any thread)."""
         data = pickle.dumps((kind, job_id, body))
         with self.lock, contextlib.suppress(OSError, EOFError):
             self.conn.send_bytes(data)
 
+    def post(self, kind: str, job_id: int, body: Any) -> None:
+        """Send a message from the loop's thread at the end of this loop turn, in one write
+        with every other message posted in it (each write wakes the parent's reader)."""
+        self.outbox.append((kind, job_id, body))
+        if len(self.outbox) == 1:
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        out, self.outbox = self.outbox, []
+        if len(out) == 1:
+            self.send(*out[0])
+        elif out:
+            self.send(_wire.MANY, -1, out)
+
     def handle(self, message: bytes) -> None:
         kind, job_id, body = pickle.loads(message)
+        if kind == _wire.MANY:
+            for one in body:
+                self._handle(*one)
+            return
+        self._handle(kind, job_id, body)
+
+    def _handle(self, kind: str, job_id: int, body: Any) -> None:
         if kind == "cancel":
             self.cancel(job_id, may_exit=body)
             return
@@ -371,7 +395,7 @@ class _Server:
             key, plan, data = cloudpickle.loads(body)
             block = None if key == CALL else _load(key, plan, data)[0]
         except BaseException as exc:  # never die silently: report what went wrong
-            self.send("done", job_id, _wire.load_failure(exc))
+            self.post("done", job_id, _wire.load_failure(exc))
             return
         if block is None or block.all_sync:
             info = RunInfo("")
@@ -389,7 +413,7 @@ class _Server:
         # enters its body, and the parent waits for this answer
         self.jobs.pop(job_id, None)
         if task.cancelled():
-            self.send("cancelled", job_id, None)
+            self.post("cancelled", job_id, None)
 
     def _on_lane(
         self, job_id: int, key: str, plan: bytes, data: bytes, info: RunInfo, call: bool
@@ -418,32 +442,34 @@ class _Server:
             frame = _frames(batch.externals)
             items = list(enumerate(batch.items))
             ready: list[tuple[int, Finished]] = []
-            flushing = False
+            left = len(items)
 
             def flush() -> None:
-                nonlocal flushing
-                flushing = False
                 if ready:
                     part = list(ready)
                     ready.clear()
-                    self.send("part", job_id, _answer(
+                    self.post("part", job_id, _answer(
                         block, [f for _, f in part], 0.0, [p for p, _ in part]
                     ))  # fmt: skip
 
             async def one(position: int, index: tuple[int, ...], values: dict[str, Any]) -> None:
-                nonlocal flushing
+                nonlocal left
                 ready.append((position, await _run_item(block, batch, frame, index, values)))
-                if not flushing:  # one part per loop turn, whatever finished in it
-                    flushing = True
+                left -= 1
+                if left and len(ready) == 1:  # one part per loop turn, whatever finished in it
                     self.loop.call_soon(flush)
 
             await asyncio.gather(*(one(p, index, values) for p, (index, values) in items))
-            flush()
-            self.send("done", job_id, _answer(block, [], time.perf_counter() - started, []))
+            # the items that finished last travel with the job's end, in one answer
+            last = list(ready)
+            ready.clear()
+            self.post("done", job_id, _answer(
+                block, [f for _, f in last], time.perf_counter() - started, [p for p, _ in last]
+            ))  # fmt: skip
         except asyncio.CancelledError:
             raise  # answered by _stream_done
         except BaseException as exc:
-            self.send("done", job_id, _wire.crash(exc))
+            self.post("done", job_id, _wire.crash(exc))
 
     def cancel(self, job_id: int, may_exit: bool) -> None:
         found = self.jobs.get(job_id)
@@ -461,6 +487,46 @@ class _Server:
             # a sync item in user code, and the parent sends this worker nothing else: give
             # the worker back at once (the parent replaces it)
             os._exit(CANCELLED_EXIT)
+
+
+class Channel:
+    """A worker's jobs served over calls instead of a pipe (a Ray async actor's methods):
+    the same :class:`_Server`, on the running loop. :meth:`put` hands it a message from the
+    parent; :meth:`take` waits for answers and returns every one there is, no sooner than
+    ``interval`` seconds after the last take returned, so that a busy worker answers in a few
+    calls a second, each carrying many items, not one call an item."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
+        self._loop = loop
+        self._thread = threading.get_ident()
+        self._interval = interval
+        self._out: list[bytes] = []
+        self._ready = asyncio.Event()
+        self._last = 0.0
+        self.server = _Server(self, loop)  # type: ignore[arg-type]
+
+    def send_bytes(self, data: bytes) -> None:  # the server's sends, from any thread
+        if threading.get_ident() == self._thread:
+            self._add(data)
+        else:
+            self._loop.call_soon_threadsafe(self._add, data)
+
+    def _add(self, data: bytes) -> None:
+        self._out.append(data)
+        self._ready.set()
+
+    def put(self, message: bytes) -> None:
+        self.server.handle(message)
+
+    async def take(self) -> list[bytes]:
+        pause = self._last + self._interval - time.monotonic()
+        if pause > 0:
+            await asyncio.sleep(pause)
+        await self._ready.wait()
+        out, self._out = self._out, []
+        self._ready.clear()
+        self._last = time.monotonic()
+        return out
 
 
 _BACKGROUND: asyncio.AbstractEventLoop | None = None

@@ -17,10 +17,12 @@ Example::
 Blocks of sync nodes (CPU work) travel as Ray *tasks*, in batches sized from their measured
 time. Blocks with async nodes (I/O) go to Ray *async actors*, one per CPU by default
 (``actors=``), each running up to ``concurrency`` block instances at once on its own event
-loop; each instance is one actor call, sent as it is admitted and answered on its own. Chosen
-by measurement (``python -m benchmarks w5`` and ``crawl``): a batch task per item costs a
-worker process per page in flight, while an actor call keeps dozens of pages in flight per
-process at a fraction of a millisecond each.
+loop. Instances stream to an actor as they are admitted and come back one by one as they
+finish, as they do with worker processes, but not one actor call each: the parent sends what
+was admitted meanwhile in one call, and takes every answer that is ready in one call, each at
+most every ``answer_interval`` seconds (default 5 ms) an actor. Chosen by measurement
+(``python -m benchmarks crawl``): an actor call costs ~2 ms of CPU across Ray's processes,
+so a call an item cost a crawl more than its pages did.
 
 Nodes decorated with ``@ray_remote_options(num_gpus=1, resources={...})`` (Hamilton's
 decorator, in ``asyncdag.function_modifiers``) place the jobs of their block: a block's tasks
@@ -40,11 +42,16 @@ import asyncio
 import contextlib
 import json
 import os
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
+import cloudpickle
+
 from asyncdag.errors import ExecutorError, WorkerDiedError
-from asyncdag.execution.executors import BatchingExecutor, arun_batch, run_batch
+from asyncdag.execution._procpool import ProcessPool, Worker
+from asyncdag.execution._worker import Channel
+from asyncdag.execution.executors import BatchingExecutor, run_batch
 
 #: the tag prefix ``@ray_remote_options`` writes (JSON values)
 _OPTION_TAG = "ray_remote."
@@ -119,21 +126,127 @@ def init_local(num_cpus: int | None = None, **options: Any) -> None:
 
 
 class _AsyncWorker:
-    """A Ray async actor: runs batches of async block instances on its own event loop."""
+    """A Ray async actor serving async block instances on its own event loop, over two
+    methods: ``put`` (messages from the parent: jobs, cancels) and ``take`` (the answers that
+    are ready, waited for). It is the worker side of a process pool's worker
+    (``_worker.Channel``), so items run, answer and are cancelled as they are in worker
+    processes."""
 
-    async def run(self, key: str, plan: bytes, data: bytes) -> bytes:
-        return await arun_batch(key, plan, data)
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._channel: Channel | None = None
+
+    def _open(self) -> Channel:
+        if self._channel is None:
+            self._channel = Channel(asyncio.get_running_loop(), self._interval)
+        return self._channel
+
+    async def put(self, message: bytes) -> None:
+        self._open().put(message)
+
+    async def take(self) -> list[bytes]:
+        return await self._open().take()
+
+
+class _ActorConn:
+    """The parent's end of an actor, as a pool worker's pipe: ``send_bytes`` is an actor call
+    (not waited for; calls from one caller start in order), ``recv_bytes`` waits for the
+    actor's ``take`` (on the worker's reader thread) and hands out its answers one by one.
+
+    The reader waits on the call's future, never inside ``ray.get``: a thread blocked in Ray
+    while ``ray.shutdown()`` tears the runtime down aborts the process. It looks every
+    ``_POLL`` seconds whether Ray is still up, and reads a Ray that is gone as a lost actor.
+    """
+
+    def __init__(self, actor: Any) -> None:
+        self.actor = actor
+        self.closed = False
+        self._answers: deque[bytes] = deque()
+
+    def send_bytes(self, message: bytes) -> None:
+        self.actor.put.remote(message)
+
+    def recv_bytes(self) -> bytes:
+        import ray
+
+        while not self._answers:
+            if self.closed or not ray.is_initialized():
+                raise EOFError("Ray was shut down")
+            try:
+                waiting = self.actor.take.remote().future()
+            except Exception as exc:
+                raise EOFError(str(exc)) from exc
+            while True:
+                try:
+                    self._answers.extend(waiting.result(timeout=_POLL))
+                    break
+                except TimeoutError:
+                    if self.closed or not ray.is_initialized():
+                        raise EOFError("Ray was shut down") from None
+                except Exception as exc:  # the actor died, or Ray went away
+                    raise EOFError(str(exc)) from exc
+        return self._answers.popleft()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+#: how often a reader waiting for an actor's answers looks whether Ray is still up (seconds)
+_POLL = 0.25
+
+
+class _ActorWorker(Worker):
+    """A pool worker that is a Ray async actor."""
+
+    pool: _ActorPool
+
+    def _start(self) -> None:
+        actor = self.pool.new_actor()
+        self._connected(actor, _ActorConn(actor), None)
+
+    def _how_it_ended(self) -> str:
+        return "was lost (its Ray actor died)"
+
+    def pid(self) -> int | None:
+        return None
+
+    def stop(self, timeout: float) -> None:
+        import ray
+
+        actor = self.process
+        if actor is not None:
+            with contextlib.suppress(Exception):
+                ray.kill(actor)
+        self.close_pipes()
+
+
+class _ActorPool(ProcessPool):
+    """``size`` async actors of ``cls`` (actor options applied), reached as pool workers."""
+
+    worker_class = _ActorWorker
+
+    def __init__(self, size: int, cls: Any, interval: float) -> None:
+        super().__init__(size, _no_target)
+        self._cls = cls
+        self._interval = interval
+        self.send_interval = interval
+
+    def new_actor(self) -> Any:
+        return self._cls.remote(self._interval)
+
+
+def _no_target(conn: Any, lifeline: Any) -> None:  # pragma: no cover - never started
+    raise AssertionError("actor pools start no processes")
 
 
 class RayExecutor(BatchingExecutor):
     """Ships block instances to Ray: sync blocks as tasks, async blocks to async actors.
 
     ``max_tasks`` bounds the block instances (async) or batches (sync) in flight (default:
-    the larger of twice the cluster's CPUs and ``actors * concurrency``).
+    the larger of twice the cluster's CPUs and ``actors * concurrency``). ``answer_interval``:
+    the least time between two calls to one actor of each kind (sending it items, taking its
+    answers); more saves CPU, less answers sooner.
     """
-
-    #: an actor call answers once: each async item is a call of its own
-    stream_group = 1
 
     def __init__(
         self,
@@ -143,6 +256,7 @@ class RayExecutor(BatchingExecutor):
         actors: int | None = None,
         batch_seconds: float = 0.005,
         max_batch: int = 512,
+        answer_interval: float = 0.005,
     ) -> None:
         try:
             import ray
@@ -166,7 +280,8 @@ class RayExecutor(BatchingExecutor):
         super().__init__(max_tasks, batch_seconds=batch_seconds, max_batch=max_batch)
         self._remote_fn: Any = None
         self._tasks: dict[str, Any] = {}  # task options (as JSON) -> the task with them
-        self._pools: dict[str, tuple[list[Any], list[int]]] = {}  # actor options -> actors, load
+        self.answer_interval = answer_interval
+        self._pools: dict[str, _ActorPool] = {}  # actor options (as JSON) -> its actors
 
     @property
     def workers(self) -> int:
@@ -209,23 +324,19 @@ class RayExecutor(BatchingExecutor):
             )
         return task
 
-    def _actor(self, options: dict[str, Any] | None) -> tuple[list[Any], list[int], int]:
-        """The actors for ``options`` (started on first use) and the least loaded one."""
+    def _actors(self, options: dict[str, Any] | None) -> _ActorPool:
+        """The actors for ``options`` (each started on first use)."""
         placed = {k: v for k, v in (options or {}).items() if k not in _TASK_ONLY}
         key = json.dumps(placed, sort_keys=True)
-        found = self._pools.get(key)
-        if found is None:
+        pool = self._pools.get(key)
+        if pool is None:
             import ray
 
-            cls = ray.remote(_AsyncWorker).options(
-                max_concurrency=self.concurrency, max_restarts=0, **placed
-            )
-            found = self._pools[key] = (
-                [cls.remote() for _ in range(self.actors)],
-                [0] * self.actors,
-            )
-        actors, load = found
-        return actors, load, min(range(len(actors)), key=load.__getitem__)
+            # the actor's own calls: its answers' take, and the parent's puts meanwhile;
+            # the items it runs are tasks on its loop, bounded by max_tasks
+            cls = ray.remote(_AsyncWorker).options(max_concurrency=64, max_restarts=0, **placed)
+            pool = self._pools[key] = _ActorPool(self.actors, cls, self.answer_interval)
+        return pool
 
     async def ship(self, key: str, plan: bytes, data: bytes, what: str) -> bytes:
         return await self._ship(key, plan, data, what, None)
@@ -250,13 +361,22 @@ class RayExecutor(BatchingExecutor):
         if on_part is None:  # a batch of sync items: a task
             return await self._ship(key, plan, data, what, options)
         self._check_open()
-        actors, load, n = self._actor(options)
-        load[n] += weight
+        job = self._actors(options).submit(
+            cloudpickle.dumps((key, plan, data)), what, weight=weight, on_part=on_part,
+            interruptible=True,
+        )  # fmt: skip
         try:
-            ref = actors[n].run.remote(key, plan, data)
-            return await self._await(ref, what, force=False)
-        finally:
-            load[n] -= weight
+            return await asyncio.shield(job.future)
+        except asyncio.CancelledError:
+            # the actor cancels the job's items and says so: wait for that, so that nothing
+            # of a cancelled run still runs when the run returns
+            job.cancel()
+            while not job.future.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait({job.future})
+            if not job.future.cancelled():
+                job.future.exception()  # retrieved: the cancellation is what the caller sees
+            raise
 
     async def _await(self, ref: Any, what: str, *, force: bool) -> bytes:
         import ray
@@ -282,13 +402,8 @@ class RayExecutor(BatchingExecutor):
 
     def close(self) -> None:
         pools, self._pools = self._pools, {}
-        if pools:
-            import ray
-
-            for actors, _ in pools.values():
-                for actor in actors:
-                    with contextlib.suppress(Exception):
-                        ray.kill(actor)
+        for pool in pools.values():
+            pool.close()
         super().close()
 
 
