@@ -18,6 +18,7 @@ from examples.crawler.report import CrawlTotals
 from examples.crawler.runner import RayUnavailable, crawl, executor_for, ray_runtime
 from examples.crawler.site import EmbeddedSite, Expected, SiteConfig
 from examples.crawler.urls import CrawlLimits
+from tests.ray_loopback import assert_ray_listens_on_loopback_only
 
 pytestmark = pytest.mark.anyio
 
@@ -123,26 +124,7 @@ async def test_crawls_on_local_ray_find_exactly_what_the_site_holds(local_ray: N
 
 
 def test_local_ray_listens_on_loopback_only(local_ray: None) -> None:
-    psutil = pytest.importorskip("psutil")
-    import ray
-
-    @ray.remote
-    class Probe:
-        async def pid(self) -> int:
-            return os.getpid()
-
-    probe = Probe.remote()  # type: ignore[attr-defined]
-    actor_pid = ray.get(probe.pid.remote(), timeout=60)
-    ours = {p.pid for p in psutil.Process().children(recursive=True)}
-    assert actor_pid in ours  # the processes looked at are this Ray's
-    listening = [
-        (c.laddr.ip, c.laddr.port)
-        for c in psutil.net_connections("inet")
-        if c.status == psutil.CONN_LISTEN and c.pid in ours
-    ]
-    assert listening  # GCS, raylet, workers
-    assert all(ip in ("127.0.0.1", "::1", "::ffff:127.0.0.1") for ip, _ in listening), listening
-    ray.kill(probe)
+    assert_ray_listens_on_loopback_only()
 
 
 async def test_ray_cannot_be_started_twice_in_a_process(local_ray: None) -> None:

@@ -31,6 +31,7 @@ from tests.dags_exec import (  # noqa: E402
 )
 from tests.dags_exec.pids import wait_gone  # noqa: E402
 from tests.hook_recorders import NodeEvents  # noqa: E402
+from tests.ray_loopback import assert_ray_listens_on_loopback_only  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 
@@ -217,25 +218,7 @@ async def test_nodes_of_one_block_asking_ray_for_different_options_is_a_clear_er
 
 
 def test_a_local_ray_listens_on_loopback_only() -> None:
-    psutil = pytest.importorskip("psutil")
-
-    @ray.remote
-    class Probe:
-        async def pid(self) -> int:
-            return os.getpid()
-
-    probe = Probe.remote()  # type: ignore[attr-defined]
-    actor_pid = ray.get(probe.pid.remote(), timeout=60)
-    ours = {p.pid for p in psutil.Process().children(recursive=True)}
-    assert actor_pid in ours  # the processes looked at are this Ray's
-    listening = [
-        (c.laddr.ip, c.laddr.port)
-        for c in psutil.net_connections("inet")
-        if c.status == psutil.CONN_LISTEN and c.pid in ours
-    ]
-    assert listening  # the GCS, the raylet, the workers
-    assert all(ip in ("127.0.0.1", "::1", "::ffff:127.0.0.1") for ip, _ in listening), listening
-    ray.kill(probe)
+    assert_ray_listens_on_loopback_only()
 
 
 async def test_a_lost_actor_fails_its_items_by_name_and_the_next_run_has_a_fresh_one() -> None:
