@@ -20,7 +20,9 @@ __all__ = [
     "CachingEvent",
     "CachingEventType",
     "RunLog",
+    "Task",
     "logger",
+    "task_text",
 ]
 
 #: The ``asyncdag.caching`` logger: ``INFO`` shows each hit and each executed node, ``DEBUG``
@@ -97,8 +99,22 @@ class CachingEvent:
         }
 
 
-# (node, task_id, actor, type, msg, value, timestamp)
-_Raw = tuple[str, str | None, str, CachingEventType, str | None, Any, float]
+#: An item as the log records it: its index path, spelled (``"3/7"``) only when read.
+Task = str | tuple[int, ...]
+
+
+def task_text(task: Task | None) -> str | None:
+    """``(3, 7)`` -> ``"3/7"`` (a text is kept as it is)."""
+    if task is None or type(task) is str:
+        return task
+    return "/".join(map(str, task))
+
+
+# (node, task, actor, type's value, msg, value, timestamp): only strings, numbers and tuples
+# of ints, so that the garbage collector stops tracking them (a run of a hundred thousand
+# items keeps as many, and objects the collector tracks made every collection slower)
+_Raw = tuple[str, Task | None, str, str, str | None, Any, float]
+_TYPES = {t.value: t for t in CachingEventType}
 
 
 class RunLog:
@@ -139,7 +155,7 @@ class RunLog:
     def add(
         self,
         node: str,
-        task_id: str | None,
+        task_id: Task | None,
         actor: str,
         kind: CachingEventType,
         msg: str | None = None,
@@ -149,18 +165,20 @@ class RunLog:
         if len(events) >= self.limit:
             self.dropped += 1
             return
-        events.append((node, task_id, actor, kind, msg, value, time.time()))
+        events.append((node, task_id, actor, kind._value_, msg, value, time.time()))
         if self.emit and (kind in INFO_EVENTS or self.debug):
             logger.log(
                 logging.INFO if kind in INFO_EVENTS else logging.DEBUG,
                 "%s",
-                CachingEvent(self.run_id, actor, kind, node, task_id, msg, value),  # type: ignore[arg-type]
+                CachingEvent(self.run_id, actor, kind, node, task_text(task_id), msg, value),  # type: ignore[arg-type]
             )
 
     def events(self, level: Literal["debug", "info"] = "info") -> Iterator[CachingEvent]:
         with self._lock:
             raw = list(self._events)
-        for node, task, actor, kind, msg, value, ts in raw:
+        types = _TYPES
+        for node, task, actor, code, msg, value, ts in raw:
+            kind = types[code] if type(code) is str else code
             if level == "info" and kind not in INFO_EVENTS:
                 continue
-            yield CachingEvent(self.run_id, actor, kind, node, task, msg, value, ts)  # type: ignore[arg-type]
+            yield CachingEvent(self.run_id, actor, kind, node, task_text(task), msg, value, ts)  # type: ignore[arg-type]

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from asyncdag.caching._behavior import CachingBehavior
-from asyncdag.caching._fingerprint import data_version, sequence_version
+from asyncdag.caching._fingerprint import _FAST, data_version, sequence_version
 from asyncdag.caching._keys import key_prefix
-from asyncdag.caching._runs import RunState
+from asyncdag.caching._runs import RunState, runs_of
 from asyncdag.caching._store import Store
 
 __all__ = ["NodeSpec", "Role"]
@@ -30,16 +30,21 @@ class NodeSpec:
     """What a wrapper knows of its node; made at plan time, pickled with the wrapper."""
 
     __slots__ = (
+        "_deps",
         "_hash",
+        "_heads",
+        "_keyless",
+        "_plain",
         "behavior",
         "cache_failures",
         "code",
-        "deps",
         "fmt",
         "in_block",
+        "lookup",
         "name",
         "node_key",
         "prefix",
+        "runs",
         "store",
         "streaming",
         "uid",
@@ -64,33 +69,72 @@ class NodeSpec:
         self.prefix = key_prefix(name, code)
         self._hash = hashlib.blake2b(self.prefix.encode(), digest_size=16)
         self.behavior = behavior
-        self.deps = tuple(sorted(deps))
+        self.lookup = behavior is CachingBehavior.DEFAULT
         self.fmt = fmt
         self.store = store
         self.uid = uid
         self.in_block = in_block
         self.cache_failures = cache_failures
-        self.streaming = any(role is Role.STREAM for _, role in deps)
+        self.runs = runs_of(uid)
+        self.deps = deps
+
+    @property
+    def deps(self) -> tuple[tuple[str, Role], ...]:
+        """``(name, role)`` of each dependency, in name order."""
+        return self._deps
+
+    @deps.setter
+    def deps(self, deps: tuple[tuple[str, Role], ...]) -> None:
+        # what the key of a call needs, settled once per node rather than once per call
+        self._deps = tuple(sorted(deps))
+        roles = {role for _, role in self._deps}
+        self.streaming = Role.STREAM in roles
+        self._keyless = bool(roles & {Role.STREAM, Role.DISABLE})
+        # every dependency versioned as it is (no Collect list): the common case, one loop
+        self._plain = roles <= {Role.VALUE, Role.IGNORE}
+        self._heads = tuple(
+            (name, f"\0{name}\0") for name, role in self._deps if role is not Role.IGNORE
+        )
 
     def __getstate__(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__ if name != "_hash"}
+        skip = ("_hash", "runs", "_heads", "_keyless", "_plain", "streaming")
+        return {name: getattr(self, name) for name in self.__slots__ if name not in skip}
 
     def __setstate__(self, state: Mapping[str, Any]) -> None:
         for name, value in state.items():
-            setattr(self, name, value)
+            if name == "_deps":
+                self.deps = value
+            else:
+                setattr(self, name, value)
         self._hash = hashlib.blake2b(self.prefix.encode(), digest_size=16)
-
-    @property
-    def lookup(self) -> bool:
-        return self.behavior is CachingBehavior.DEFAULT
+        self.runs = runs_of(self.uid)
 
     def key(self, kwargs: Mapping[str, Any], state: RunState | None) -> str | None:
         """The cache key of this call, or ``None`` when it cannot be known."""
-        if self.streaming:
+        if self._keyless:
             return None
+        if self._plain:
+            # the same text as the general loop below makes, without its role tests
+            text = ""
+            fast = _FAST.get
+            for name, head in self._heads:
+                value = kwargs.get(name, _ABSENT)
+                if value is _ABSENT:
+                    continue  # an optional input not given: the function's default
+                versioned = fast(type(value))
+                if versioned is not None:
+                    v = versioned(value)
+                else:
+                    v = state.version_of(value) if state is not None else data_version(value)
+                    if v[0] == "<":  # unhashable: a key that would hit wrongly, or never
+                        return None
+                text += head + v
+            h = self._hash.copy()
+            h.update(text.encode("utf-8", "surrogatepass"))
+            return h.hexdigest()
         version = state.version_of if state is not None else data_version
         parts = [""]  # the prefix is in ``_hash`` already
-        for name, role in self.deps:
+        for name, role in self._deps:
             value = kwargs.get(name, _ABSENT)
             if value is _ABSENT:
                 continue  # an optional input not given: the function's default
