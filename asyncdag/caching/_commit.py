@@ -94,19 +94,27 @@ class Batch:
     def of(cls, ops: Sequence[Op]) -> Batch:
         batch = cls()
         small = batch.small
+        # a batch holds long runs of one node's results (of one run): its pack is found
+        # again only when the node or the run changes (the same string objects, as a node's
+        # wrapper and its run's state pass them)
+        node = code = run_id = None
+        pack = Pack()
         for op in ops:
-            if isinstance(op, tuple):  # a small result (Store.put_small)
-                key, node, code, version, run_id, data = op
-                group = (node, code, run_id)
-                pack = small.get(group)
-                if pack is None:
-                    pack = small[group] = Pack()
-                pack.keys.append(key)
-                pack.versions.append(version)
-                if data:
-                    pack.data_versions.append(version)
-                    pack.data.append(data)
+            if type(op) is tuple:  # a small result (Store.put_small)
+                if op[1] is not node or op[4] is not run_id or op[2] is not code:
+                    _, node, code, _, run_id, _ = op
+                    group = (node, code, run_id)
+                    found = small.get(group)
+                    if found is None:
+                        found = small[group] = Pack()
+                    pack = found
+                pack.keys.append(op[0])
+                pack.versions.append(op[3])
+                if op[5]:
+                    pack.data_versions.append(op[3])
+                    pack.data.append(op[5])
                 continue
+            assert isinstance(op, WriteOp)
             kind, payload = op.kind, op.payload
             if kind == "put":
                 batch.entries.append(payload.row)

@@ -108,6 +108,29 @@ def data_version(value: Any) -> str:
 _LITERAL = frozenset("ifsbny")
 
 
+def _bool(rest: str) -> bool:
+    return rest == "1"
+
+
+def _none(rest: str) -> None:
+    return None
+
+
+def _same(rest: str) -> str:
+    return rest
+
+
+#: how each literal tag spells its value
+DECODE_LITERAL: dict[str, Callable[[str], Any]] = {
+    "i": int,
+    "s": _same,
+    "f": float,
+    "b": _bool,
+    "n": _none,
+    "y": bytes.fromhex,
+}
+
+
 def literal(version: str) -> tuple[bool, Any]:
     """``(True, value)`` when ``version`` spells its value (a small primitive's version)."""
     tag = version[:1]

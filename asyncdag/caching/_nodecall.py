@@ -29,6 +29,7 @@ from asyncdag.caching import _formats
 from asyncdag.caching._events import CachingEventType
 from asyncdag.caching._fingerprint import (
     _FAST,
+    DECODE_LITERAL,
     UNHASHABLE,
     data_version,
     hash_value,
@@ -302,8 +303,12 @@ def call_sync(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) ->
         key = spec.key(kwargs, state)
         if key is not None and spec.lookup:
             known = store.index.get(key)
-            if known is not None and known[0] in LITERAL_TAGS and state is not None:
-                return _literal_hit(spec, state, known)
+            if known is not None and state is not None:
+                if known[0] in LITERAL_TAGS:
+                    return _literal_hit(spec, state, known)
+                value = _memory_hit(spec, state, known)
+                if value is not _NO_HIT:
+                    return value
             if known is not None or not store.trusts(spec.node_key):
                 further, version, got = first_look(spec, key)
                 if further:
@@ -347,8 +352,12 @@ async def call_async(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, A
         key = spec.key(kwargs, state)
         if key is not None and spec.lookup:
             known = store.index.get(key)
-            if known is not None and known[0] in LITERAL_TAGS and state is not None:
-                return _literal_hit(spec, state, known)
+            if known is not None and state is not None:
+                if known[0] in LITERAL_TAGS:
+                    return _literal_hit(spec, state, known)
+                value = _memory_hit(spec, state, known)
+                if value is not _NO_HIT:
+                    return value
             if known is not None or not store.trusts(spec.node_key):
                 further, version, got = first_look(spec, key)
                 if further:
@@ -397,7 +406,32 @@ def _literal_hit(spec: NodeSpec, state: RunState, version: str) -> Any:
         state.item_version(spec.name, version, task)
     else:
         state.versions[spec.name] = version
-    return literal(version)[1]
+    return DECODE_LITERAL[version[0]](version[1:])
+
+
+_NO_HIT = object()
+
+
+def _memory_hit(spec: NodeSpec, state: RunState, version: str) -> Any:
+    """The other common case of a hit, inline: a pickled result in memory (``_NO_HIT``
+    when it is not there, is a stored failure or does not unpickle: ``use`` sees to those)."""
+    cached = spec.store.values.get(version)
+    if cached is None or cached[0] != "pickle" or version[0] == "!":
+        return _NO_HIT
+    try:
+        value = pickle.loads(cached[1])
+    except Exception:
+        return _NO_HIT
+    task = call_index() if spec.in_block else None
+    log = state.log
+    if log is not None:
+        log.add(spec.name, task, "result_store", _GET_RESULT, "hit", version)
+    state.remember(value, version)
+    if spec.in_block:
+        state.item_version(spec.name, version, task)
+    else:
+        state.versions[spec.name] = version
+    return value
 
 
 def _store_literal(spec: NodeSpec, state: RunState, key: str, result: Any) -> bool:

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from asyncdag.caching._behavior import CachingBehavior
-from asyncdag.caching._fingerprint import _FAST, data_version, sequence_version
-from asyncdag.caching._keys import key_prefix
+from asyncdag.caching._fingerprint import _FAST, data_version, digest, sequence_version
+from asyncdag.caching._keys import LITERAL_TAGS, key_prefix, short_key
 from asyncdag.caching._runs import RunState, runs_of
 from asyncdag.caching._store import Store
 
@@ -35,6 +35,8 @@ class NodeSpec:
         "_heads",
         "_keyless",
         "_plain",
+        "_short",
+        "_single",
         "behavior",
         "cache_failures",
         "code",
@@ -68,6 +70,7 @@ class NodeSpec:
         self.node_key = (name, code)
         self.prefix = key_prefix(name, code)
         self._hash = hashlib.blake2b(self.prefix.encode(), digest_size=16)
+        self._short = digest(self.prefix.encode())
         self.behavior = behavior
         self.lookup = behavior is CachingBehavior.DEFAULT
         self.fmt = fmt
@@ -95,9 +98,10 @@ class NodeSpec:
         self._heads = tuple(
             (name, f"\0{name}\0") for name, role in self._deps if role is not Role.IGNORE
         )
+        self._single = self._heads[0] if self._plain and len(self._heads) == 1 else None
 
     def __getstate__(self) -> dict[str, Any]:
-        skip = ("_hash", "runs", "_heads", "_keyless", "_plain", "streaming")
+        skip = ("_hash", "_short", "runs", "_heads", "_keyless", "_plain", "_single", "streaming")
         return {name: getattr(self, name) for name in self.__slots__ if name not in skip}
 
     def __setstate__(self, state: Mapping[str, Any]) -> None:
@@ -107,16 +111,41 @@ class NodeSpec:
             else:
                 setattr(self, name, value)
         self._hash = hashlib.blake2b(self.prefix.encode(), digest_size=16)
+        self._short = digest(self.prefix.encode())
         self.runs = runs_of(self.uid)
 
     def key(self, kwargs: Mapping[str, Any], state: RunState | None) -> str | None:
         """The cache key of this call, or ``None`` when it cannot be known."""
         if self._keyless:
             return None
+        single = self._single
+        if single is not None:  # one dependency versioned as it is: the commonest case
+            name, head = single
+            value = kwargs.get(name, _ABSENT)
+            if value is _ABSENT:
+                text = ""
+            else:
+                versioned = _FAST.get(type(value))
+                if versioned is not None:
+                    v = versioned(value)
+                    if v[0] in LITERAL_TAGS:
+                        return f"{self._short}{name}={v}"  # keys.short_key, inline
+                else:
+                    v = state.version_of(value) if state is not None else data_version(value)
+                    if v[0] == "<":
+                        return None
+                    if v[0] in LITERAL_TAGS:
+                        return f"{self._short}{name}={v}"
+                text = head + v
+            h = self._hash.copy()
+            h.update(text.encode("utf-8", "surrogatepass"))
+            return h.hexdigest()
         if self._plain:
             # the same text as the general loop below makes, without its role tests
             text = ""
             fast = _FAST.get
+            n = 0
+            last = last_version = ""
             for name, head in self._heads:
                 value = kwargs.get(name, _ABSENT)
                 if value is _ABSENT:
@@ -129,6 +158,10 @@ class NodeSpec:
                     if v[0] == "<":  # unhashable: a key that would hit wrongly, or never
                         return None
                 text += head + v
+                n += 1
+                last, last_version = name, v
+            if n == 1 and last_version[0] in LITERAL_TAGS:
+                return f"{self._short}{last}={last_version}"  # keys.short_key, inline
             h = self._hash.copy()
             h.update(text.encode("utf-8", "surrogatepass"))
             return h.hexdigest()
@@ -150,6 +183,8 @@ class NodeSpec:
                 return None
             parts.append(name)
             parts.append(v)
+        if len(parts) == 3 and parts[2][0] in LITERAL_TAGS:
+            return short_key(self._short, parts[1], parts[2])
         h = self._hash.copy()
         h.update("\0".join(parts).encode("utf-8", "surrogatepass"))
         return h.hexdigest()
