@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from asyncdag.caching._fingerprint import digest
+from asyncdag.caching._fingerprint import checksum
 from asyncdag.caching._io import Op, WriteOp
 from asyncdag.caching._memory import ValueCache
 from asyncdag.caching._sqlite import Database, EntryRow, PackRow
@@ -61,7 +61,7 @@ class Pack:
     def row(self, node: str, code: str, run_id: str | None) -> PackRow:
         keys = pickle.dumps((self.keys, self.versions), protocol=5)
         data = pickle.dumps((self.data_versions, self.data), protocol=5)
-        return (node, code, run_id, len(self.keys), keys, data, len(data), digest(data))
+        return (node, code, run_id, len(self.keys), keys, data, len(data), checksum(data))
 
 
 def unpack_keys(blob: bytes) -> tuple[list[str], list[str]]:

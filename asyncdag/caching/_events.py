@@ -110,10 +110,12 @@ def task_text(task: Task | None) -> str | None:
     return "/".join(map(str, task))
 
 
-# (node, task, actor, type's value, msg, value, timestamp): only strings, numbers and tuples
-# of ints, so that the garbage collector stops tracking them (a run of a hundred thousand
-# items keeps as many, and objects the collector tracks made every collection slower)
-_Raw = tuple[str, Task | None, str, str, str | None, Any, float]
+# An event is seven fields, (node, task, actor, type's value, msg, value, timestamp), kept
+# one after the other in one flat list: a run of a hundred thousand items records as many
+# events, and a tuple per event, kept, is an object the garbage collector counts (they made
+# its collections more frequent, and each one slower) where a flat list is one.
+_FIELDS = 7
+_Raw = list[Any]
 _TYPES = {t.value: t for t in CachingEventType}
 
 
@@ -128,7 +130,7 @@ class RunLog:
         self.debug = debug
         self.limit = limit
         self.dropped = 0
-        self._events: list[_Raw] = []
+        self._events: _Raw = []  # _FIELDS values per event
         self._lock = threading.Lock()
         # whether the logger shows anything, decided once: checking per event cost more
         # than recording it
@@ -147,7 +149,7 @@ class RunLog:
         self.relayed = end
         return events[start:end]
 
-    def extend_raw(self, raw: list[_Raw]) -> None:
+    def extend_raw(self, raw: _Raw) -> None:
         """Events relayed from worker processes."""
         with self._lock:
             self._events.extend(raw)
@@ -162,10 +164,11 @@ class RunLog:
         value: Any = None,
     ) -> None:
         events = self._events
-        if len(events) >= self.limit:
+        if len(events) >= self.limit * _FIELDS:
             self.dropped += 1
             return
-        events.append((node, task_id, actor, kind._value_, msg, value, time.time()))
+        # one extend: an event's fields stay together when threads of the run add at once
+        events.extend((node, task_id, actor, kind._value_, msg, value, time.time()))
         if self.emit and (kind in INFO_EVENTS or self.debug):
             logger.log(
                 logging.INFO if kind in INFO_EVENTS else logging.DEBUG,
@@ -177,8 +180,9 @@ class RunLog:
         with self._lock:
             raw = list(self._events)
         types = _TYPES
-        for node, task, actor, code, msg, value, ts in raw:
+        fields = [iter(raw)] * _FIELDS
+        for node, task, actor, code, msg, value, ts in zip(*fields, strict=True):
             kind = types[code] if type(code) is str else code
             if level == "info" and kind not in INFO_EVENTS:
                 continue
-            yield CachingEvent(self.run_id, actor, kind, node, task_text(task), msg, value, ts)  # type: ignore[arg-type]
+            yield CachingEvent(self.run_id, actor, kind, node, task_text(task), msg, value, ts)
