@@ -43,6 +43,7 @@ __all__ = [
     "hash_value",
     "is_unhashable",
     "literal",
+    "sequence_text",
     "sequence_version",
     "set_max_depth",
     "unique_version",
@@ -328,4 +329,9 @@ def sequence_version(versions: Sequence[str]) -> str:
     for v in versions:
         if v == UNHASHABLE or v.startswith(UNHASHABLE):
             return unique_version()
-    return "c" + digest("\0".join(versions).encode("utf-8", "surrogatepass"))
+    return sequence_text("\0".join(versions))
+
+
+def sequence_text(joined: str) -> str:
+    """:func:`sequence_version` from its items' versions already joined by NUL bytes."""
+    return "c" + digest(joined.encode("utf-8", "surrogatepass"))

@@ -8,7 +8,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from asyncdag.caching._behavior import CachingBehavior
-from asyncdag.caching._fingerprint import _FAST, data_version, digest, sequence_version
+from asyncdag.caching._fingerprint import (
+    _FAST,
+    _LITERAL_INT,
+    data_version,
+    digest,
+    sequence_text,
+    sequence_version,
+)
 from asyncdag.caching._keys import LITERAL_TAGS, key_prefix, short_key
 from asyncdag.caching._runs import RunState, runs_of
 from asyncdag.caching._store import Store
@@ -174,7 +181,7 @@ class NodeSpec:
             if role is Role.VALUE:
                 v = version(value)
             elif role is Role.COLLECT:
-                v = sequence_version([version(x) for x in value])
+                v = _collect_version(value, version)
             elif role is Role.IGNORE:
                 continue
             else:
@@ -191,3 +198,17 @@ class NodeSpec:
 
 
 _ABSENT = object()
+
+
+def _collect_version(values: Any, version: Any) -> str:
+    """The version of a ``Collect`` list: :func:`sequence_version` of its items' versions,
+    made in one C loop for the common list of plain ints (the same text as item by item)."""
+    if (
+        type(values) is list
+        and values
+        and set(map(type, values)) == {int}
+        and min(values) > -_LITERAL_INT
+        and max(values) < _LITERAL_INT
+    ):
+        return sequence_text("i" + "\0i".join(map(str, values)))
+    return sequence_version([version(x) for x in values])
