@@ -15,7 +15,8 @@ import pickle
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from operator import itemgetter
+from typing import Any, cast
 
 from asyncdag.caching._fingerprint import checksum
 from asyncdag.caching._io import Op, WriteOp
@@ -36,6 +37,9 @@ __all__ = [
 ]
 
 _BUSY_RETRIES = 5
+# the fields of a small result's op: (key, node, code, version, run_id, data)
+_KEY, _VERSION, _DATA = itemgetter(0), itemgetter(3), itemgetter(5)
+_GROUP = itemgetter(1, 2, 4)
 
 
 @dataclass
@@ -94,6 +98,19 @@ class Batch:
     def of(cls, ops: Sequence[Op]) -> Batch:
         batch = cls()
         small = batch.small
+        if ops and set(map(type, ops)) == {tuple}:
+            rows = cast("list[tuple[Any, ...]]", ops)
+            groups = set(map(_GROUP, rows))
+            if len(groups) == 1:  # the common batch: one node's results of one run, in C loops
+                (group,) = groups
+                pack = small[group] = Pack()
+                pack.keys = list(map(_KEY, rows))
+                pack.versions = list(map(_VERSION, rows))
+                if any(map(_DATA, rows)):
+                    kept = [row for row in rows if row[5]]
+                    pack.data_versions = list(map(_VERSION, kept))
+                    pack.data = list(map(_DATA, kept))
+                return batch
         # a batch holds long runs of one node's results (of one run): its pack is found
         # again only when the node or the run changes (the same string objects, as a node's
         # wrapper and its run's state pass them)

@@ -50,6 +50,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
 from asyncdag.caching._events import logger
@@ -57,6 +58,8 @@ from asyncdag.caching._events import logger
 __all__ = ["EXIT_TIMEOUT", "BatchThread", "Reader", "Request", "WriteOp", "Writer"]
 
 T = TypeVar("T")
+
+_LAST = itemgetter(-1)
 
 #: Seconds the interpreter's exit waits for pending cache writes.
 EXIT_TIMEOUT = 10.0
@@ -289,6 +292,10 @@ class Writer:
         ops: list[Op] = []
         barriers: list[_Barrier] = []
         freed = 0
+        if set(map(type, batch)) == {tuple}:  # the common batch, only results: in C loops
+            ops = batch
+            freed = sum(map(len, map(_LAST, batch)))  # type: ignore[arg-type]
+            batch = []
         for op in batch:
             kind = type(op)
             if kind is tuple:
