@@ -130,6 +130,14 @@ def enter_call(call: CallInfo | None) -> Any:
     return _CALL.set(call)
 
 
+def switch_call(call: CallInfo | None) -> Any:
+    """Make ``call`` (``None``: no call) current around one sync call; returns the token for
+    :func:`exit_call`, or ``None`` when nothing had to change (engine use)."""
+    if call is None and _CALL.get() is None:
+        return None
+    return _CALL.set(call)
+
+
 def exit_call(token: Any) -> None:
     _CALL.reset(token)
 

@@ -860,3 +860,104 @@ async def test_a_streaming_collector_skipped_before_reading_gives_its_window_bac
         with anyio.fail_after(10):  # a hang is how this fails
             # item 0 of outer is skipped; item 1 streams 0 + 1 + 2
             assert await dr.aexecute(["total"], inputs={"n": 2}) == {"total": 3}
+
+
+READERS_AND_PRODUCERS = """
+from asyncdag.htypes import Collect, CollectStream, Parallelizable
+
+
+def outer(n: int) -> Parallelizable[int]:
+    return list(range(n))
+
+
+def inner(outer: int) -> Parallelizable[int]:
+    return [outer, outer + 1]
+
+
+def leaf(inner: int) -> int:
+    return inner
+
+
+def per(leaf: CollectStream[int]) -> int:
+    return sum(leaf)
+
+
+def total(per: Collect[int]) -> int:
+    return sum(per)
+"""
+
+
+@pytest.mark.parametrize("max_tasks", [1, 4])
+async def test_sync_streaming_collectors_never_take_every_thread_from_their_producers(
+    max_tasks: int,
+) -> None:
+    # more outer items than threads: each ``per`` waits on a thread for ``inner``'s items,
+    # and ``inner`` needs a thread of the same pool to produce them
+    module = types.ModuleType(f"readers_and_producers_{max_tasks}")
+    exec(compile(READERS_AND_PRODUCERS, module.__name__, "exec"), module.__dict__)
+    ex = executors.MultiThreadingExecutor(max_tasks=max_tasks)
+    b = driver.Builder().with_modules(module).with_local_executor(ex).with_remote_executor(ex)
+    n = 3 * max_tasks + 1
+    async with b.build() as dr:
+        with anyio.fail_after(10):  # a hang is how this fails
+            result = await dr.aexecute(["total"], inputs={"n": n})
+    assert result == {"total": sum(2 * i + 1 for i in range(n))}
+
+
+CALLS_SEEN = """
+from asyncdag._calls import current_call
+from asyncdag.htypes import Collect, Parallelizable
+
+
+def _seen():
+    call = current_call()
+    return None if call is None else call.node
+
+
+def items(n: int) -> Parallelizable[int]:
+    return list(range(n))
+
+
+def plain(items: int) -> object:
+    return _seen()
+
+
+async def plain_async(items: int) -> object:
+    return _seen()
+
+
+def seen(plain: object, plain_async: object) -> tuple:
+    return (plain, plain_async)
+
+
+def all_seen(seen: Collect[tuple]) -> list:
+    return list(seen)
+"""
+
+
+class _WrapsTheExpander(lifecycle.LifecycleHooks):
+    def wrap_node(self, *, fn: Any, is_expander: bool, **kwargs: Any) -> Any:
+        if not is_expander:
+            return None
+
+        def wrapped(**kw: Any) -> Any:
+            return fn(**kw)
+
+        return wrapped
+
+
+@pytest.mark.parametrize("kind", ["default", "inline", "threads", "processes"])
+async def test_a_node_never_sees_another_nodes_call_info(kind: str) -> None:
+    # the expander is wrapped, so it gets a CallInfo; the nodes of its items are not, and
+    # must not read the expander's (which the items' tasks and worker batches inherited)
+    module = types.ModuleType(f"calls_seen_{kind}")
+    exec(compile(CALLS_SEEN, module.__name__, "exec"), module.__dict__)
+    b = driver.Builder().with_modules(module).with_adapters(_WrapsTheExpander())
+    ex = _executor_for(kind)
+    if ex is not None:
+        b = b.with_local_executor(ex).with_remote_executor(ex)
+    async with b.build() as dr:
+        with anyio.fail_after(30):
+            result = await dr.aexecute(["all_seen"], inputs={"n": 3})
+    for pair in result["all_seen"]:
+        assert set(pair) <= {None, "plain", "plain_async"}, pair

@@ -114,6 +114,48 @@ async def test_a_closed_pool_refuses_work_and_drops_queued_jobs() -> None:
             await queued.future
 
 
+async def test_a_thread_blocked_on_its_loop_lets_the_pool_run_the_work_it_waits_for() -> None:
+    # a sync collector waits on its thread for items that other jobs of the same pool produce:
+    # with every thread waiting, the producers would never start
+    pool = ThreadPool(1, "test-pool")
+    loop = asyncio.get_running_loop()
+    produced = threading.Event()
+
+    def reader() -> str:
+        with pool.blocking():
+            assert produced.wait(10), "the producer never ran"
+        return "read"
+
+    first = pool.submit(loop, reader)
+    with anyio.fail_after(5):
+        while not first.started:
+            await anyio.sleep(0)
+    producer = pool.submit(loop, produced.set)
+    with anyio.fail_after(5):
+        assert await first.future == "read"
+        await producer.future
+        while pool.threads > 1:  # back to its size once the extra thread's job is done
+            await anyio.sleep(0)
+    assert pool.threads == 1
+    pool.close()
+
+
+async def test_a_thread_that_is_not_blocked_still_counts_against_the_size() -> None:
+    pool = ThreadPool(1, "test-pool")
+    loop = asyncio.get_running_loop()
+    gate = threading.Event()
+    busy = pool.submit(loop, gate.wait, 10)
+    with anyio.fail_after(5):
+        while not busy.started:
+            await anyio.sleep(0)
+    queued = pool.submit(loop, lambda: "after")
+    assert pool.threads == 1  # submit starts no thread: the busy one takes it when free
+    gate.set()
+    with anyio.fail_after(5):
+        assert await queued.future == "after"
+    pool.close()
+
+
 # -- Pump ----------------------------------------------------------------------------------------
 
 

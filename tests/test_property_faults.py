@@ -101,10 +101,6 @@ MODES = ("fail", "items", "cancel", "hook")
 IN_PROCESS = ("inline", "threads", "asyncio", "execute", "astream")
 CANCEL_HOWS = ("task", "scope", "break")
 
-#: A sync expander's own ``asyncio.CancelledError`` on a thread fails the run naming it, but
-#: its ``__cause__`` is a bare CancelledError, not the expander's (see the xfail test at the
-#: end); the property draws that fault only elsewhere until it passes.
-SYNC_EXPANDERS_KEEP_THEIR_CANCELLED_ERROR = False
 
 #: threads the engine shares between drivers and keeps for a while, and anyio's (the test's
 #: own ``to_thread``): they may outlive a driver
@@ -154,9 +150,6 @@ def draw_plan(
 
     def kinds(call: Call, fatal: bool) -> st.SearchStrategy[str]:
         allowed = list(FAULT_KINDS)
-        if call.kind == "expand" and not call.is_async:
-            if not SYNC_EXPANDERS_KEEP_THEIR_CANCELLED_ERROR:
-                allowed.remove("cancelled")
         if die and fatal and call.index:
             allowed += ["die"] * len(allowed)  # half the failing calls in blocks kill a worker
         return st.sampled_from(allowed)
@@ -1131,12 +1124,6 @@ def total(streamed: Collect[int]) -> int:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a streaming collector ended by on_error('skip') before it drained its stream"
-    " never gives the stream's window credits back: with a window smaller than the"
-    " expansion the run hangs (every executor, sync or async collector)",
-)
 @pytest.mark.parametrize("is_async", [False, True])
 @pytest.mark.parametrize("label", ["inline", "threads", "asyncio"])
 def test_a_streaming_collector_skipped_before_reading_does_not_stall_the_window(
@@ -1179,11 +1166,6 @@ def total(leaf: Collect[int]) -> int:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a sync expander raising asyncio.CancelledError on a thread fails the run naming"
-    " it, but __cause__ is a bare CancelledError of the thread's future, not the expander's",
-)
 @pytest.mark.parametrize("label", ["threads", "asyncio"])
 def test_a_sync_expander_raising_cancelled_error_is_the_cause(label: str) -> None:
     module = types.ModuleType("tests.dags_stream.expander_cancelled")

@@ -134,7 +134,7 @@ def run_block(
             if step.wants_call
             else None
         )
-        token = _calls.enter_call(call) if call is not None else None
+        token = _calls.switch_call(call)
         attempts = 1
         started = time.time() if record is not None else 0.0
         try:

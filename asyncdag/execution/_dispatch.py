@@ -121,7 +121,7 @@ def _run_chain(
             if step.wants_call
             else None
         )
-        token = _calls.enter_call(call) if call is not None else None
+        token = _calls.switch_call(call)
         try:
             value = call_detached(step.fn, kwargs) if detached else step.fn(**kwargs)
         except (Exception, SystemExit, asyncio.CancelledError) as exc:
@@ -179,7 +179,7 @@ class InlineCalls:
         chain = _chain_of(inst, i, step)
         if len(chain) == 1:
             call = inst.call_info(step) if step.wants_call else None
-            token = _calls.enter_call(call) if call is not None else None
+            token = _calls.switch_call(call)
             try:
                 return Done(call_detached(step.fn, inst.kwargs(step)))
             except (Exception, SystemExit, asyncio.CancelledError) as exc:
@@ -231,11 +231,28 @@ class ThreadCalls:
             _chain_finished(inst, chain, fut.result(), None)
 
     async def run_sync(self, inst: Instance, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
-        return await inst.run.to_thread(self.pool, _call_kwargs, fn, kwargs).future
+        run = inst.run
+        try:
+            return await run.to_thread(self.pool, _call_kwargs, run.info, fn, kwargs).future
+        except _OwnCancel as own:
+            raise own.exc from None
 
 
-def _call_kwargs(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
-    return fn(**kwargs)
+class _OwnCancel(Exception):
+    """Carries a ``CancelledError`` that a sync call raised itself, not for its run's end,
+    back from its thread: a thread's future would otherwise read it as cancelled."""
+
+    def __init__(self, exc: asyncio.CancelledError) -> None:
+        self.exc = exc
+
+
+def _call_kwargs(run: _calls.RunInfo, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    try:
+        return fn(**kwargs)
+    except asyncio.CancelledError as exc:
+        if run.cancelled:
+            raise  # the run's cancellation (check_cancelled)
+        raise _OwnCancel(exc) from None
 
 
 class ProcessCalls:

@@ -204,8 +204,7 @@ class Instance:
         inline = 0
         while True:
             call = self.call_info(step) if step.wants_call else None
-            if call is not None or inline:
-                _calls.enter_call(call)  # this task's own context: no reset needed
+            _calls.enter_call(call)  # this task's own context: no reset needed
             try:
                 kwargs = self.kwargs(step)
                 if step.resource_args:
@@ -261,8 +260,7 @@ class Instance:
         step = self.block.steps[0]
         assert isinstance(step, CallStep)
         call = self.call_info(step) if step.wants_call else None
-        if call is not None:
-            _calls.enter_call(call)  # this task's own context
+        _calls.enter_call(call)  # this task's own context (None: not the expander's)
         try:
             values = self.values
             kwargs = (

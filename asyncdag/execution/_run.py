@@ -165,8 +165,12 @@ class Run:
                 self.loop.call_soon_threadsafe(self._start_for_thread, fn, done)
             except RuntimeError:  # the loop is closed: the run is long over
                 raise asyncio.CancelledError() from None
+            pool = ThreadPool.current()
             try:
-                return done.result()
+                if pool is None:
+                    return done.result()
+                with pool.blocking():  # this thread waits: it must not starve the pool
+                    return done.result()
             except concurrent.futures.CancelledError:
                 raise asyncio.CancelledError() from None
         finally:

@@ -11,7 +11,12 @@ that asked (``call_soon_threadsafe``; nothing else crosses threads).
 
 Bounds
 ------
-``size`` threads run jobs; the rest wait in the queue, in order.
+``size`` threads run jobs; the rest wait in the queue, in order. A thread that blocks on its
+loop from inside a job (a sync collector waiting for the next item of its stream, see
+:meth:`blocking`) does not count while it waits: the pool may start one more thread for
+the queue meanwhile, so sync readers of streams cannot take every thread from the producers
+they wait for. Once the reader is back, the first thread to finish a job leaves if the pool
+is over its size.
 
 Errors and cancellation
 -----------------------
@@ -25,10 +30,11 @@ finish on their own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 __all__ = ["Job", "ThreadPool"]
@@ -83,6 +89,7 @@ class ThreadPool:
         self._waiting = 0  # threads blocked on the queue
         self._pending = 0  # jobs in the queue not taken yet
         self._busy = 0
+        self._blocked = 0  # threads inside blocking(): they do not count against size
         self._closed = False
         self._serial = 0
 
@@ -119,13 +126,33 @@ class ThreadPool:
                 raise RuntimeError(f"{self!r} is closed")
             self._jobs.put(job)
             self._pending += 1
-            if self._pending <= self._waiting or self._threads >= self.size:
+            if self._pending <= self._waiting or self._threads >= self.size + self._blocked:
                 return job  # a waiting thread takes it, or a busy one when it is free
-            self._threads += 1
-            self._serial += 1
-            name = f"{self.name}-{self._serial}"
+            name = self._new_thread()
         threading.Thread(target=self._serve, name=name, daemon=True).start()
         return job
+
+    def _new_thread(self) -> str:
+        self._threads += 1
+        self._serial += 1
+        return f"{self.name}-{self._serial}"
+
+    @contextlib.contextmanager
+    def blocking(self) -> Iterator[None]:
+        """On a thread of this pool: a wait for the loop (not work) happens inside; the
+        thread does not count against ``size`` meanwhile."""
+        name = None
+        with self._lock:
+            self._blocked += 1
+            if self._pending > self._waiting and self._threads < self.size + self._blocked:
+                name = self._new_thread()  # queued work would wait for this thread
+        if name is not None:
+            threading.Thread(target=self._serve, name=name, daemon=True).start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._blocked -= 1
 
     def _serve(self) -> None:
         _here.pool = self
@@ -150,6 +177,10 @@ class ThreadPool:
                 self._pending -= 1
             self._run(job)
             del job  # while this thread waits for the next one, hold nothing of the last
+            with lock:
+                if self._threads > self.size + self._blocked:
+                    self._threads -= 1  # one started while a reader waited: over size now
+                    return
 
     def _run(self, job: Job) -> None:
         if job.future.cancelled():  # nobody wants it any more: never start it
