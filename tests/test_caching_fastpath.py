@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -150,7 +151,9 @@ def test_a_run_log_keeps_each_event_whole_when_threads_add_at_once() -> None:
 
 
 @pytest.mark.parametrize("module", [w1_asyncdag_sync, w1_asyncdag])
-def test_a_block_keyed_by_its_int_items_hits_item_by_item(tmp_path: Path, module: object) -> None:
+def test_a_block_keyed_by_its_int_items_hits_item_by_item(
+    tmp_path: Path, module: ModuleType
+) -> None:
     dr = driver.Builder().with_modules(module).with_cache(tmp_path).build()
     assert dr.execute(["total"], inputs={"n": 50}) == {"total": 1275}
     assert dr.cache.misses()["f"] == 50
