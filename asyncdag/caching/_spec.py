@@ -96,7 +96,10 @@ class NodeSpec:
     @deps.setter
     def deps(self, deps: tuple[tuple[str, Role], ...]) -> None:
         # what the key of a call needs, settled once per node rather than once per call
-        self._deps = tuple(sorted(deps))
+        settled = tuple(sorted(deps))
+        if getattr(self, "_deps", None) == settled:
+            return  # (the adapter offers a plan's dependencies again as its nodes come)
+        self._deps = settled
         roles = {role for _, role in self._deps}
         self.streaming = Role.STREAM in roles
         self._keyless = bool(roles & {Role.STREAM, Role.DISABLE})
