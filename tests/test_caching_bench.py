@@ -22,6 +22,8 @@ def test_the_cache_benchmark_runs_every_system() -> None:
         cache.A_DISK,
         cache.COLD,
         cache.WARM,
+        cache.CLI_COLD,
+        cache.CLI_WARM,
     }
     assert all(r.value > 0 for r in rows)
     assert len(cache.targets(rows)) == 4

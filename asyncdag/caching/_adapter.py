@@ -38,7 +38,7 @@ from asyncdag.caching._behavior import (
     resolve_behavior,
 )
 from asyncdag.caching._code import code_version
-from asyncdag.caching._events import CachingEvent, CachingEventType, RunLog, logger
+from asyncdag.caching._events import CachingEvent, CachingEventType, RunLog, logger, task_text
 from asyncdag.caching._fingerprint import data_version
 from asyncdag.caching._io import WriteOp
 from asyncdag.caching._keys import create_cache_key
@@ -330,8 +330,8 @@ class CacheAdapter(LifecycleHooks):
         out: dict[str, dict[str, Any]] = {}
         for run_id, state in list(self._runs.items()):
             found: dict[str, Any] = dict(state.versions)
-            for node, items in state.item_versions.items():
-                found[node] = dict(items)
+            for node, items in list(state.item_versions.items()):
+                found[node] = {task_text(task): v for task, v in list(items.items())}
             out[run_id] = found
         return out
 

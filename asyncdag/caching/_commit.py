@@ -15,9 +15,10 @@ import pickle
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from operator import itemgetter
+from typing import Any, cast
 
-from asyncdag.caching._fingerprint import digest
+from asyncdag.caching._fingerprint import checksum
 from asyncdag.caching._io import Op, WriteOp
 from asyncdag.caching._memory import ValueCache
 from asyncdag.caching._sqlite import Database, EntryRow, PackRow
@@ -36,6 +37,9 @@ __all__ = [
 ]
 
 _BUSY_RETRIES = 5
+# the fields of a small result's op: (key, node, code, version, run_id, data)
+_KEY, _VERSION, _DATA = itemgetter(0), itemgetter(3), itemgetter(5)
+_GROUP = itemgetter(1, 2, 4)
 
 
 @dataclass
@@ -61,7 +65,7 @@ class Pack:
     def row(self, node: str, code: str, run_id: str | None) -> PackRow:
         keys = pickle.dumps((self.keys, self.versions), protocol=5)
         data = pickle.dumps((self.data_versions, self.data), protocol=5)
-        return (node, code, run_id, len(self.keys), keys, data, len(data), digest(data))
+        return (node, code, run_id, len(self.keys), keys, data, len(data), checksum(data))
 
 
 def unpack_keys(blob: bytes) -> tuple[list[str], list[str]]:
@@ -94,19 +98,40 @@ class Batch:
     def of(cls, ops: Sequence[Op]) -> Batch:
         batch = cls()
         small = batch.small
+        if ops and set(map(type, ops)) == {tuple}:
+            rows = cast("list[tuple[Any, ...]]", ops)
+            groups = set(map(_GROUP, rows))
+            if len(groups) == 1:  # the common batch: one node's results of one run, in C loops
+                (group,) = groups
+                pack = small[group] = Pack()
+                pack.keys = list(map(_KEY, rows))
+                pack.versions = list(map(_VERSION, rows))
+                if any(map(_DATA, rows)):
+                    kept = [row for row in rows if row[5]]
+                    pack.data_versions = list(map(_VERSION, kept))
+                    pack.data = list(map(_DATA, kept))
+                return batch
+        # a batch holds long runs of one node's results (of one run): its pack is found
+        # again only when the node or the run changes (the same string objects, as a node's
+        # wrapper and its run's state pass them)
+        node = code = run_id = None
+        pack = Pack()
         for op in ops:
-            if isinstance(op, tuple):  # a small result (Store.put_small)
-                key, node, code, version, run_id, data = op
-                group = (node, code, run_id)
-                pack = small.get(group)
-                if pack is None:
-                    pack = small[group] = Pack()
-                pack.keys.append(key)
-                pack.versions.append(version)
-                if data:
-                    pack.data_versions.append(version)
-                    pack.data.append(data)
+            if type(op) is tuple:  # a small result (Store.put_small)
+                if op[1] is not node or op[4] is not run_id or op[2] is not code:
+                    _, node, code, _, run_id, _ = op
+                    group = (node, code, run_id)
+                    found = small.get(group)
+                    if found is None:
+                        found = small[group] = Pack()
+                    pack = found
+                pack.keys.append(op[0])
+                pack.versions.append(op[3])
+                if op[5]:
+                    pack.data_versions.append(op[3])
+                    pack.data.append(op[5])
                 continue
+            assert isinstance(op, WriteOp)
             kind, payload = op.kind, op.payload
             if kind == "put":
                 batch.entries.append(payload.row)

@@ -20,7 +20,9 @@ __all__ = [
     "CachingEvent",
     "CachingEventType",
     "RunLog",
+    "Task",
     "logger",
+    "task_text",
 ]
 
 #: The ``asyncdag.caching`` logger: ``INFO`` shows each hit and each executed node, ``DEBUG``
@@ -97,8 +99,24 @@ class CachingEvent:
         }
 
 
-# (node, task_id, actor, type, msg, value, timestamp)
-_Raw = tuple[str, str | None, str, CachingEventType, str | None, Any, float]
+#: An item as the log records it: its index path, spelled (``"3/7"``) only when read.
+Task = str | tuple[int, ...]
+
+
+def task_text(task: Task | None) -> str | None:
+    """``(3, 7)`` -> ``"3/7"`` (a text is kept as it is)."""
+    if task is None or type(task) is str:
+        return task
+    return "/".join(map(str, task))
+
+
+# An event is seven fields, (node, task, actor, type's value, msg, value, timestamp), kept
+# one after the other in one flat list: a run of a hundred thousand items records as many
+# events, and a tuple per event, kept, is an object the garbage collector counts (they made
+# its collections more frequent, and each one slower) where a flat list is one.
+_FIELDS = 7
+_Raw = list[Any]
+_TYPES = {t.value: t for t in CachingEventType}
 
 
 class RunLog:
@@ -112,7 +130,7 @@ class RunLog:
         self.debug = debug
         self.limit = limit
         self.dropped = 0
-        self._events: list[_Raw] = []
+        self._events: _Raw = []  # _FIELDS values per event
         self._lock = threading.Lock()
         # whether the logger shows anything, decided once: checking per event cost more
         # than recording it
@@ -131,7 +149,7 @@ class RunLog:
         self.relayed = end
         return events[start:end]
 
-    def extend_raw(self, raw: list[_Raw]) -> None:
+    def extend_raw(self, raw: _Raw) -> None:
         """Events relayed from worker processes."""
         with self._lock:
             self._events.extend(raw)
@@ -139,28 +157,32 @@ class RunLog:
     def add(
         self,
         node: str,
-        task_id: str | None,
+        task_id: Task | None,
         actor: str,
         kind: CachingEventType,
         msg: str | None = None,
         value: Any = None,
     ) -> None:
         events = self._events
-        if len(events) >= self.limit:
+        if len(events) >= self.limit * _FIELDS:
             self.dropped += 1
             return
-        events.append((node, task_id, actor, kind, msg, value, time.time()))
+        # one extend: an event's fields stay together when threads of the run add at once
+        events.extend((node, task_id, actor, kind._value_, msg, value, time.time()))
         if self.emit and (kind in INFO_EVENTS or self.debug):
             logger.log(
                 logging.INFO if kind in INFO_EVENTS else logging.DEBUG,
                 "%s",
-                CachingEvent(self.run_id, actor, kind, node, task_id, msg, value),  # type: ignore[arg-type]
+                CachingEvent(self.run_id, actor, kind, node, task_text(task_id), msg, value),  # type: ignore[arg-type]
             )
 
     def events(self, level: Literal["debug", "info"] = "info") -> Iterator[CachingEvent]:
         with self._lock:
             raw = list(self._events)
-        for node, task, actor, kind, msg, value, ts in raw:
+        types = _TYPES
+        fields = [iter(raw)] * _FIELDS
+        for node, task, actor, code, msg, value, ts in zip(*fields, strict=True):
+            kind = types[code] if type(code) is str else code
             if level == "info" and kind not in INFO_EVENTS:
                 continue
-            yield CachingEvent(self.run_id, actor, kind, node, task, msg, value, ts)  # type: ignore[arg-type]
+            yield CachingEvent(self.run_id, actor, kind, node, task_text(task), msg, value, ts)

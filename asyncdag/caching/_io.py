@@ -50,6 +50,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
 from asyncdag.caching._events import logger
@@ -57,6 +58,8 @@ from asyncdag.caching._events import logger
 __all__ = ["EXIT_TIMEOUT", "BatchThread", "Reader", "Request", "WriteOp", "Writer"]
 
 T = TypeVar("T")
+
+_LAST = itemgetter(-1)
 
 #: Seconds the interpreter's exit waits for pending cache writes.
 EXIT_TIMEOUT = 10.0
@@ -147,9 +150,8 @@ class BatchThread(Generic[T]):
                 # GIL for every item).
                 self._hurry.wait(self.linger)
             self._hurry.clear()
-            batch: list[T] = []
-            while items and len(batch) < self.max_batch:
-                batch.append(items.popleft())
+            take = items.popleft  # (only this thread takes; others only append)
+            batch: list[T] = [take() for _ in range(min(len(items), self.max_batch))]
             try:
                 self._handle(batch)
             except BaseException:  # the thread must outlive a broken handler
@@ -284,8 +286,29 @@ class Writer:
         return barrier.event.wait(timeout)
 
     def _handle(self, batch: list[Op]) -> None:
-        ops = [op for op in batch if type(op) is not _Barrier]  # (a store's own ops may be
-        if ops:  # tuples: its cheapest kind, which it tells apart itself)
+        # One pass over the batch (it holds an op per stored result): a store's own ops may
+        # be tuples, its cheapest kind, which it tells apart itself; their last field is
+        # the bytes they hold.
+        ops: list[Op] = []
+        barriers: list[_Barrier] = []
+        freed = 0
+        if set(map(type, batch)) == {tuple}:  # the common batch, only results: in C loops
+            ops = batch
+            freed = sum(map(len, map(_LAST, batch)))  # type: ignore[arg-type]
+            batch = []
+        for op in batch:
+            kind = type(op)
+            if kind is tuple:
+                ops.append(op)
+                data = op[-1]  # type: ignore[index]
+                if data:
+                    freed += len(data)
+            elif kind is _Barrier:
+                barriers.append(op)  # type: ignore[arg-type]
+            else:
+                ops.append(op)
+                freed += op.nbytes  # type: ignore[union-attr]
+        if ops:
             try:
                 self._commit(ops)
             except BaseException as exc:
@@ -293,7 +316,6 @@ class Writer:
                     self._on_failure(ops, exc)
                 except BaseException:
                     logger.exception("cache writer: reporting a failed batch failed")
-        freed = sum(len(op[-1]) if isinstance(op, tuple) else op.nbytes for op in ops)
         room: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         if freed:
             with self._cond:
@@ -301,10 +323,9 @@ class Writer:
                 if not self.full and self._room:
                     room, self._room = self._room, []
                 self._cond.notify_all()
-        waiting = [(op.loop, op.future) for op in batch if isinstance(op, _Barrier)]
-        for op in batch:
-            if isinstance(op, _Barrier):
-                op.event.set()
+        waiting = [(op.loop, op.future) for op in barriers]
+        for op in barriers:
+            op.event.set()
         _settle([(loop, fut) for loop, fut in waiting if loop is not None and fut is not None])
         _settle(room)
 

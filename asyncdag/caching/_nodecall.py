@@ -24,17 +24,19 @@ import pickle
 from collections.abc import Callable
 from typing import Any
 
+from asyncdag._calls import current_run
 from asyncdag.caching import _formats
 from asyncdag.caching._events import CachingEventType
 from asyncdag.caching._fingerprint import (
     _FAST,
+    DECODE_LITERAL,
     UNHASHABLE,
     data_version,
     hash_value,
     literal,
     unique_version,
 )
-from asyncdag.caching._runs import RunState, anonymous_warning, state_for, task_id
+from asyncdag.caching._runs import RunState, anonymous_warning, call_index, state_for, task_id
 from asyncdag.caching._spec import NodeSpec
 from asyncdag.caching._store import Fetched
 from asyncdag.caching._stores import FileResultStore, Prepared
@@ -69,7 +71,7 @@ def log_event(
     value: Any = None,
 ) -> None:
     if state is not None and state.log is not None:
-        state.log.add(spec.name, task_id() if spec.in_block else None, actor, kind, msg, value)
+        state.log.add(spec.name, call_index() if spec.in_block else None, actor, kind, msg, value)
 
 
 def warn(state: RunState | None, spec: NodeSpec, message: str) -> None:
@@ -153,7 +155,7 @@ def _remember(spec: NodeSpec, state: RunState | None, value: Any, version: str) 
         return
     state.remember(value, version)
     if spec.in_block:
-        state.item_version(spec.name, version, task_id())
+        state.item_version(spec.name, version, call_index())
     else:
         state.versions[spec.name] = version
 
@@ -290,96 +292,99 @@ def after_stream(spec: NodeSpec, result: Any) -> Any:
 
 
 def call_sync(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
-    state = state_for(spec.uid)
-    if state is not None and state.detached:  # a worker process
-        try:
-            return _call_sync_inner(spec, fn, kwargs, state)
-        finally:
-            if state.log is not None and state.log.pending:
-                durable_sync(spec)  # the events reach the driver before the result
-    return _call_sync_inner(spec, fn, kwargs, state)
-
-
-def _call_sync_inner(
-    spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any], state: RunState | None
-) -> Any:
-    store = spec.store
-    if unusable(spec, state):
-        return fn(**kwargs)
-    key = spec.key(kwargs, state)
-    if key is not None and spec.lookup:
-        known = store.index.get(key)
-        if known is not None and known[0] in LITERAL_TAGS and state is not None:
-            return _literal_hit(spec, state, known)
-        further, version, got = first_look(spec, key)
-        if further:
-            if got is None:
-                got = spec.store.fetch([key], [version], [spec.node_key])[0]
-            try:
-                return use(spec, state, key, got)
-            except Miss:
-                pass
+    run = current_run()
+    state = spec.runs.get(run.run_id) if run is not None else None
+    if state is None:
+        state = state_for(spec.uid)  # none, or a worker process's copy of the run
     try:
-        result = fn(**kwargs)
-    except Exception as exc:
-        if _after_failure(spec, state, key, exc):
-            durable_sync(spec)
-        raise
-    if key is not None and state is not None and _store_literal(spec, state, key, result):
-        if not store.authoritative or store.writer.full:
+        store = spec.store
+        if (not store._opened or store.disabled is not None) and unusable(spec, state):
+            return fn(**kwargs)
+        key = spec.key(kwargs, state)
+        if key is not None and spec.lookup:
+            known = store.index.get(key)
+            if known is not None and state is not None:
+                if known[0] in LITERAL_TAGS:
+                    return _literal_hit(spec, state, known)
+                value = _memory_hit(spec, state, known)
+                if value is not _NO_HIT:
+                    return value
+            if known is not None or not store.trusts(spec.node_key):
+                further, version, got = first_look(spec, key)
+                if further:
+                    if got is None:
+                        got = store.fetch([key], [version], [spec.node_key])[0]
+                    try:
+                        return use(spec, state, key, got)
+                    except Miss:
+                        pass
+        try:
+            result = fn(**kwargs)
+        except Exception as exc:
+            if _after_failure(spec, state, key, exc):
+                durable_sync(spec)
+            raise
+        if key is not None and state is not None and _store_literal(spec, state, key, result):
+            if not store.authoritative or store.writer.full:
+                durable_sync(spec)
+            return result
+        if _after_result(spec, state, key, result):
             durable_sync(spec)
         return result
-    if _after_result(spec, state, key, result):
-        durable_sync(spec)
-    return result
+    finally:
+        if state is not None and state.detached and state.log is not None and state.log.pending:
+            durable_sync(spec)  # a worker process: the events reach the driver before the result
 
 
 async def call_async(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
-    state = state_for(spec.uid)
-    if state is not None and state.detached:  # a worker process
-        try:
-            return await _call_async_inner(spec, fn, kwargs, state)
-        finally:
-            if state.log is not None and state.log.pending:
-                await durable_async(spec)  # the events reach the driver before the result
-    return await _call_async_inner(spec, fn, kwargs, state)
-
-
-async def _call_async_inner(
-    spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any], state: RunState | None
-) -> Any:
-    store = spec.store
-    if not store._opened:
-        await store.acall(store.ensure_open)
-    if store.disabled is not None:
-        unusable(spec, state)
-        return await fn(**kwargs)
-    key = spec.key(kwargs, state)
-    if key is not None and spec.lookup:
-        known = store.index.get(key)
-        if known is not None and known[0] in LITERAL_TAGS and state is not None:
-            return _literal_hit(spec, state, known)
-        further, version, got = first_look(spec, key)
-        if further:
-            if got is None:
-                got = (await store.afetch([key], [version], [spec.node_key]))[0]
-            try:
-                return use(spec, state, key, got)
-            except Miss:
-                pass
+    # The same steps as ``call_sync``; reads that are not in memory go to the reader thread.
+    run = current_run()
+    state = spec.runs.get(run.run_id) if run is not None else None
+    if state is None:
+        state = state_for(spec.uid)  # none, or a worker process's copy of the run
     try:
-        result = await fn(**kwargs)
-    except Exception as exc:
-        if _after_failure(spec, state, key, exc):
-            await durable_async(spec)
-        raise
-    if key is not None and state is not None and _store_literal(spec, state, key, result):
-        if not store.authoritative or store.writer.full:
+        store = spec.store
+        if not store._opened:
+            await store.acall(store.ensure_open)
+        if store.disabled is not None:
+            unusable(spec, state)
+            return await fn(**kwargs)
+        key = spec.key(kwargs, state)
+        if key is not None and spec.lookup:
+            known = store.index.get(key)
+            if known is not None and state is not None:
+                if known[0] in LITERAL_TAGS:
+                    return _literal_hit(spec, state, known)
+                value = _memory_hit(spec, state, known)
+                if value is not _NO_HIT:
+                    return value
+            if known is not None or not store.trusts(spec.node_key):
+                further, version, got = first_look(spec, key)
+                if further:
+                    if got is None:
+                        got = (await store.afetch([key], [version], [spec.node_key]))[0]
+                    try:
+                        return use(spec, state, key, got)
+                    except Miss:
+                        pass
+        try:
+            result = await fn(**kwargs)
+        except Exception as exc:
+            if _after_failure(spec, state, key, exc):
+                await durable_async(spec)
+            raise
+        if key is not None and state is not None and _store_literal(spec, state, key, result):
+            if not store.authoritative or store.writer.full:
+                await durable_async(spec)
+            return result
+        if _after_result(spec, state, key, result) and (
+            not store.authoritative or store.writer.full
+        ):
             await durable_async(spec)
         return result
-    if _after_result(spec, state, key, result) and (not store.authoritative or store.writer.full):
-        await durable_async(spec)
-    return result
+    finally:
+        if state is not None and state.detached and state.log is not None and state.log.pending:
+            await durable_async(spec)  # a worker process: the events reach the driver first
 
 
 def _relay(spec: NodeSpec, state: RunState | None) -> None:
@@ -393,7 +398,7 @@ def _relay(spec: NodeSpec, state: RunState | None) -> None:
 
 def _literal_hit(spec: NodeSpec, state: RunState, version: str) -> Any:
     """The common case of a hit, inline: a small primitive, read from its version."""
-    task = task_id() if spec.in_block else None
+    task = call_index() if spec.in_block else None
     log = state.log
     if log is not None:
         log.add(spec.name, task, "result_store", _GET_RESULT, "hit", version)
@@ -401,7 +406,32 @@ def _literal_hit(spec: NodeSpec, state: RunState, version: str) -> Any:
         state.item_version(spec.name, version, task)
     else:
         state.versions[spec.name] = version
-    return literal(version)[1]
+    return DECODE_LITERAL[version[0]](version[1:])
+
+
+_NO_HIT = object()
+
+
+def _memory_hit(spec: NodeSpec, state: RunState, version: str) -> Any:
+    """The other common case of a hit, inline: a pickled result in memory (``_NO_HIT``
+    when it is not there, is a stored failure or does not unpickle: ``use`` sees to those)."""
+    cached = spec.store.values.get(version)
+    if cached is None or cached[0] != "pickle" or version[0] == "!":
+        return _NO_HIT
+    try:
+        value = pickle.loads(cached[1])
+    except Exception:
+        return _NO_HIT
+    task = call_index() if spec.in_block else None
+    log = state.log
+    if log is not None:
+        log.add(spec.name, task, "result_store", _GET_RESULT, "hit", version)
+    state.remember(value, version)
+    if spec.in_block:
+        state.item_version(spec.name, version, task)
+    else:
+        state.versions[spec.name] = version
+    return value
 
 
 def _store_literal(spec: NodeSpec, state: RunState, key: str, result: Any) -> bool:
@@ -413,7 +443,7 @@ def _store_literal(spec: NodeSpec, state: RunState, key: str, result: Any) -> bo
     version = fast(result)
     if version[0] not in LITERAL_TAGS:
         return False
-    task = task_id() if spec.in_block else None
+    task = call_index() if spec.in_block else None
     log = state.log
     if log is not None:
         log.add(spec.name, task, "adapter", _EXECUTE)

@@ -15,10 +15,10 @@ from collections import OrderedDict
 from typing import Any
 
 from asyncdag._calls import current_call, current_run
-from asyncdag.caching._events import RunLog, logger
+from asyncdag.caching._events import RunLog, Task, logger, task_text
 from asyncdag.caching._fingerprint import _FAST, data_version
 
-__all__ = ["RunState", "forget_run", "state_for", "task_id"]
+__all__ = ["RunState", "call_index", "forget_run", "runs_of", "state_for", "task_id"]
 
 #: Objects whose versions a run remembers by identity (the rest are versioned again).
 IDENTITY_LIMIT = 4096
@@ -40,7 +40,7 @@ class RunState:
         self._ids: OrderedDict[int, tuple[weakref.ref[Any], str]] = OrderedDict()
         self._held: OrderedDict[int, tuple[Any, str]] = OrderedDict()
         self.versions: dict[str, str] = {}  # node outside blocks -> data version
-        self.item_versions: dict[str, dict[str, str]] = {}  # node in a block -> task -> version
+        self.item_versions: dict[str, dict[Task, str]] = {}  # node in a block -> task -> version
         self.wrote = False
         self.detached = False  # a worker process's copy: its events are relayed
         self._warned: dict[str, int] = {}
@@ -87,7 +87,7 @@ class RunState:
             except KeyError:
                 pass
 
-    def item_version(self, node: str, version: str, task: str | None) -> None:
+    def item_version(self, node: str, version: str, task: Task | None) -> None:
         """The version of an item's value of ``node`` (the first ITEM_VERSIONS per node)."""
         if task is None:
             return
@@ -112,17 +112,26 @@ class RunState:
         logger.warning("asyncdag cache, %s: %s%s", where, message, more)
 
 
-_states: dict[tuple[int, str], RunState] = {}
+_states: dict[int, dict[str, RunState]] = {}  # adapter uid -> run id -> state
 _detached: OrderedDict[str, RunState] = OrderedDict()
 _detached_lock = threading.Lock()
 
 
+def runs_of(uid: int) -> dict[str, RunState]:
+    """The running runs of adapter ``uid`` by run id (a node's wrapper holds this dict, so
+    finding its run's state costs one lookup)."""
+    found = _states.get(uid)
+    if found is None:
+        found = _states.setdefault(uid, {})
+    return found
+
+
 def register(uid: int, state: RunState) -> None:
-    _states[(uid, state.run_id)] = state
+    runs_of(uid)[state.run_id] = state
 
 
 def forget_run(uid: int, run_id: str) -> RunState | None:
-    return _states.pop((uid, run_id), None)
+    return runs_of(uid).pop(run_id, None)
 
 
 def state_for(uid: int) -> RunState | None:
@@ -130,7 +139,7 @@ def state_for(uid: int) -> RunState | None:
     run = current_run()
     if run is None:
         return None
-    found = _states.get((uid, run.run_id))
+    found = runs_of(uid).get(run.run_id)
     if found is not None:
         return found
     with _detached_lock:  # a worker process: the driver's state is elsewhere
@@ -144,12 +153,18 @@ def state_for(uid: int) -> RunState | None:
         return state
 
 
-def task_id() -> str | None:
-    """The item's index path as ``"3"`` / ``"3/7"``, when the engine says which item runs."""
+def call_index() -> tuple[int, ...] | None:
+    """The item's index path, when the engine says which item runs (what the run's log and
+    item versions record; :func:`task_text` spells it when someone reads them)."""
     call = current_call()
     if call is None or not call.index:
         return None
-    return "/".join(map(str, call.index))
+    return call.index
+
+
+def task_id() -> str | None:
+    """The item's index path as ``"3"`` / ``"3/7"``, when the engine says which item runs."""
+    return task_text(call_index())
 
 
 def anonymous_warning(node: str, message: str) -> None:

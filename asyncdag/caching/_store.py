@@ -44,7 +44,7 @@ from asyncdag.caching._commit import (
     write_generic,
 )
 from asyncdag.caching._events import logger
-from asyncdag.caching._fingerprint import digest
+from asyncdag.caching._fingerprint import checksum_ok
 from asyncdag.caching._io import Op, Reader, Request, WriteOp, Writer, register_for_exit
 from asyncdag.caching._memory import DEFAULT_MEMORY, ValueCache
 from asyncdag.caching._sqlite import Database, EntryRow, ForeignDatabase
@@ -182,7 +182,7 @@ class Store:
 
     def _preload(self, conn: Any, pack_ids: list[int]) -> None:
         for _, (data, size, checksum) in Database.pack_data(conn, pack_ids).items():
-            if len(data) != size or digest(data) != checksum:
+            if len(data) != size or not checksum_ok(data, checksum):
                 continue  # a broken pack: read (and reported) when one of its results is asked
             try:
                 values = unpack_values(data)
@@ -295,7 +295,7 @@ class Store:
                 data, size, checksum = row
                 if len(data) != size:
                     problem = f"its pack of results is truncated ({len(data)} of {size} bytes)"
-                elif digest(data) != checksum:
+                elif not checksum_ok(data, checksum):
                     problem = "its pack of results is corrupted (checksum mismatch)"
                 else:
                     try:

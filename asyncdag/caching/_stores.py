@@ -5,7 +5,7 @@
 otherwise (``@cache(format=...)``); a pickle up to ``inline_limit`` bytes is kept in the
 database, anything larger, and every other format, in a file ``results/ab/abcd....ext``
 written atomically (a temporary file renamed into place). Each result carries its size and
-BLAKE2b checksum, checked when it is read: a truncated, corrupted or missing file is a
+CRC-32 checksum, checked when it is read: a truncated, corrupted or missing file is a
 :class:`ResultRetrievalError`, which the cache turns into a miss.
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncdag.caching import _formats
-from asyncdag.caching._fingerprint import digest, literal
+from asyncdag.caching._fingerprint import checksum, checksum_ok, digest, literal
 from asyncdag.caching._sqlite import Database, EntryRow, ResultRow
 from asyncdag.caching._stores_base import MetadataStore, ResultRetrievalError, ResultStore
 
@@ -141,7 +141,8 @@ class SQLiteMetadataStore(MetadataStore):
                     keys_blob = pickle.dumps(
                         ([k for k, _ in kept], [v for _, v in kept]), protocol=5
                     )
-                    row = (node, code, run_id, len(kept), keys_blob, blob, len(blob), digest(blob))
+                    size, check = len(blob), checksum(blob)
+                    row = (node, code, run_id, len(kept), keys_blob, blob, size, check)
                     Database.put_packs(conn, [row])
 
     def delete_all(self) -> None:
@@ -230,7 +231,7 @@ class FileResultStore(ResultStore):
         rows: list[ResultRow] = []
         for item in items:
             if not item.checksum:
-                item.checksum = digest(item.data)
+                item.checksum = checksum(item.data)
             if item.format == "pickle" and len(item.data) <= self.inline_limit:
                 rows.append(
                     (item.data_version, item.format, len(item.data), item.checksum, item.data, None)
@@ -262,7 +263,7 @@ class FileResultStore(ResultStore):
             where = f"result {version} in {self.db.path}"
         if len(value) != size:
             raise ResultRetrievalError(f"{where} is truncated ({len(value)} of {size} bytes)")
-        if digest(value) != checksum:
+        if not checksum_ok(value, checksum):
             raise ResultRetrievalError(f"{where} is corrupted (checksum mismatch)")
         return value
 
