@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from asyncdag.io import default_data_loaders
-from asyncdag.io.data_adapters import AdapterCommon, DataLoader, DataSaver
+import importlib.util
 
-try:  # pandas is optional: its adapters exist where it is installed
-    from asyncdag.io import pandas_data_adapters
-except ImportError:  # pragma: no cover - pandas is in the dev environment
-    pandas_data_adapters = None  # type: ignore[assignment]
+from asyncdag.io import (
+    default_data_loaders,
+    pandas_data_adapters,  # imports pandas only when an adapter runs
+)
+from asyncdag.io.data_adapters import AdapterCommon, DataLoader, DataSaver
 
 __all__ = ["LOADER_REGISTRY", "SAVER_REGISTRY", "register_adapter"]
 
@@ -36,6 +36,6 @@ def register_adapter(adapter: type[AdapterCommon]) -> None:
 
 for _adapter in default_data_loaders.DATA_ADAPTERS:
     register_adapter(_adapter)
-if pandas_data_adapters is not None:
+if importlib.util.find_spec("pandas") is not None:  # pandas is optional
     for _adapter in pandas_data_adapters.PANDAS_ADAPTERS:
         register_adapter(_adapter)

@@ -8,17 +8,24 @@ thread, so neither the disk nor the parsing holds the loop.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import io
 import os
 from collections.abc import Callable, Collection
 from typing import Any
 
 import anyio.to_thread
-import pandas as pd
 
 from asyncdag.io.data_adapters import DataLoader, DataSaver
 from asyncdag.io.default_data_loaders import read_bytes, write_bytes
 from asyncdag.io.utils import get_file_and_dataframe_metadata
+
+
+def _pd() -> Any:
+    """pandas, imported the first time an adapter is used: importing asyncdag does not pay
+    for it (it is most of the import time and of the objects the collector tracks)."""
+    return importlib.import_module("pandas")
+
 
 __all__ = [
     "PANDAS_ADAPTERS",
@@ -47,7 +54,7 @@ class _PandasLoader(DataLoader):
 
     @classmethod
     def applicable_types(cls) -> Collection[Any]:
-        return [pd.DataFrame]
+        return [_pd().DataFrame]
 
     def _parse(self, source: Any) -> Any:
         raise NotImplementedError
@@ -67,7 +74,7 @@ class _PandasSaver(DataSaver):
 
     @classmethod
     def applicable_types(cls) -> Collection[Any]:
-        return [pd.DataFrame]
+        return [_pd().DataFrame]
 
     def _write(self, data: Any, target: Any) -> None:
         raise NotImplementedError
@@ -113,7 +120,7 @@ class PandasCSVReader(_PandasLoader):
         return "csv"
 
     def _parse(self, source: Any) -> Any:
-        return pd.read_csv(source, **_given(self))
+        return _pd().read_csv(source, **_given(self))
 
 
 @dataclasses.dataclass
@@ -160,7 +167,7 @@ class PandasParquetReader(_PandasLoader):
         return "parquet"
 
     def _parse(self, source: Any) -> Any:
-        return pd.read_parquet(source, **_given(self))
+        return _pd().read_parquet(source, **_given(self))
 
 
 @dataclasses.dataclass
@@ -193,7 +200,7 @@ class PandasFeatherReader(_PandasLoader):
         return "feather"
 
     def _parse(self, source: Any) -> Any:
-        return pd.read_feather(source, **_given(self))
+        return _pd().read_feather(source, **_given(self))
 
 
 @dataclasses.dataclass
