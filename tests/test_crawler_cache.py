@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -164,3 +165,29 @@ async def test_an_interrupted_crawl_resumes_and_a_finished_one_is_not_fetched_ag
             assert sorted(out.read_text().splitlines()) == sorted(
                 (tmp_path / "ref.jsonl").read_text().splitlines()
             )
+
+
+def test_the_embedded_site_crawled_again_with_the_same_cache_is_not_asked_again(
+    tmp_path: Path,
+) -> None:
+    # the command's own site: its URLs carry its port, so with --cache it takes the last one
+    cache = tmp_path / "cache"
+    answered = []
+    for run in range(2):
+        args = ["--cache", str(cache), "--pages", "40", "--no-progress", "--no-polite"]
+        done = subprocess.run(
+            [sys.executable, "-m", "examples.crawler", *args, "-o", str(tmp_path / f"{run}.jsonl")],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "every count matches" in done.stdout, done.stdout
+        line = next(ln for ln in done.stdout.splitlines() if ln.startswith("the site answered"))
+        answered.append(int(line.split()[3].replace(",", "")))
+    assert answered[0] >= 40
+    assert answered[1] == 0, "the second crawl asked the site again"
+    lines = [len((tmp_path / f"{run}.jsonl").read_text().splitlines()) for run in range(2)]
+    assert lines[0] == lines[1] > 0

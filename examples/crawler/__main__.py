@@ -304,6 +304,15 @@ def _file_urls(path: str) -> list[str]:
     return list(by_origin.values())
 
 
+def _last_port(port_file: Path | None) -> int:
+    """The embedded site's port of the last crawl with this cache, or 0."""
+    try:
+        text = port_file.read_text().strip() if port_file is not None else ""
+    except OSError:
+        return 0
+    return int(text) if text.isdigit() and 0 < int(text) < 65536 else 0
+
+
 async def run(opts: Options) -> int:
     hooks = [ProgressBar("pages", skipped_if=is_skip)] if opts.progress else []
     executor = executor_for(opts.limits, opts.workers, ray=opts.ray is not None)
@@ -328,7 +337,20 @@ async def run(opts: Options) -> int:
         result = await crawl_from(opts.source, opts.limits)
         print(_report(result, opts.source, opts))
         return 0
-    async with EmbeddedSite(opts.site) as site:
+    # Its URLs carry its port, and the cache is keyed by URL: with --cache the site takes the
+    # port it had last time, so a crawl started again finds what the last one stored.
+    port_file = Path(opts.cache) / "embedded-site.port" if opts.cache else None
+    last_port = _last_port(port_file)
+    async with EmbeddedSite(opts.site, port=last_port) as site:
+        if port_file is not None:
+            if last_port and site.port != last_port:
+                print(
+                    f"embedded site: port {last_port} is taken, so what the cache holds from"
+                    " the last crawl of the embedded site is not found again",
+                    flush=True,
+                )
+            port_file.parent.mkdir(parents=True, exist_ok=True)
+            port_file.write_text(f"{site.port}\n")
         print(
             f"embedded site: {opts.site.pages:,} pages at {site.base_url}"
             f" ({opts.site.latency * 1e3:g} ms a page"

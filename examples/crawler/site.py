@@ -396,8 +396,9 @@ class EmbeddedSite:
     host name ``localhost``, which a crawler restricted to 127.0.0.1 must treat as another origin.
     """
 
-    def __init__(self, config: SiteConfig | None = None) -> None:
+    def __init__(self, config: SiteConfig | None = None, *, port: int = 0) -> None:
         self.config = config or SiteConfig()
+        self._wanted_port = port  # 0: any free one; a taken one falls back to any
         self.pages, self.root = generate(self.config)
         self.stats = SiteStats()
         self.port = 0
@@ -536,7 +537,12 @@ class EmbeddedSite:
     async def start(self) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        try:
+            sock.bind(("127.0.0.1", self._wanted_port))
+        except OSError:
+            if not self._wanted_port:
+                raise
+            sock.bind(("127.0.0.1", 0))  # the wanted port is taken
         self.port = sock.getsockname()[1]
         server = web.Server(self._handle, access_log=None)
         self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=0.5)
