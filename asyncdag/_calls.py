@@ -58,7 +58,7 @@ class CallInfo:
     :meth:`retrying`, so that lifecycle hooks and summaries count the attempt.
     """
 
-    __slots__ = ("_label", "attempt", "held", "index", "node", "on_retry", "run")
+    __slots__ = ("_held", "_label", "_on_retry", "attempt", "index", "node", "owner", "run")
 
     def __init__(
         self,
@@ -68,32 +68,50 @@ class CallInfo:
         label: Any = None,
         on_retry: Any = None,
         held: Any = None,
+        owner: Any = None,
     ) -> None:
         self.run = run
         self.node = node
         self.index = index
         self._label = label  # a string, or a function that makes it (labels are lazy)
         self.attempt = 1
-        #: set by the engine: called as ``on_retry(call, error, delay)``
-        self.on_retry = on_retry
-        #: the executor limiter whose slot this call's block instance holds (engine use: a
-        #: run started from inside this call runs in that slot instead of waiting for one)
-        self.held = held
+        self._on_retry = on_retry
+        self._held = held
+        #: engine use: the block instance the call belongs to, asked for the label, the held
+        #: slot and the retry reporter only when someone wants them (a call then costs one
+        #: object, not three)
+        self.owner = owner
 
     @property
     def label(self) -> str | None:
         """The item's short label (``None`` outside blocks)."""
         label = self._label
-        if callable(label):
+        if label is None and self.owner is not None:
+            label = self._label = self.owner.label()
+        elif callable(label):
             label = self._label = label()
         return label if label is None else str(label)
+
+    @property
+    def on_retry(self) -> Any:
+        """Set by the engine: called as ``on_retry(call, error, delay)``."""
+        owner = self.owner
+        return self._on_retry if owner is None else owner.on_retry
+
+    @property
+    def held(self) -> Any:
+        """The executor limiter whose slot this call's block instance holds (engine use: a
+        run started from inside this call runs in that slot instead of waiting for one)."""
+        owner = self.owner
+        return self._held if owner is None else owner.held()
 
     def retrying(self, error: BaseException | None, delay: float) -> None:
         """The node's call failed with ``error`` (``None``: it returned a value the policy
         rejects) and will be tried again in ``delay`` s."""
         self.attempt += 1
-        if self.on_retry is not None:
-            self.on_retry(self, error, delay)
+        on_retry = self.on_retry
+        if on_retry is not None:
+            on_retry(self, error, delay)
 
     def __repr__(self) -> str:
         return f"CallInfo({self.node!r}, {self.index}, attempt={self.attempt})"

@@ -117,7 +117,7 @@ def _run_chain(
                 for kw, lvl, key in step.args
             }
         call = (
-            _calls.CallInfo(run, step.name, inst.index, inst.label, inst.on_retry, inst.held())
+            _calls.CallInfo(run, step.name, inst.index, owner=inst)
             if step.wants_call
             else None
         )

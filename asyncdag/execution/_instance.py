@@ -119,9 +119,7 @@ class Instance:
         return block.label_of(self.values[block.expander])
 
     def call_info(self, step: Step) -> _calls.CallInfo:
-        return _calls.CallInfo(
-            self.run.info, step.name, self.index, self.label, self.on_retry, self.held()
-        )
+        return _calls.CallInfo(self.run.info, step.name, self.index, owner=self)
 
     def held(self) -> Any:
         """The limiter whose slot this instance runs in (its own, or an outer instance's);
