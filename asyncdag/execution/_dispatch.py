@@ -116,11 +116,7 @@ def _run_chain(
                 )
                 for kw, lvl, key in step.args
             }
-        call = (
-            _calls.CallInfo(run, step.name, inst.index, owner=inst)
-            if step.wants_call
-            else None
-        )
+        call = _calls.CallInfo(run, step.name, inst.index, owner=inst) if step.wants_call else None
         token = _calls.switch_call(call)
         try:
             value = call_detached(step.fn, kwargs) if detached else step.fn(**kwargs)
