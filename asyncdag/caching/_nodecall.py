@@ -291,11 +291,24 @@ def after_stream(spec: NodeSpec, result: Any) -> Any:
     return result
 
 
-def call_sync(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+def _state_of(spec: NodeSpec) -> RunState | None:
+    """The state of the run calling ``spec``'s node: the driver's, or a worker process's
+    copy of it, or none outside a cached run."""
     run = current_run()
     state = spec.runs.get(run.run_id) if run is not None else None
-    if state is None:
-        state = state_for(spec.uid)  # none, or a worker process's copy of the run
+    return state if state is not None else state_for(spec.uid)
+
+
+def _quick_hit(spec: NodeSpec, state: RunState, known: Any) -> Any:
+    """A hit answered without reading the store (the version spells the value, or the value
+    is in memory), else ``_NO_HIT``."""
+    if known[0] in LITERAL_TAGS:
+        return _literal_hit(spec, state, known)
+    return _memory_hit(spec, state, known)
+
+
+def call_sync(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    state = _state_of(spec)
     try:
         store = spec.store
         if (not store._opened or store.disabled is not None) and unusable(spec, state):
@@ -304,9 +317,7 @@ def call_sync(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) ->
         if key is not None and spec.lookup:
             known = store.index.get(key)
             if known is not None and state is not None:
-                if known[0] in LITERAL_TAGS:
-                    return _literal_hit(spec, state, known)
-                value = _memory_hit(spec, state, known)
+                value = _quick_hit(spec, state, known)
                 if value is not _NO_HIT:
                     return value
             if known is not None or not store.trusts(spec.node_key):
@@ -338,10 +349,7 @@ def call_sync(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) ->
 
 async def call_async(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     # The same steps as ``call_sync``; reads that are not in memory go to the reader thread.
-    run = current_run()
-    state = spec.runs.get(run.run_id) if run is not None else None
-    if state is None:
-        state = state_for(spec.uid)  # none, or a worker process's copy of the run
+    state = _state_of(spec)
     try:
         store = spec.store
         if not store._opened:
@@ -353,9 +361,7 @@ async def call_async(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, A
         if key is not None and spec.lookup:
             known = store.index.get(key)
             if known is not None and state is not None:
-                if known[0] in LITERAL_TAGS:
-                    return _literal_hit(spec, state, known)
-                value = _memory_hit(spec, state, known)
+                value = _quick_hit(spec, state, known)
                 if value is not _NO_HIT:
                     return value
             if known is not None or not store.trusts(spec.node_key):

@@ -141,6 +141,21 @@ class Job:
         if worker is not None:
             worker.cancel(self)
 
+    async def answer(self) -> bytes:
+        """Wait for the job's answer. Cancelled, it asks the worker to drop the job and waits
+        for that (or for the worker's replacement), so that nothing of a cancelled run still
+        runs when the run returns; then the cancellation propagates."""
+        try:
+            return await asyncio.shield(self.future)
+        except asyncio.CancelledError:
+            self.cancel()
+            while not self.future.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait({self.future})
+            if not self.future.cancelled():
+                self.future.exception()  # retrieved: the cancellation is what the caller sees
+            raise
+
     def _deliver(self, kind: str, body: Any) -> None:  # on the reader thread
         try:
             if kind == "part":

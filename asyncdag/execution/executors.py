@@ -31,8 +31,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import threading
 import weakref
 from typing import Any
@@ -323,18 +321,7 @@ class MultiProcessingExecutor(BatchingExecutor):
         job = self.pool().submit(
             payload, what, weight=weight, on_part=on_part, interruptible=on_part is not None
         )
-        try:
-            return await asyncio.shield(job.future)
-        except asyncio.CancelledError:
-            # The worker drops the job (or is replaced); wait for that, so that nothing of a
-            # cancelled run is still running when the run returns.
-            job.cancel()
-            while not job.future.done():
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait({job.future})
-            if not job.future.cancelled():
-                job.future.exception()  # retrieved: the cancellation is what the caller sees
-            raise
+        return await job.answer()  # cancelled: the worker drops the job first
 
     def close(self) -> None:
         pool, self._pool = self._pool, None

@@ -365,18 +365,7 @@ class RayExecutor(BatchingExecutor):
             cloudpickle.dumps((key, plan, data)), what, weight=weight, on_part=on_part,
             interruptible=True,
         )  # fmt: skip
-        try:
-            return await asyncio.shield(job.future)
-        except asyncio.CancelledError:
-            # the actor cancels the job's items and says so: wait for that, so that nothing
-            # of a cancelled run still runs when the run returns
-            job.cancel()
-            while not job.future.done():
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait({job.future})
-            if not job.future.cancelled():
-                job.future.exception()  # retrieved: the cancellation is what the caller sees
-            raise
+        return await job.answer()  # cancelled: the worker drops the job first
 
     async def _await(self, ref: Any, what: str, *, force: bool) -> bytes:
         import ray
