@@ -646,6 +646,7 @@ async def test_a_sync_node_raising_cancelled_error_itself_fails_the_run_naming_i
             ("total", ()) if where == "outside" else ("per_item", (1,))
         )
         assert type(info.value.__cause__) is asyncio.CancelledError
+        assert isinstance(info.value, errors.AsyncDagError)
         monkeypatch.setattr(sync_self_cancel, "WHERE", "nowhere")
         with anyio.fail_after(10):  # the driver is fine afterwards
             assert await dr.aexecute(["total"], inputs={"n": 3}) == {"total": 3}

@@ -68,7 +68,6 @@ from hypothesis import strategies as st
 
 from asyncdag import driver
 from asyncdag.errors import (
-    AsyncDagError,
     HookError,
     NodeExecutionError,
     NodeTimeoutError,
@@ -946,62 +945,7 @@ def test_ctrl_c_during_execute_cleans_up_and_the_next_run_is_untouched(
             )
 
 
-# -- engine bugs the property found (regression tests, and reproducers of open ones) ------------
-
-SYNC_CANCELLED_SOURCE = """
-import asyncio
-
-from asyncdag.htypes import Collect, Parallelizable
-
-
-def items(n: int) -> Parallelizable[int]:
-    yield from range(n)
-
-
-def per_item(items: int) -> int:
-    if WHERE == "in_block" and items == 1:
-        raise asyncio.CancelledError("raised by per_item itself")
-    return items
-
-
-def total(per_item: Collect[int]) -> int:
-    if WHERE == "outside":
-        raise asyncio.CancelledError("raised by total itself")
-    return sum(per_item)
-"""
-
-
-def _sync_cancelled_module(where: str) -> types.ModuleType:
-    module = types.ModuleType(f"tests.dags_stream.sync_cancelled_{where}")
-    exec(compile(SYNC_CANCELLED_SOURCE, module.__name__, "exec"), module.__dict__)
-    module.WHERE = where
-    return module
-
-
-@pytest.mark.parametrize("where", ["outside", "in_block"])
-@pytest.mark.parametrize("label", ["inline", "threads", "asyncio"])
-def test_a_sync_node_raising_cancelled_error_fails_the_run_naming_it(
-    label: str, where: str
-) -> None:
-    module = _sync_cancelled_module(where)
-    node, index = ("total", ()) if where == "outside" else ("per_item", (1,))
-
-    async def main() -> BaseException | None:
-        dr = builder(module, 1024, grouping.GroupByRepeatableBlocks(), label).build()
-        async with dr:
-            try:
-                with anyio.fail_after(2):  # a hang is one way this fails
-                    await dr.aexecute(["total"], inputs={"n": 3})
-            except BaseException as exc:  # noqa: BLE001 - what the run raised is the subject
-                return exc
-        return None
-
-    err = anyio.run(main)
-    assert isinstance(err, NodeExecutionError), f"{err!r}"
-    assert (err.node, err.index) == (node, index)
-    assert type(err.__cause__) is asyncio.CancelledError
-    assert isinstance(err, AsyncDagError)
-
+# -- engine bugs the property found (regression tests; the rest are in test_engine_findings.py) --
 
 NESTED_EXPANDER_SOURCE = """
 from asyncdag.htypes import Collect, Parallelizable
@@ -1098,54 +1042,6 @@ def test_a_failed_run_closes_its_sync_generator_inline(failure: str) -> None:
 
     anyio.run(main)
     assert module.EVENTS == ["open", "close"]
-
-
-STREAM_SOURCE = """
-from asyncdag.htypes import Collect, CollectStream, Parallelizable
-from asyncdag.policies import on_error
-
-
-def outer(n: int) -> Parallelizable[int]:
-    yield from range(n)
-
-
-def inner(outer: int) -> Parallelizable[int]:
-    yield from range(3)
-
-
-@on_error("skip")
-def streamed(outer: int, inner: CollectStream[int]) -> int:
-    if outer == 0:
-        raise ValueError("fails before reading its stream")
-    return sum(inner)
-
-
-def total(streamed: Collect[int]) -> int:
-    return sum(streamed)
-"""
-
-
-@pytest.mark.parametrize("is_async", [False, True])
-@pytest.mark.parametrize("label", ["inline", "threads", "asyncio"])
-def test_a_streaming_collector_skipped_before_reading_does_not_stall_the_window(
-    label: str, is_async: bool
-) -> None:
-    source = STREAM_SOURCE
-    if is_async:
-        source = source.replace("def streamed", "async def streamed")
-        source = source.replace("sum(inner)", "sum([v async for v in inner])")
-    module = types.ModuleType("tests.dags_stream.skipped_stream")
-    exec(compile(source, module.__name__, "exec"), module.__dict__)
-
-    async def main() -> dict[str, Any]:
-        dr = builder(module, 1, grouping.GroupByRepeatableBlocks(), label).build()
-        async with dr:
-            with anyio.fail_after(2):  # a hang is how this fails
-                result: dict[str, Any] = await dr.aexecute(["total"], inputs={"n": 2})
-        return result
-
-    # item 0 of outer is skipped; item 1 streams 0 + 1 + 2
-    assert anyio.run(main) == {"total": 3}
 
 
 EXPANDER_CANCELLED_SOURCE = """
