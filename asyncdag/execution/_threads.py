@@ -159,6 +159,9 @@ class ThreadPool:
         jobs, lock = self._jobs, self._lock
         while True:
             with lock:
+                if self._threads > self.size + self._blocked:
+                    self._threads -= 1  # one started while a reader waited: over size now
+                    return
                 self._waiting += 1
             try:
                 job = jobs.get(timeout=self.IDLE_SECONDS)
@@ -177,10 +180,6 @@ class ThreadPool:
                 self._pending -= 1
             self._run(job)
             del job  # while this thread waits for the next one, hold nothing of the last
-            with lock:
-                if self._threads > self.size + self._blocked:
-                    self._threads -= 1  # one started while a reader waited: over size now
-                    return
 
     def _run(self, job: Job) -> None:
         if job.future.cancelled():  # nobody wants it any more: never start it
