@@ -66,7 +66,15 @@ class Frontier(Generic[_T]):
     yielded once (by ``key``), one level deeper than the item that found it, within
     ``max_depth``; the expansion ends when nothing is in flight and nothing waits. The
     expander yields (or returns) the seeds, at depth 0; to set the bounds from inputs,
-    return ``Frontier(seeds, key=..., max_depth=..., max_items=...)``.
+    return ``Frontier(seeds, key=..., max_depth=..., max_items=..., order=...)``.
+
+    ``order`` says which waiting item goes out next once the seeds are out: ``"breadth"``
+    (the default) the one found first, so the crawl goes level by level and a bound on
+    ``max_items`` keeps the items nearest the seeds; ``"depth"`` the deepest one (the one
+    found first among equals), so a long chain of items, each found by the one before,
+    advances while the rest waits instead of one link per level: a crawl whose graph has
+    deep chains ends sooner. Either way an item's depth is that of the first path that
+    reached it, which with many items in flight need not be the shortest.
 
     Example (a link-following crawl)::
 
@@ -82,7 +90,9 @@ class Frontier(Generic[_T]):
             return len(page)
     """
 
-    __slots__ = ("key", "max_depth", "max_items", "seeds")
+    __slots__ = ("key", "max_depth", "max_items", "order", "seeds")
+
+    ORDERS = ("breadth", "depth")
 
     def __init__(
         self,
@@ -91,18 +101,25 @@ class Frontier(Generic[_T]):
         key: Any = None,
         max_depth: int | None = None,
         max_items: int | None = None,
+        order: str = "breadth",
     ) -> None:
         if max_depth is not None and max_depth < 0:
             raise ValueError(f"max_depth must be at least 0, got {max_depth}")
         if max_items is not None and max_items < 0:
             raise ValueError(f"max_items must be at least 0, got {max_items}")
+        if order not in self.ORDERS:
+            raise ValueError(f"order must be 'breadth' or 'depth', got {order!r}")
         self.seeds = seeds
         self.key = key
         self.max_depth = max_depth
         self.max_items = max_items
+        self.order = order
 
     def __repr__(self) -> str:
-        return f"Frontier(max_depth={self.max_depth}, max_items={self.max_items})"
+        return (
+            f"Frontier(max_depth={self.max_depth}, max_items={self.max_items},"
+            f" order={self.order!r})"
+        )
 
 
 class Discovered(list[_T]):

@@ -89,8 +89,11 @@ RAY_WIDE = "asyncdag local Ray, 2 actors x the loop's concurrency (2x in flight)
 #: slept in a loop of ``concurrency`` tasks, no CPU spent on pages
 CEILING = "bound: zero CPU a page"
 SCRAPY = "Scrapy CrawlSpider"
+#: Scrapy in the asyncdag crawl's order: the deepest request first
+SCRAPY_DEEP = "Scrapy CrawlSpider, deepest first"
 TARGET = 0.9  # asyncdag pages/s at least this times the hand-written crawler's
-FOLLOW = "asyncdag crawler --follow"
+FOLLOW = "asyncdag crawler --follow --order depth"
+FOLLOW_BREADTH = "asyncdag crawler --follow (breadth first)"
 WORKERS_TARGET = 1.4  # --workers 2 at least this times the single loop's pages/s
 RAY_TARGET = 1.2  # --ray local (2 CPUs) at least this times the single loop's pages/s
 SCRAPY_TARGET = 3.0  # the asyncdag link-following crawl at least this times Scrapy's pages/s
@@ -414,7 +417,14 @@ def bench_follow(
     """The link-following crawl from the site's root, no depth bound, at ``concurrency``:
     the asyncdag crawler with ``follow=True`` on one event loop (this process), and Scrapy's
     ``CrawlSpider`` in a subprocess of its own (``crawl_scrapy.py``), taking turns; the
-    totals of both checked against ``EmbeddedSite.expected_follow``."""
+    totals of each checked against ``EmbeddedSite.expected_follow``.
+
+    Each crawls in two orders: breadth first (Scrapy as its docs advise for broad crawls)
+    and the deepest URL first (asyncdag's ``--order depth``, Scrapy's ``DEPTH_PRIORITY =
+    -1``). The site's deep chain (25 pages, each linking to the next) advances one page per
+    level breadth first, so it is what the crawl waits for at its end; deepest first it runs
+    while the rest waits. The target compares asyncdag's deepest-first crawl with the faster
+    of Scrapy's two."""
     import json
 
     config = SiteConfig(pages=pages, latency=latency)
@@ -423,19 +433,22 @@ def bench_follow(
     root = sitemap.rsplit("/", 1)[0] + "/"
     limits = CrawlLimits.for_urls(root, concurrency=concurrency)
     logging.getLogger("asyncdag").setLevel(logging.ERROR)
-    walls: dict[str, list[float]] = {FOLLOW: [], SCRAPY: []}
-    cpus: dict[str, list[float]] = {FOLLOW: [], SCRAPY: []}
+    systems = (FOLLOW, FOLLOW_BREADTH, SCRAPY, SCRAPY_DEEP)
+    walls: dict[str, list[float]] = {name: [] for name in systems}
+    cpus: dict[str, list[float]] = {name: [] for name in systems}
     ev = new_loop(loop)
 
-    def asyncdag_follow() -> None:
+    def asyncdag_follow(name: str = FOLLOW) -> None:
+        order = "depth" if name == FOLLOW else "breadth"
         t0, c0 = time.perf_counter(), time.process_time()
-        found = ev.run_until_complete(crawl(root, limits, follow=True)).totals
-        walls[FOLLOW].append(time.perf_counter() - t0)
-        cpus[FOLLOW].append(time.process_time() - c0)
+        found = ev.run_until_complete(crawl(root, limits, follow=True, order=order)).totals
+        walls[name].append(time.perf_counter() - t0)
+        cpus[name].append(time.process_time() - c0)
         got = (found.urls, found.ok, dict(found.failed), dict(found.skipped), found.words)
         assert got == (want.listed, want.ok, want.failed, want.skipped, want.words), (got, want)
 
-    def scrapy_follow() -> None:
+    def scrapy_follow(name: str = SCRAPY) -> None:
+        order = "depth" if name == SCRAPY_DEEP else "breadth"
         done = subprocess.run(
             [
                 sys.executable,
@@ -444,6 +457,8 @@ def bench_follow(
                 root,
                 "--concurrency",
                 str(concurrency),
+                "--order",
+                order,
             ],
             capture_output=True,
             text=True,
@@ -452,8 +467,8 @@ def bench_follow(
         found = json.loads(done.stdout.strip().splitlines()[-1])
         got = (found["listed"], found["ok"], found["failed"], found["skipped"], found["words"])
         assert got == (want.listed, want.ok, want.failed, want.skipped, want.words), (got, want)
-        walls[SCRAPY].append(found["wall"])
-        cpus[SCRAPY].append(found["cpu"])
+        walls[name].append(found["wall"])
+        cpus[name].append(found["cpu"])
 
     try:
         progress(f"CRAWL-FOLLOW {pages} pages x {latency * 1e3:g} ms @ {concurrency}, {repeats}")
@@ -461,19 +476,22 @@ def bench_follow(
         walls[FOLLOW].clear()
         cpus[FOLLOW].clear()
         for _ in range(repeats):
-            asyncdag_follow()
-            scrapy_follow()
+            asyncdag_follow(FOLLOW)
+            scrapy_follow(SCRAPY)
+            asyncdag_follow(FOLLOW_BREADTH)
+            scrapy_follow(SCRAPY_DEEP)
     finally:
         ev.close()
         _stop_site(child)
     case = f"follow from / : {want.listed} URLs x {latency * 1e3:g} ms @ {concurrency}"
     rows = []
-    for name, where in ((FOLLOW, "the crawler"), (SCRAPY, "Scrapy's process, start-up included")):
+    for name in systems:
+        where = "the crawler" if name in (FOLLOW, FOLLOW_BREADTH) else "Scrapy's process"
         wall = statistics.median(walls[name])
         cpu_us = statistics.median(cpus[name]) / want.listed * 1e6
         note = f"{wall:.2f} s; {cpu_us:.0f} us CPU/URL in {where}"
         rows.append(Row(WORKLOAD, case, name, want.listed / wall, "pages/s", note))
-    add_ratios(rows, [SCRAPY])
+    add_ratios(rows, [SCRAPY, SCRAPY_DEEP])
     return rows
 
 
@@ -527,10 +545,13 @@ def targets(rows: list[Row]) -> list[str]:
                 f" (is {r.ratios[ASYNC]:.2f}x)",
             )
         if r.system == FOLLOW and SCRAPY in r.ratios:
+            # against the faster of Scrapy's two orders
+            worst = min(r.ratios[peer] for peer in (SCRAPY, SCRAPY_DEEP) if peer in r.ratios)
             verdict(
-                r.ratios[SCRAPY] >= SCRAPY_TARGET,
+                worst >= SCRAPY_TARGET,
                 f"CRAWL-FOLLOW asyncdag >= {SCRAPY_TARGET}x Scrapy CrawlSpider's pages/s at"
-                f" {r.case} (is {r.ratios[SCRAPY]:.2f}x)",
+                f" {r.case} (is {worst:.2f}x the faster of Scrapy's breadth-first and"
+                " deepest-first crawls)",
             )
     return out
 

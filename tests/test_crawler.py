@@ -366,8 +366,14 @@ def test_the_benchmark_runs_at_a_tiny_size() -> None:
 
     rows = bench_crawl.bench(pages=40, latency=0.001, concurrency=8, repeats=1)
     follow = bench_crawl.bench_follow(pages=40, latency=0.001, concurrency=8, repeats=1)
-    assert [r.system for r in follow] == [bench_crawl.FOLLOW, bench_crawl.SCRAPY]
-    assert all(r.value > 0 for r in follow) and bench_crawl.SCRAPY in follow[0].ratios
+    assert [r.system for r in follow] == [
+        bench_crawl.FOLLOW,
+        bench_crawl.FOLLOW_BREADTH,
+        bench_crawl.SCRAPY,
+        bench_crawl.SCRAPY_DEEP,
+    ]
+    assert all(r.value > 0 for r in follow)
+    assert {bench_crawl.SCRAPY, bench_crawl.SCRAPY_DEEP} <= set(follow[0].ratios)
     systems = {bench_crawl.HAND, bench_crawl.ASYNC, bench_crawl.BAR, bench_crawl.WORKERS}
     systems |= {bench_crawl.WIDE, bench_crawl.WORKERS_WIDE}
     bounds = {f"{bench_crawl.CEILING} @{n}" for n in (8, 16)}
@@ -395,6 +401,7 @@ def test_the_workers_benchmark_runs_at_a_tiny_size() -> None:
     [
         (["--depth", "2"], "error: --depth bounds --follow: give --follow too"),
         (["--follow", "--depth", "-1"], "error: --depth must not be negative"),
+        (["--order", "depth"], "error: --order is the order of --follow: give --follow too"),
         (["--workers", "0"], "error: --workers must be at least 1"),
         (["--workers", "2", "--ray", "local"], "error: --workers and --ray"),
         (["--ray", "nowhere"], "error: --ray: 'nowhere' is not HOST:PORT"),

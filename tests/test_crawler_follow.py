@@ -50,9 +50,10 @@ def assert_matches(found: CrawlTotals, want: Expected) -> None:
 # -- the embedded site's link graph ------------------------------------------------------
 
 
+@pytest.mark.parametrize("order", ["breadth", "depth"])
 @pytest.mark.parametrize("depth", [0, 1, 2, 3, 5, None])
 async def test_the_link_graph_is_crawled_with_the_exact_totals_at_each_depth(
-    depth: int | None, tmp_path: Path
+    depth: int | None, order: str, tmp_path: Path
 ) -> None:
     out = tmp_path / "pages.jsonl"
     async with EmbeddedSite(SMALL) as site:
@@ -63,6 +64,7 @@ async def test_the_link_graph_is_crawled_with_the_exact_totals_at_each_depth(
                 output_path=str(out),
                 follow=True,
                 max_depth=depth,
+                order=order,
             )
         want = site.expected_follow(depth)
         stats = site.stats
@@ -301,8 +303,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_cli_follows_the_embedded_sites_links_and_checks_the_counts(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     done = run_cli(
-        "--pages", "300", "--latency", "0.001", "--follow", "--depth", "3", "-o", str(out)
-    )
+        "--pages", "300", "--latency", "0.001", "--follow", "--depth", "3", "--order", "depth",
+        "-o", str(out),
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     want = EmbeddedSite(SiteConfig(pages=300)).expected_follow(3)
     assert "following links to depth 3" in done.stdout

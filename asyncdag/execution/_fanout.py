@@ -293,17 +293,20 @@ class Expansion:
         assert frontier is not None
         self._give = credits.give  # a pump (if the seeds were pumped) is done with them
         while run.alive:
-            found = frontier.take()
-            if found is None:
+            if not frontier.waiting:
                 if self.outstanding == 0:
                     return
                 await frontier.wake.wait()
                 continue
-            item, depth = found
+            # the window's credit and the slot first, the item last: what waits only grows
+            # meanwhile (this loop alone takes), and the frontier's order picks among all of it
             if not credits.take_nowait():
                 await credits.take()
-            if not self._dispatch_now(item, depth):
-                await self._dispatch(item, depth)
+            if self.gated or not self.dispatch.admit_nowait(run):
+                await self._admitted()
+            found = frontier.take()
+            assert found is not None
+            self._start_child(*found)
 
     # -- items ---------------------------------------------------------------------------------
 
@@ -316,13 +319,18 @@ class Expansion:
         return True
 
     async def _dispatch(self, item: Any, depth: int = 0) -> None:
-        if self.gated:  # the first item waits for the outer values its block reads
+        await self._admitted()
+        self._start_child(item, depth)
+
+    async def _admitted(self) -> None:
+        """Wait until the next item may start: the outer values its block reads (the first
+        item only), then the executor's admission (a ``max_tasks`` slot)."""
+        if self.gated:
             await self.parent.wait_for_values(self.step.gate_keys)
             self.gated = False
         dispatch = self.dispatch
         if not dispatch.admit_nowait(self.run):
             await dispatch.admit(self.run)
-        self._start_child(item, depth)
 
     def _start_child(self, item: Any, depth: int = 0) -> None:
         run, parent, name = self.run, self.parent, self.step.name

@@ -31,6 +31,7 @@ if __package__ in (None, ""):  # run as a path: python examples/crawler
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     __package__ = "examples.crawler"
 
+from asyncdag.htypes import Frontier
 from asyncdag.lifecycle import ProgressBar
 
 from .client import CLIENTS, DEFAULT_CLIENT
@@ -68,6 +69,7 @@ class Options:
     site: SiteConfig
     follow: bool = False
     depth: int | None = None
+    order: str = "breadth"
     workers: int | None = None
     ray: str | None = None
     html_parser: str = DEFAULT_PARSER
@@ -134,6 +136,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="N",
         help="with --follow: fetch pages at most N links away from where the crawl started"
         " (the start is depth 0; default: no bound)",
+    )
+    follow.add_argument(
+        "--order",
+        choices=Frontier.ORDERS,
+        help="with --follow: which waiting URL is fetched next, the one found first"
+        " (breadth, the default: level by level, and --max-pages keeps the pages nearest the"
+        " start) or the deepest (depth: long chains of links finish sooner)",
     )
     run_on = parser.add_argument_group(
         "where pages are fetched (default: this event loop; --concurrency pages at once in"
@@ -251,6 +260,7 @@ def options(args: argparse.Namespace) -> Options:
         site,
         follow=args.follow,
         depth=args.depth,
+        order=args.order or "breadth",
         workers=args.workers,
         ray=args.ray,
         html_parser=args.html_parser,
@@ -265,6 +275,8 @@ def _check_follow_and_executors(args: argparse.Namespace) -> None:
             raise UsageError("--depth bounds --follow: give --follow too")
         if args.depth < 0:
             raise UsageError("--depth must not be negative")
+    if args.order is not None and not args.follow:
+        raise UsageError("--order is the order of --follow: give --follow too")
     if args.workers is not None and args.ray is not None:
         raise UsageError("--workers and --ray are two places to run pages: choose one")
     if args.ray is not None and args.ray != "local":
@@ -329,6 +341,7 @@ async def run(opts: Options) -> int:
             html_parser=opts.html_parser,
             follow=opts.follow,
             max_depth=opts.depth,
+            order=opts.order,
             http_client=opts.http_client,
             cache=opts.cache,
         )

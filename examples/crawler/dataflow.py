@@ -188,16 +188,19 @@ async def url__follow(
     clients: Clients,
     limits: CrawlLimits,
     max_depth: int | None = None,
+    follow_order: str = "breadth",
 ) -> Frontier[str]:
     """The URLs to crawl when following links: the seeds (the page at ``source``; or the
     URLs of the sitemap or URL file ``source`` names), then every URL the crawled pages link
     to, each once (by its normalised form), at most ``max_depth`` links from a seed (``None``:
-    no bound) and at most ``limits.max_pages`` in all."""
+    no bound) and at most ``limits.max_pages`` in all; of the URLs waiting, the one found
+    first goes next (``follow_order="breadth"``) or the deepest (``"depth"``)."""
     return Frontier(
         _seeds(source, clients.session, limits),
         key=normalize_url,
         max_depth=max_depth,
         max_items=limits.max_pages,
+        order=follow_order,
     )
 
 

@@ -183,14 +183,16 @@ async def crawl(
     html_parser: str = DEFAULT_PARSER,
     follow: bool = False,
     max_depth: int | None = None,
+    order: str = "breadth",
     http_client: str = DEFAULT_CLIENT,
     cache: str | None = None,
 ) -> CrawlResult:
     """Crawl the sitemap at URL ``source`` (or the URL file at path ``source``).
 
     ``follow``: also crawl the pages the crawled pages link to, at most ``max_depth`` links
-    away (``None``: no bound); ``source`` may then be the page to start from (a URL whose
-    path does not end in ``.xml``).
+    away (``None``: no bound), taking the URL found first (``order="breadth"``) or the
+    deepest (``"depth"``) of those waiting; ``source`` may then be the page to start from (a
+    URL whose path does not end in ``.xml``).
 
     Raises :class:`SitemapError` when the sitemap or URL file cannot be read. The results
     file has a line for every page that finished, also when the crawl fails or is cancelled.
@@ -201,6 +203,7 @@ async def crawl(
         inputs["output_path"] = output_path
     if follow:
         inputs["max_depth"] = max_depth
+        inputs["follow_order"] = order
     dr = build_driver(
         limits,
         window=window,

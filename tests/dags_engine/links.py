@@ -12,13 +12,20 @@ from typing import Any
 from asyncdag.htypes import Collect, Discovered, Frontier
 
 
-def url(root: str, depth: int | None, max_items: int | None) -> Frontier[str]:
+def url(
+    root: str, depth: int | None, max_items: int | None, order: str = "breadth"
+) -> Frontier[str]:
     return Frontier(
-        [root], key=lambda u: u.rstrip("/") or "/", max_depth=depth, max_items=max_items
+        [root],
+        key=lambda u: u.rstrip("/") or "/",
+        max_depth=depth,
+        max_items=max_items,
+        order=order,
     )
 
 
 async def page(url: str, site: dict[str, list[str]], probe: dict[str, Any]) -> list[str]:
+    probe.setdefault("started", []).append(url)
     probe["now"] = probe.get("now", 0) + 1
     probe["most"] = max(probe.get("most", 0), probe["now"])
     try:
