@@ -15,7 +15,7 @@ import io
 import json
 import pickle
 import types
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 import cloudpickle
@@ -40,7 +40,6 @@ __all__ = [
     "restore_driver",
     "result_builder_of",
     "returns_result",
-    "returns_result_async",
 ]
 
 P = ParamSpec("P")
@@ -178,20 +177,6 @@ def returns_result(method: Callable[P, R]) -> Callable[P, Any]:
     def run(*args: P.args, **kwargs: P.kwargs) -> Any:
         driver, args2, kwargs2 = _with_output_names(args, kwargs)
         outputs = method(*args2, **kwargs2)
-        return build_result(driver, outputs)
-
-    return run
-
-
-def returns_result_async(
-    method: Callable[P, Coroutine[Any, Any, R]],
-) -> Callable[P, Coroutine[Any, Any, Any]]:
-    """Decorates ``Driver.aexecute`` as :func:`returns_result` does ``execute``."""
-
-    @functools.wraps(method)
-    async def run(*args: P.args, **kwargs: P.kwargs) -> Any:
-        driver, args2, kwargs2 = _with_output_names(args, kwargs)
-        outputs = await method(*args2, **kwargs2)
         return build_result(driver, outputs)
 
     return run

@@ -200,13 +200,27 @@ class Instance:
         # turn. Every _CONTINUE_TURN steps in a row it yields, so a long chain of nodes that
         # never suspend cannot hold the loop.
         inline = 0
+        shown = True  # this task's context may hold a CallInfo (inherited, or an earlier step's)
         while True:
-            call = self.call_info(step) if step.wants_call else None
-            _calls.enter_call(call)  # this task's own context: no reset needed
+            # this task's own context, no reset needed; a node never sees another's CallInfo
+            if step.wants_call:
+                call: _calls.CallInfo | None = self.call_info(step)
+                _calls.enter_call(call)
+                shown = True
+            else:
+                call = None
+                if shown:
+                    _calls.switch_call(None)
+                    shown = False
             try:
-                kwargs = self.kwargs(step)
-                if step.resource_args:
-                    await resolve_async(step.resource_args, kwargs, self.run.resources)
+                local = step.local
+                if local is not None:  # every argument a plain value of this instance
+                    values = self.values
+                    kwargs = {kw: values[key] for kw, key in local}
+                else:
+                    kwargs = self.kwargs(step)
+                    if step.resource_args:
+                        await resolve_async(step.resource_args, kwargs, self.run.resources)
                 value = await step.fn(**kwargs)
             except asyncio.CancelledError as exc:
                 if self.run.alive:
@@ -219,7 +233,7 @@ class Instance:
             except (Exception, SystemExit) as exc:
                 self.step_failed(step, exc, _attempts(call))
                 return
-            following = self._done_then_next(i, value, _attempts(call))
+            following = self._done_then_next(i, value, 1 if call is None else call.attempt)
             if following is None:
                 return
             i, step = following
@@ -231,12 +245,13 @@ class Instance:
 
     def _done_then_next(self, i: int, value: Any, attempts: int) -> tuple[int, CallStep] | None:
         """``step_done``, keeping back one async step it unblocked for the caller to run."""
-        if not self.run.alive or self.ended:
-            return None
-        ready = self._complete(i, self.block.steps[i], value, attempts)
-        if not ready:
+        run = self.run
+        if not run.alive or self.ended:
             return None
         steps = self.block.steps
+        ready = self._complete(i, steps[i], value, attempts)
+        if not ready:
+            return None
         following: tuple[int, CallStep] | None = None
         for k, j in enumerate(ready):
             candidate = steps[j]
@@ -245,9 +260,9 @@ class Instance:
                 break
         if ready:
             self.launch_all(ready)
-        if following is None or not self.run.alive or self.ended:
+        if following is None or not run.alive or self.ended:
             return None
-        hooks = self.run.hooks
+        hooks = run.hooks
         if hooks is not None and hooks.before_node:
             self.node_started(following[1])
         return following
@@ -257,8 +272,13 @@ class Instance:
         the same as ``start()``, without the countdown around a lone step."""
         step = self.block.steps[0]
         assert isinstance(step, CallStep)
-        call = self.call_info(step) if step.wants_call else None
-        _calls.enter_call(call)  # this task's own context (None: not the expander's)
+        # this task's own context (no CallInfo: not the expander's either)
+        if step.wants_call:
+            call: _calls.CallInfo | None = self.call_info(step)
+            _calls.enter_call(call)
+        else:
+            call = None
+            _calls.switch_call(None)
         try:
             values = self.values
             kwargs = (
@@ -353,15 +373,17 @@ class Instance:
             hooks = self.run.hooks
             if hooks is not None and hooks.after_node:
                 self.node_finished(step, value, None, attempts)
-            for key in step.stream_keys:
-                # a collector that returned without reading everything: what it left (and
-                # what is still to come) must not hold the expansion's window
-                self.values[key].abandon()
+            if step.stream_keys:
+                for key in step.stream_keys:
+                    # a collector that returned without reading everything: what it left
+                    # (and what is still to come) must not hold the expansion's window
+                    self.values[key].abandon()
         ready: list[int] = []
         waits = self.waits
         for d in step.dependents:
-            waits[d] -= 1
-            if waits[d] == 0:
+            left = waits[d] - 1
+            waits[d] = left
+            if not left:
                 ready.append(d)
         self.remaining -= 1
         if self.remaining == 0:

@@ -106,7 +106,8 @@ class Run:
         #: driver again): this run's instances run in that slot rather than wait for theirs
         self.held: frozenset[SlotLimiter] | set[SlotLimiter] = frozenset()
         self.info.limiters = self.limiters
-        self.ended_counts: Counter[tuple[str, str, str]] = Counter()
+        #: items ended by error policies, by (node, error type, policy); made on the first
+        self.ended_counts: Counter[tuple[str, str, str]] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._jobs: set[Job] = set()
         self._lock = threading.Lock()
@@ -125,8 +126,9 @@ class Run:
         """
         if eager and _EAGER:
             task = asyncio.Task(coro, loop=self.loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
-            if task.done():
-                self._task_done(task)
+            if task.done():  # it never suspended: never listed
+                if not task.cancelled() and task.exception() is not None:
+                    self.fail(task.exception())  # type: ignore[arg-type]
                 return task
         else:
             task = self.loop.create_task(coro)
@@ -263,8 +265,20 @@ class Run:
             await self._drain()
             raise self.failure
         if self._tasks:
-            await self._settle()
+            self._reap()
+            if self._tasks:
+                await self._settle()
+            if self.failure is not None:  # a task failed while closing
+                await self._drain()
+                raise self.failure
         self._give_back_slots()
+
+    def _reap(self) -> None:
+        """The tasks listed that are done already (the one that completed the root is, when
+        this runs: it returned before this task woke), handled now rather than a loop turn
+        later by their done callbacks (which then find nothing to do)."""
+        for task in [task for task in self._tasks if task.done()]:
+            self._task_done(task)
 
     async def _settle(self) -> None:
         """After success: let the tasks still listed end on their own (not cancelled).
@@ -358,6 +372,8 @@ class Run:
             failure.error,
             what,
         )
+        if self.ended_counts is None:
+            self.ended_counts = Counter()
         self.ended_counts[(failure.node, type(failure.error).__name__, failure.policy)] += 1
 
     def summarize_ended(self) -> None:
