@@ -1076,3 +1076,81 @@ async def test_a_hook_raising_on_events_relayed_from_workers_fails_the_run_at_on
     async with b.build() as dr:
         with anyio.fail_after(30), pytest.raises(errors.HookError, match="own bug"):
             await dr.aexecute(["total"], inputs={"n": n})
+
+
+# -- a call of an item that another of its nodes ended meanwhile -------------------------------
+
+
+class PairedEvents(lifecycle.LifecycleHooks):
+    """Counts each (node, index)'s before and after events."""
+
+    def __init__(self) -> None:
+        self.before: list[tuple[str, tuple[int, ...]]] = []
+        self.after: list[tuple[str, tuple[int, ...], bool]] = []
+
+    def run_before_node_execution(self, *, node_name, index, **kw):  # type: ignore[no-untyped-def]
+        self.before.append((node_name, index))
+
+    def run_after_node_execution(self, *, node_name, index, success, **kw):  # type: ignore[no-untyped-def]
+        self.after.append((node_name, index, success))
+
+    def unclosed(self) -> list[tuple[str, tuple[int, ...]]]:
+        closed = [(name, index) for name, index, _ in self.after]
+        return [call for call in self.before if call not in closed]
+
+
+@pytest.mark.parametrize("kind", ["default", "inline", "threads"])
+async def test_an_async_call_running_when_its_item_ends_still_closes_its_hooks(kind: str) -> None:
+    """Found by the fault property suite: ``sibling`` was inside its call when ``bad`` ended
+    the item under ``on_error("skip")``; its ``run_after_node_execution`` never came, so a run
+    that returned left a node call open."""
+    from tests.dags_engine import ended_meanwhile
+
+    ended_meanwhile.GO["go"] = asyncio.Event()
+    events = PairedEvents()
+    ex = {
+        "default": lambda: None,
+        "inline": executors.SynchronousLocalTaskExecutor,
+        "threads": lambda: executors.MultiThreadingExecutor(max_tasks=4),
+    }[kind]()
+    b = driver.Builder().with_modules(ended_meanwhile).with_adapters(events)
+    if ex is not None:
+        b = b.with_remote_executor(ex)
+    async with b.build() as dr:
+        with anyio.fail_after(20):
+            result = await dr.aexecute(["total"], inputs={"n": 2})
+    assert result["total"] == 2  # item 0 skipped, item 1: 1 + 1
+    assert ("sibling", (0,)) in events.before, events.before
+    assert not events.unclosed(), f"calls never ended: {events.unclosed()}"
+    assert ("sibling", (0,), True) in events.after  # its call ran to its end: a success
+
+
+@pytest.mark.parametrize("kind", ["inline", "threads"])
+async def test_a_sync_collector_of_an_ended_item_is_done_and_closed_when_the_run_returns(
+    kind: str,
+) -> None:
+    """Found by the fault property suite: ``reader`` (a sync streaming collector, on a
+    thread) belonged to an item that its expander's failure ended under ``on_error("skip")``;
+    the run returned with the call still queued or running on its thread, and its hooks never
+    closed. Now the run waits for it, a queued one does not start, and both close."""
+    from tests.dags_engine import ended_meanwhile
+
+    events = PairedEvents()
+    for _ in range(20):  # the call is queued or already running, as the threads go
+        events.before.clear()
+        events.after.clear()
+        ex: Any = (
+            executors.SynchronousLocalTaskExecutor()
+            if kind == "inline"
+            else executors.MultiThreadingExecutor(max_tasks=4)
+        )
+        dr = driver.Builder().with_modules(ended_meanwhile).with_adapters(events)
+        dr = dr.with_remote_executor(ex).build()
+        with anyio.fail_after(20):
+            result = await dr.aexecute(["read"], inputs={"n": 3})
+        assert result["read"] == [2, 4]  # item 0 ended by its expander's failure
+        pools = [ex.pool()] if hasattr(ex, "pool") else []
+        pools.append(executors._SPARE_THREADS)
+        assert all(pool.busy == 0 for pool in pools), "a thread of the run is still busy"
+        assert not events.unclosed(), f"calls never ended: {events.unclosed()}"
+        await dr.aclose()

@@ -93,7 +93,13 @@ def _run_chain(
     inst: Instance, chain: tuple[int, ...], kwargs0: dict[str, Any], detached: bool
 ) -> list[Any]:
     """The steps of ``chain`` in order, each reading the previous one's value; raises
-    ``_ChainFailed`` naming the step that failed."""
+    ``_ChainFailed`` naming the step that failed.
+
+    Once the item has ended (another of its nodes failed under an error policy) no further
+    step starts: the values so far are returned (their hooks then close), and a chain whose
+    first step had not started fails it with ``CancelledError`` (its start was reported at
+    launch: the loop closes it with that error, and nothing else of it counts).
+    """
     steps, values, lookup = inst.block.steps, inst.values, inst.lookup
     overlay: dict[str, Any] = {}
     out: list[Any] = []
@@ -103,6 +109,11 @@ def _run_chain(
         assert isinstance(step, CallStep)
         if run.cancelled:
             raise asyncio.CancelledError()
+        if inst.ended:
+            if n == 0:
+                ended = asyncio.CancelledError("its item had ended before the call began")
+                raise _ChainFailed(step, ended, 1, out)
+            break
         if n == 0:
             kwargs = kwargs0
         else:
@@ -223,6 +234,8 @@ class ThreadCalls:
         elif exc is not None:  # the run's cancellation seen on the thread, or an engine bug
             if not isinstance(exc, asyncio.CancelledError):
                 inst.run.fail(exc)
+            elif inst.ended:  # its item ended meanwhile: the call's end closes its hooks
+                inst.step_failed(inst.block.steps[chain[0]], exc)
         else:
             _chain_finished(inst, chain, fut.result(), None)
 

@@ -182,11 +182,11 @@ class Instance:
             if isinstance(step, CallStep):
                 if step.fused and fuse:
                     continue  # runs inside the hop of its chain's first step
-                if hooks is not None and hooks.before_node:
-                    self.node_started(step)
-                if step.is_async:
+                if step.is_async:  # its task reports its start, when it starts the call
                     run.spawn(self._call_async(i, step), eager=True)
                     continue
+                if hooks is not None and hooks.before_node:
+                    self.node_started(step)
                 done = self.calls.call(self, i, step)
                 if done is not None:
                     work.extend(self._complete(i, step, done.value, 1))
@@ -201,7 +201,13 @@ class Instance:
         # never suspend cannot hold the loop.
         inline = 0
         shown = True  # this task's context may hold a CallInfo (inherited, or an earlier step's)
+        run = self.run
         while True:
+            if not run.alive or self.ended:
+                return  # the item ended (or the run) before this call began: it never starts
+            hooks = run.hooks
+            if hooks is not None and hooks.before_node:
+                self.node_started(step)
             # this task's own context, no reset needed; a node never sees another's CallInfo
             if step.wants_call:
                 call: _calls.CallInfo | None = self.call_info(step)
@@ -240,15 +246,16 @@ class Instance:
             inline += 1
             if inline % _CONTINUE_TURN == 0:
                 await asyncio.sleep(0)
-                if not self.run.alive or self.ended:
-                    return
 
     def _done_then_next(self, i: int, value: Any, attempts: int) -> tuple[int, CallStep] | None:
         """``step_done``, keeping back one async step it unblocked for the caller to run."""
         run = self.run
-        if not run.alive or self.ended:
-            return None
         steps = self.block.steps
+        if not run.alive:
+            return None
+        if self.ended:
+            self._ended_meanwhile(steps[i], value, None, attempts)
+            return None
         ready = self._complete(i, steps[i], value, attempts)
         if not ready:
             return None
@@ -260,12 +267,7 @@ class Instance:
                 break
         if ready:
             self.launch_all(ready)
-        if following is None or not run.alive or self.ended:
-            return None
-        hooks = run.hooks
-        if hooks is not None and hooks.before_node:
-            self.node_started(following[1])
-        return following
+        return following  # its start is reported (or it is dropped) by the caller's loop
 
     async def run_single(self) -> None:
         """The whole instance when its block is one async node (the common per-item shape):
@@ -309,7 +311,10 @@ class Instance:
 
     def step_done(self, i: int, value: Any, attempts: int = 1) -> None:
         """Step ``i`` produced ``value``: store it and launch whatever it unblocked."""
-        if not self.run.alive or self.ended:
+        if not self.run.alive:
+            return
+        if self.ended:
+            self._ended_meanwhile(self.block.steps[i], value, None, attempts)
             return
         ready = self._complete(i, self.block.steps[i], value, attempts)
         if ready:
@@ -317,9 +322,13 @@ class Instance:
 
     def chain_done(self, chain: tuple[int, ...], values: list[Any]) -> None:
         """The steps of ``chain`` (one thread hop) produced ``values``, in order."""
-        if not self.run.alive or self.ended:
+        if not self.run.alive:
             return
         steps = self.block.steps
+        if self.ended:
+            for i, value in zip(chain, values, strict=True):
+                self._ended_meanwhile(steps[i], value, None, 1)
+            return
         ready: list[int] = []
         for i, value in zip(chain, values, strict=True):
             ready = self._complete(i, steps[i], value, 1)
@@ -328,9 +337,12 @@ class Instance:
 
     def step_failed(self, step: Step, exc: BaseException, attempts: int = 1) -> None:
         """A node of this instance raised ``exc``: its error policy decides."""
-        if not self.run.alive or self.ended:
+        if not self.run.alive:
             return
         assert isinstance(step, CallStep | ExpandStep)
+        if self.ended:
+            self._ended_meanwhile(step, None, exc, attempts)
+            return
         policy = step.on_error
         outcome = failed(step.name, policy, self.index, self.label(), exc)
         hooks = self.run.hooks
@@ -342,6 +354,16 @@ class Instance:
             return
         self._release_streams(step)
         self.finish(outcome)  # an item's: its owner (an expansion, or a worker's run) decides
+
+    def _ended_meanwhile(
+        self, step: Step, value: Any, error: BaseException | None, attempts: int
+    ) -> None:
+        """A call that began before another node's failure ended its item ends now: its
+        ``run_after_node_execution`` closes the pair its start opened; nothing else of it
+        counts (its value is dropped, its error ends nothing more)."""
+        hooks = self.run.hooks
+        if hooks is not None and hooks.after_node and isinstance(step, CallStep | ExpandStep):
+            self.node_finished(step, value, error, attempts)
 
     def _release_streams(self, failed: Step) -> None:
         """The item ends early: the streams that no collector of it will read any more (the

@@ -268,10 +268,30 @@ class Run:
             self._reap()
             if self._tasks:
                 await self._settle()
-            if self.failure is not None:  # a task failed while closing
-                await self._drain()
-                raise self.failure
+        if self._jobs:
+            await self._stragglers()
+        if self.failure is not None:  # a task failed while closing
+            await self._drain()
+            raise self.failure
         self._give_back_slots()
+
+    async def _stragglers(self) -> None:
+        """After success: a sync call still on a thread, or queued for one, of an item that
+        its error policy ended meanwhile, ends before the run returns, so that no thread of
+        the run is left and its hooks are closed (a queued call sees that its item has ended
+        and does not start: ``_dispatch._run_chain``)."""
+        try:
+            while self._jobs:
+                pending = [job.future for job in self._jobs if not job.future.done()]
+                if pending:
+                    await asyncio.wait(pending)
+                await asyncio.sleep(0)  # their done callbacks
+        except BaseException:
+            if self.failure is None:
+                self.failure = asyncio.CancelledError()
+            self._stop()
+            await self._drain()
+            raise
 
     def _reap(self) -> None:
         """The tasks listed that are done already (the one that completed the root is, when
