@@ -1154,3 +1154,29 @@ async def test_a_sync_collector_of_an_ended_item_is_done_and_closed_when_the_run
         assert all(pool.busy == 0 for pool in pools), "a thread of the run is still busy"
         assert not events.unclosed(), f"calls never ended: {events.unclosed()}"
         await dr.aclose()
+
+
+@pytest.mark.parametrize("kind", ["inline", "threads"])
+async def test_a_streaming_collector_returning_after_its_item_ended_gives_its_window_back(
+    kind: str,
+) -> None:
+    """``reads_one`` (a sync streaming collector) reads one of ``piece``'s ten items, and
+    returns after ``fails_late`` ended its item: what it left must give its window back, or
+    ``piece`` (window 1) waits for credits forever and the run with it."""
+    from tests.dags_engine import ended_meanwhile as m
+
+    m.STARTED.clear()
+    m.ENDED.clear()
+    events = PairedEvents()
+    ex: Any = (
+        executors.SynchronousLocalTaskExecutor()
+        if kind == "inline"
+        else executors.MultiThreadingExecutor(max_tasks=4)
+    )
+    b = driver.Builder().with_modules(m).with_window(1).with_adapters(events)
+    async with b.with_remote_executor(ex).build() as dr:
+        with anyio.fail_after(20):
+            result = await dr.aexecute(["gathered"], inputs={"n": 1})
+    assert result["gathered"] == []  # the one item ended by fails_late
+    assert ("reads_one", (0,)) in events.before
+    assert not events.unclosed(), f"calls never ended: {events.unclosed()}"

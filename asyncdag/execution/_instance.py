@@ -360,10 +360,16 @@ class Instance:
     ) -> None:
         """A call that began before another node's failure ended its item ends now: its
         ``run_after_node_execution`` closes the pair its start opened; nothing else of it
-        counts (its value is dropped, its error ends nothing more)."""
+        counts (its value is dropped, its error ends nothing more). A streaming collector's
+        streams give back what it left, as in ``_complete``."""
         hooks = self.run.hooks
         if hooks is not None and hooks.after_node and isinstance(step, CallStep | ExpandStep):
             self.node_finished(step, value, error, attempts)
+        if isinstance(step, CallStep):
+            for key in step.stream_keys:
+                stream = self.values.get(key)
+                if stream is not None:
+                    stream.abandon()
 
     def _release_streams(self, failed: Step) -> None:
         """The item ends early: the streams that no collector of it will read any more (the

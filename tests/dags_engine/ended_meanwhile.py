@@ -10,6 +10,7 @@ returns.
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 from asyncdag.htypes import Collect, CollectStream, Parallelizable
@@ -63,3 +64,41 @@ def read(reader: Collect[int]) -> list[int]:
 
 
 __all__: list[Any] = []
+
+
+# -- a streaming collector that returns after its item ended, without reading everything ------
+
+#: set by ``fails_late`` just before it raises; ``reads_one`` returns once it is set
+ENDED = threading.Event()
+
+
+def piece(item: int) -> Parallelizable[int]:
+    yield from range(10)
+
+
+def reads_one(piece: CollectStream[int]) -> int:
+    for value in piece:
+        STARTED.set()
+        ENDED.wait(10)  # its item ends meanwhile
+        return value  # the other nine items are never read
+    return -1
+
+
+@on_error("skip")
+async def fails_late(item: int) -> int:
+    while not STARTED.is_set():  # reads_one holds its first value
+        await asyncio.sleep(0.001)
+    ENDED.set()
+    raise LookupError("the item ends while reads_one runs")
+
+
+#: set by the test's probe once ``reads_one`` has its first value
+STARTED = threading.Event()
+
+
+def after_reading(reads_one: int, fails_late: int) -> int:
+    return reads_one + fails_late
+
+
+def gathered(after_reading: Collect[int]) -> list[int]:
+    return list(after_reading)
