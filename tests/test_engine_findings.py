@@ -1180,3 +1180,30 @@ async def test_a_streaming_collector_returning_after_its_item_ended_gives_its_wi
     assert result["gathered"] == []  # the one item ended by fails_late
     assert ("reads_one", (0,)) in events.before
     assert not events.unclosed(), f"calls never ended: {events.unclosed()}"
+
+
+@pytest.mark.parametrize("kind", ["default", "inline", "threads", "processes"])
+async def test_an_expansion_waiting_for_a_value_its_ended_item_never_makes_stops(
+    kind: str,
+) -> None:
+    """Found by the fault property suite (hunt mode, on processes): ``rows``' block reads
+    ``part_total``, which item 0 never made (``parts`` failed under skip and ended the item);
+    ``rows`` waited for it forever, and the run with it, on every executor."""
+    from tests.dags_engine import gated_ended
+
+    events = PairedEvents()
+    ex: Any = {
+        "default": lambda: None,
+        "inline": executors.SynchronousLocalTaskExecutor,
+        "threads": lambda: executors.MultiThreadingExecutor(max_tasks=4),
+        "processes": lambda: executors.MultiProcessingExecutor(processes=2),
+    }[kind]()
+    b = driver.Builder().with_modules(gated_ended).with_adapters(events)
+    if ex is not None:
+        b = b.with_remote_executor(ex)
+    async with b.build() as dr:
+        with anyio.fail_after(30):
+            result = await dr.aexecute(["totals"], inputs={"n": 3})
+    # item 0 skipped; item k: part_total 2k, rows 0..2 -> 3 * 2k + 3
+    assert result["totals"] == [9, 15]
+    assert not events.unclosed(), f"calls never ended: {events.unclosed()}"

@@ -42,7 +42,7 @@ from asyncdag import _calls
 from asyncdag._sync import Credits
 from asyncdag.execution._dispatch import Dispatch, call_detached
 from asyncdag.execution._frontier import Frontier
-from asyncdag.execution._instance import Instance, SyncCalls
+from asyncdag.execution._instance import Instance, ItemEnded, SyncCalls
 from asyncdag.execution._nodeevents import task_id
 from asyncdag.execution._outcome import Done, Ended, Outcome, Raised
 from asyncdag.execution._plan import ExpandStep
@@ -143,6 +143,9 @@ class Expansion:
             except SourceFailed as failure:
                 self._source_failed(failure.error, call.attempt)
                 return
+            except ItemEnded:
+                self._item_ended(call.attempt, hooked)
+                return
             except asyncio.CancelledError as exc:
                 if run.alive:  # the source's own CancelledError, not the run's
                     self._source_failed(exc, call.attempt)
@@ -170,6 +173,18 @@ class Expansion:
         self.dispatch.finished()
         for _, stream in self.streams:
             stream.close(self.count)
+
+    def _item_ended(self, attempts: int, hooked: bool) -> None:
+        """The item this expansion belongs to ended (an error policy) before the values its
+        block reads came: nothing went out, nothing will. The source is closed on the way
+        out (``_drive``), the streams end empty, and the expander's call is reported ended."""
+        self.done = True
+        self.dispatch.finished()
+        for _, stream in self.streams:
+            stream.close(self.count)
+        if hooked:
+            ended = asyncio.CancelledError("its item ended before its block could start")
+            self.parent.ended_meanwhile(self.step, None, ended, attempts)
 
     async def _open(self) -> Any:
         step, parent, run = self.step, self.parent, self.run

@@ -27,7 +27,12 @@ from asyncdag.execution._plan import BlockPlan, CallStep, ExpandStep, Step
 from asyncdag.execution._resources import resolve_async, resolve_sync
 from asyncdag.execution._run import Run
 
-__all__ = ["Instance", "SyncCalls"]
+__all__ = ["Instance", "ItemEnded", "SyncCalls"]
+
+
+class ItemEnded(Exception):
+    """Raised to an expansion waiting for a value of its instance when an error policy ends
+    that instance's item first: the value will never come, and the expansion stops."""
 
 
 class SyncCalls(Protocol):
@@ -254,7 +259,7 @@ class Instance:
         if not run.alive:
             return None
         if self.ended:
-            self._ended_meanwhile(steps[i], value, None, attempts)
+            self.ended_meanwhile(steps[i], value, None, attempts)
             return None
         ready = self._complete(i, steps[i], value, attempts)
         if not ready:
@@ -314,7 +319,7 @@ class Instance:
         if not self.run.alive:
             return
         if self.ended:
-            self._ended_meanwhile(self.block.steps[i], value, None, attempts)
+            self.ended_meanwhile(self.block.steps[i], value, None, attempts)
             return
         ready = self._complete(i, self.block.steps[i], value, attempts)
         if ready:
@@ -327,7 +332,7 @@ class Instance:
         steps = self.block.steps
         if self.ended:
             for i, value in zip(chain, values, strict=True):
-                self._ended_meanwhile(steps[i], value, None, 1)
+                self.ended_meanwhile(steps[i], value, None, 1)
             return
         ready: list[int] = []
         for i, value in zip(chain, values, strict=True):
@@ -341,7 +346,7 @@ class Instance:
             return
         assert isinstance(step, CallStep | ExpandStep)
         if self.ended:
-            self._ended_meanwhile(step, None, exc, attempts)
+            self.ended_meanwhile(step, None, exc, attempts)
             return
         policy = step.on_error
         outcome = failed(step.name, policy, self.index, self.label(), exc)
@@ -355,7 +360,7 @@ class Instance:
         self._release_streams(step)
         self.finish(outcome)  # an item's: its owner (an expansion, or a worker's run) decides
 
-    def _ended_meanwhile(
+    def ended_meanwhile(
         self, step: Step, value: Any, error: BaseException | None, attempts: int
     ) -> None:
         """A call that began before another node's failure ended its item ends now: its
@@ -389,6 +394,8 @@ class Instance:
         if self.ended:
             return
         self.ended = True
+        if self.gates is not None:  # expansions waiting for values that will never come
+            self.open_gates()
         self.on_done(self, outcome)
 
     def _complete(self, i: int, step: Step, value: Any, attempts: int) -> list[int]:
@@ -454,9 +461,12 @@ class Instance:
     # -- gates -------------------------------------------------------------------------------
 
     async def wait_for_values(self, keys: tuple[str, ...]) -> None:
-        """Until every key has a value here (an expansion's gate: what its block reads)."""
+        """Until every key has a value here (an expansion's gate: what its block reads);
+        raises :class:`ItemEnded` if this instance ends first."""
         values = self.values
         while any(k not in values for k in keys):
+            if self.ended:
+                raise ItemEnded(self.index)
             fut = self.run.loop.create_future()
             if self.gates is None:
                 self.gates = []
