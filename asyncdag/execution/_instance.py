@@ -12,6 +12,11 @@ value), :meth:`Instance.step_failed` (a user exception: ``_outcome.failed`` maps
 applies the node's error policy), or the run is over (nothing happens). The instance itself
 ends once, through :meth:`Instance.finish`, with an outcome the owner (an expansion, or the
 run for the root) receives in ``on_done(instance, outcome)``.
+
+An item can end while some of its calls are still running (another node failed under an
+error policy). Those calls end later, and then only close their hooks
+(:meth:`Instance.ended_meanwhile`); calls not begun yet never begin; an expansion still
+waiting for a value of the item (its gate) gets :class:`ItemEnded` and stops.
 """
 
 from __future__ import annotations

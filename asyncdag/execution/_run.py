@@ -20,6 +20,10 @@ task awaiting :meth:`wait` does the same and re-raises the cancellation untouche
 already inside user code on a thread is not interrupted: it finishes on its own and its result
 is dropped (it can stop early by calling ``asyncdag.check_cancelled()``).
 
+A run that succeeds returns once every task it started has ended on its own and every thread
+job it queued has ended (the calls of an item that an error policy ended while they ran or
+waited: a queued one sees that its item is over and does not start).
+
 A lifecycle hook that raises fails the run with ``HookError`` naming the hook: a hook's bug is
 never reported as a node's failure.
 """
