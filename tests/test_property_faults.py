@@ -544,8 +544,8 @@ def executors_of(dr: Any) -> list[Any]:
     return list({id(e): e for e in (dr.local, dr.remote)}.values())
 
 
-async def check_left_behind(dr: Any, recorder: Recorder) -> None:
-    """Nothing of the run still holds a thread, a slot or a generator."""
+async def check_slots_and_threads(dr: Any) -> None:
+    """Every executor slot is back and no pool thread is busy."""
     execs = executors_of(dr)
     for ex in execs:
         if ex.slots is not None:
@@ -553,6 +553,11 @@ async def check_left_behind(dr: Any, recorder: Recorder) -> None:
             assert stats.borrowed == 0 and stats.waiting == 0, f"{ex!r} slots: {stats}"
     for pool in thread_pools(execs):
         await wait_until(lambda pool=pool: pool.busy == 0, lambda pool=pool: f"{pool} busy")
+
+
+async def check_left_behind(dr: Any, recorder: Recorder) -> None:
+    """Nothing of the run still holds a thread, a slot or a generator."""
+    await check_slots_and_threads(dr)
 
     def unclosed() -> Counter[Any]:
         opened, closed = recorder.generators()

@@ -54,12 +54,10 @@ from tests.test_property_faults import (
     Plan,
     Recorder,
     check_no_thread_left,
-    executors_of,
+    check_slots_and_threads,
     quiet_loop,
     run_aexecute,
     run_execute,
-    thread_pools,
-    wait_until,
 )
 
 IN_PROCESS = ("inline", "threads", "asyncio", "default", "execute")
@@ -209,16 +207,6 @@ def check_outcome(site: Site, mode: str, plan: dict[str, Any], outcome: Outcome)
         assert not (set(pages) & (site.fail_page | site.fail_links)), outcome.describe()
 
 
-async def check_left_behind(dr: Any) -> None:
-    execs = executors_of(dr)
-    for ex in execs:
-        if ex.slots is not None:
-            stats = ex.slots.statistics()
-            assert stats.borrowed == 0 and stats.waiting == 0, f"{ex!r} slots: {stats}"
-    for pool in thread_pools(execs):
-        await wait_until(lambda pool=pool: pool.busy == 0, lambda pool=pool: f"{pool} busy")
-
-
 # -- running ---------------------------------------------------------------------------------------
 
 
@@ -259,10 +247,10 @@ def test_link_following_with_faults_in_process_leaves_nothing_behind(
                 outcome = await one_run(dr, label, site, mode, plan)
                 note(f"{label}: {outcome.describe()}")
                 check_outcome(site, mode, plan, outcome)
-                await check_left_behind(dr)
+                await check_slots_and_threads(dr)
                 again = await one_run(dr, label, clean(site), "none", {})
                 check_outcome(clean(site), "none", {}, again)
-                await check_left_behind(dr)
+                await check_slots_and_threads(dr)
             check_no_thread_left(baseline)
         await anyio.sleep(0)
 
@@ -293,10 +281,10 @@ def test_link_following_with_faults_on_processes_leaves_nothing_behind(
         outcome = await one_run(dr, "processes", site, mode, plan)
         note(f"processes: {outcome.describe()}")
         check_outcome(site, mode, plan, outcome)
-        await check_left_behind(dr)
+        await check_slots_and_threads(dr)
         again = await one_run(dr, "processes", clean(site), "none", {})
         check_outcome(clean(site), "none", {}, again)
-        await check_left_behind(dr)
+        await check_slots_and_threads(dr)
 
     anyio.run(main)
     pids = set(processes.pool().worker_pids())

@@ -260,10 +260,7 @@ class Run:
         try:
             await self._finished
         except BaseException:
-            if self.failure is None:
-                self.failure = asyncio.CancelledError()
-            self._stop()
-            await self._drain()
+            await self._cut_short()
             raise
         if self.failure is not None:
             await self._drain()
@@ -284,18 +281,7 @@ class Run:
         its error policy ended meanwhile, ends before the run returns, so that no thread of
         the run is left and its hooks are closed (a queued call sees that its item has ended
         and does not start: ``_dispatch._run_chain``)."""
-        try:
-            while self._jobs:
-                pending = [job.future for job in self._jobs if not job.future.done()]
-                if pending:
-                    await asyncio.wait(pending)
-                await asyncio.sleep(0)  # their done callbacks
-        except BaseException:
-            if self.failure is None:
-                self.failure = asyncio.CancelledError()
-            self._stop()
-            await self._drain()
-            raise
+        await self._wait_out(lambda: [job.future for job in self._jobs])
 
     def _reap(self) -> None:
         """The tasks listed that are done already (the one that completed the root is, when
@@ -315,20 +301,30 @@ class Run:
                 await asyncio.sleep(0)
                 if not self._tasks:
                     return
-            while self._tasks:
-                pending = [task for task in self._tasks if not task.done()]
+        except BaseException:
+            await self._cut_short()
+            raise
+        await self._wait_out(lambda: list(self._tasks))
+
+    async def _wait_out(self, listed: Callable[[], list[asyncio.Future[Any]]]) -> None:
+        """After success: until ``listed()`` is empty (each future there is dropped from
+        it by its done callback, which the loop turn after it runs); the caller's
+        cancellation meanwhile cuts the run short, and propagates."""
+        try:
+            while futures := listed():
+                pending = [fut for fut in futures if not fut.done()]
                 if pending:
                     await asyncio.wait(pending)
                 await asyncio.sleep(0)  # their done callbacks
         except BaseException:
-            if self.failure is None:
-                self.failure = asyncio.CancelledError()
-            self._stop()
-            await self._drain()
+            await self._cut_short()
             raise
-        if self.failure is not None:  # a task failed while closing
-            await self._drain()
-            raise self.failure
+
+    async def _cut_short(self) -> None:
+        if self.failure is None:
+            self.failure = asyncio.CancelledError()
+        self._stop()
+        await self._drain()
 
     async def _drain(self) -> None:
         # Shielded: the cleanup must finish even when the caller is cancelled again meanwhile
