@@ -31,6 +31,7 @@ from typing import Any
 from asyncdag import _calls, _notebook
 from asyncdag import _driver_surface as _surface
 from asyncdag._driver_views import GraphViews
+from asyncdag._memo import memo_of
 from asyncdag.base import PandasDataFrameResult
 from asyncdag.caching.adapter import CacheAdapter
 from asyncdag.errors import ExecutionRequestError, ExecutorError, InputTypeError, RunningLoopError
@@ -726,7 +727,7 @@ def _wrap_nodes(plan: Plan, wrappers: Sequence[Any]) -> None:
             node = step.node
             if node.tags.get(PER_WORKER_TAG):
                 continue
-            fn = step.fn
+            fn = original = step.fn
             for wrap in wrappers:
                 replaced = wrap(
                     node_name=node.name,
@@ -740,8 +741,11 @@ def _wrap_nodes(plan: Plan, wrappers: Sequence[Any]) -> None:
                 )
                 if replaced is not None:
                     fn = replaced
-            if fn is not step.fn and isinstance(step, CallStep):
-                step.wants_call = True  # a hook's wrapper may read the call's CallInfo
+            if fn is not original and isinstance(step, CallStep):
+                memo = memo_of(fn)
+                step.memo = memo
+                if memo is None or memo.fn is not original:
+                    step.wants_call = True  # a hook's wrapper may read the call's CallInfo
             step.fn = fn
 
 

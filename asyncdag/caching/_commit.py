@@ -161,7 +161,8 @@ class Batch:
 def write_builtin(
     batch: Batch, db: Database, results: FileResultStore
 ) -> list[tuple[int, list[str]]]:
-    """Commit ``batch`` to the cache database; (pack id, its keys) of the packs written."""
+    """Commit ``batch`` to the cache database; (pack id, its keys) of the packs written that
+    hold results' bytes."""
     conn = db.local()
     groups = list(batch.small.items())
     packs = [pack.row(*group) for group, pack in groups]
@@ -183,7 +184,12 @@ def write_builtin(
                     Database.put_entries(conn, batch.entries)
                 if batch.events:
                     Database.put_events(conn, batch.events)
-            return [(pid, pack.keys) for pid, (_, pack) in zip(pack_ids, groups, strict=True)]
+            # a pack of literals only holds no bytes to read back: nobody asks which it is
+            return [
+                (pid, pack.keys)
+                for pid, (_, pack) in zip(pack_ids, groups, strict=True)
+                if pack.data
+            ]
         except Exception as exc:  # "database is locked" past busy_timeout: try again
             if "locked" not in str(exc) or attempt == _BUSY_RETRIES - 1:
                 raise

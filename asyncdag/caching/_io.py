@@ -103,6 +103,9 @@ class BatchThread(Generic[T]):
         """Queue ``item``; never blocks (except to start the thread)."""
         self._items.append(item)
         if self._sleeping:
+            # one wake-up: the thread may take a while to get the GIL back, and every submit
+            # meanwhile would set the event again (a lock and a notify each)
+            self._sleeping = False
             self._wake.set()
         if self._thread is None:
             self._start()
@@ -110,6 +113,7 @@ class BatchThread(Generic[T]):
     def submit_many(self, items: Sequence[T]) -> None:
         self._items.extend(items)
         if self._sleeping:
+            self._sleeping = False
             self._wake.set()
         if self._thread is None:
             self._start()

@@ -24,9 +24,10 @@ import pickle
 from collections.abc import Callable
 from typing import Any
 
-from asyncdag._calls import current_run
+from asyncdag._calls import RunInfo, current_run
+from asyncdag._memo import MISS, SLOW
 from asyncdag.caching import _formats
-from asyncdag.caching._events import CachingEventType
+from asyncdag.caching._events import CachingEventType, task_text
 from asyncdag.caching._fingerprint import (
     _FAST,
     DECODE_LITERAL,
@@ -36,13 +37,14 @@ from asyncdag.caching._fingerprint import (
     literal,
     unique_version,
 )
-from asyncdag.caching._runs import RunState, anonymous_warning, call_index, state_for, task_id
+from asyncdag.caching._runs import RunState, anonymous_warning, call_index, state_for
 from asyncdag.caching._spec import NodeSpec
 from asyncdag.caching._store import Fetched
 from asyncdag.caching._stores import FileResultStore, Prepared
 
 __all__ = [
     "Miss",
+    "StepMemo",
     "after_stream",
     "call_async",
     "call_sync",
@@ -57,6 +59,9 @@ __all__ = [
 ]
 
 E = CachingEventType
+#: "the current call's item": the functions below ask ``call_index()`` for it (a wrapper's
+#: call); the engine's ``Memo`` route passes the index instead
+ASK: Any = object()
 LITERAL_TAGS = frozenset("ifsbny")  # data versions that spell their value (see _fingerprint)
 _EXECUTE = CachingEventType.EXECUTE_NODE
 _GET_RESULT = CachingEventType.GET_RESULT
@@ -69,16 +74,26 @@ def log_event(
     actor: str,
     msg: str | None = None,
     value: Any = None,
+    task: Any = ASK,
 ) -> None:
     if state is not None and state.log is not None:
-        state.log.add(spec.name, call_index() if spec.in_block else None, actor, kind, msg, value)
+        state.log.add(spec.name, _task(spec, task), actor, kind, msg, value)
 
 
-def warn(state: RunState | None, spec: NodeSpec, message: str) -> None:
+def warn(state: RunState | None, spec: NodeSpec, message: str, task: Any = ASK) -> None:
     if state is not None:
-        state.warn(spec.name, task_id() if spec.in_block else None, message)
+        state.warn(spec.name, task_text(_task(spec, task)), message)
     else:
         anonymous_warning(spec.name, message)
+
+
+def _task(spec: NodeSpec, task: Any) -> tuple[int, ...] | None:
+    """The item a call serves: given by the engine (``Memo``), or asked of the current call."""
+    if not spec.in_block:
+        return None
+    if task is ASK:
+        return call_index()
+    return task or None
 
 
 def unusable(spec: NodeSpec, state: RunState | None) -> bool:
@@ -121,68 +136,76 @@ class Miss(Exception):
     pass
 
 
-def use(spec: NodeSpec, state: RunState | None, key: str, got: Fetched) -> Any:
+def use(spec: NodeSpec, state: RunState | None, key: str, got: Fetched, task: Any = ASK) -> Any:
     """The value of a hit; raises ``Miss`` (after warning) when it cannot be used, and the
     stored failure of a node whose failures are data."""
     if got.version is None:
         raise Miss
     if got.broken is not None:
-        warn(state, spec, f"cache miss, running the node again: {got.broken}")
-        log_event(state, spec, E.MISSING_RESULT, "result_store", got.broken, got.version)
+        warn(state, spec, f"cache miss, running the node again: {got.broken}", task)
+        log_event(state, spec, E.MISSING_RESULT, "result_store", got.broken, got.version, task)
         spec.store.forget(key, got.version, got.pack)
         raise Miss
     try:
         value = decode(got)
     except Exception as exc:
         message = f"stored result {got.version} cannot be read back ({exc!r})"
-        warn(state, spec, f"cache miss, running the node again: {message}")
-        log_event(state, spec, E.FAILED_RETRIEVAL, "result_store", message, got.version)
+        warn(state, spec, f"cache miss, running the node again: {message}", task)
+        log_event(state, spec, E.FAILED_RETRIEVAL, "result_store", message, got.version, task)
         spec.store.forget(key, got.version)
         raise Miss from None
-    log_event(state, spec, E.GET_RESULT, "result_store", "hit", got.version)
+    log_event(state, spec, E.GET_RESULT, "result_store", "hit", got.version, task)
     if got.version[0] == "!":
         error = _unpack_error(value)
         if error is None:
             spec.store.forget(key, got.version)
             raise Miss
         raise error
-    _remember(spec, state, value, got.version)
+    _remember(spec, state, value, got.version, task)
     return value
 
 
-def _remember(spec: NodeSpec, state: RunState | None, value: Any, version: str) -> None:
+def _remember(
+    spec: NodeSpec, state: RunState | None, value: Any, version: str, task: Any = ASK
+) -> None:
     if state is None:
         return
     state.remember(value, version)
     if spec.in_block:
-        state.item_version(spec.name, version, call_index())
+        state.item_version(spec.name, version, _task(spec, task))
     else:
         state.versions[spec.name] = version
 
 
-def _prepare(spec: NodeSpec, state: RunState | None, version: str, value: Any) -> Prepared | None:
+def _prepare(
+    spec: NodeSpec, state: RunState | None, version: str, value: Any, task: Any
+) -> Prepared | None:
     """The result encoded for the store, or ``None`` (warned) when it cannot be stored."""
     try:
         return FileResultStore.prepare(version, value, spec.fmt)
     except _formats.FormatError as exc:
-        warn(state, spec, f"format {spec.fmt!r} cannot hold this result ({exc}); stored as pickle")
+        message = f"format {spec.fmt!r} cannot hold this result ({exc}); stored as pickle"
+        warn(state, spec, message, task)
     except Exception as exc:
         warn(
             state,
             spec,
             f"result of type {type(value).__qualname__} cannot be stored ({exc!r}); it is not"
             " cached",
+            task,
         )
-        log_event(state, spec, E.FAILED_STORAGE, "result_store", repr(exc))
+        log_event(state, spec, E.FAILED_STORAGE, "result_store", repr(exc), None, task)
         return None
     try:
         return FileResultStore.prepare(version, value, "pickle")
     except Exception as exc:
-        warn(state, spec, f"result cannot be pickled ({exc!r}); it is not cached")
+        warn(state, spec, f"result cannot be pickled ({exc!r}); it is not cached", task)
         return None
 
 
-def _store(spec: NodeSpec, state: RunState | None, key: str, version: str, value: Any) -> bool:
+def _store(
+    spec: NodeSpec, state: RunState | None, key: str, version: str, value: Any, task: Any
+) -> bool:
     store = spec.store
     if version[0] in LITERAL_TAGS and store.small_limit:  # the version is the value
         run_id = state.run_id if state is not None else None
@@ -196,7 +219,7 @@ def _store(spec: NodeSpec, state: RunState | None, key: str, version: str, value
         fmt = "pickle"
         prepared = None
     else:
-        prepared = _prepare(spec, state, version, value)
+        prepared = _prepare(spec, state, version, value, task)
         if prepared is None:
             return False
         version, fmt, data = prepared.data_version, prepared.format, prepared.data
@@ -210,14 +233,15 @@ def _store(spec: NodeSpec, state: RunState | None, key: str, version: str, value
     if state is not None:
         state.wrote = True
         if state.debug:
-            log_event(state, spec, E.SET_RESULT, "result_store", None, version)
+            log_event(state, spec, E.SET_RESULT, "result_store", None, version, task)
     return True
 
 
-def _version_result(spec: NodeSpec, state: RunState | None, result: Any) -> str:
+def _version_result(spec: NodeSpec, state: RunState | None, result: Any, task: Any) -> str:
     version = data_version(result)
     if version.startswith(UNHASHABLE):
-        log_event(state, spec, E.UNHASHABLE_DATA_VERSION, "adapter", str(type(result)))
+        kind = E.UNHASHABLE_DATA_VERSION
+        log_event(state, spec, kind, "adapter", str(type(result)), None, task)
         version = unique_version()
     return version
 
@@ -249,10 +273,10 @@ def _unpack_error(packed: Any) -> Exception | None:
 
 
 def _after_failure(
-    spec: NodeSpec, state: RunState | None, key: str | None, error: Exception
+    spec: NodeSpec, state: RunState | None, key: str | None, error: Exception, task: Any = ASK
 ) -> bool:
     """Store the failure of a node whose failures are data; whether a write was queued."""
-    log_event(state, spec, E.FAILED_EXECUTION, "adapter", repr(error))
+    log_event(state, spec, E.FAILED_EXECUTION, "adapter", repr(error), None, task)
     if key is None or not spec.cache_failures:
         return False
     version = _failure_version(error)
@@ -275,14 +299,18 @@ def _after_failure(
     return True
 
 
-def _after_result(spec: NodeSpec, state: RunState | None, key: str | None, result: Any) -> bool:
+def _after_result(
+    spec: NodeSpec, state: RunState | None, key: str | None, result: Any, task: Any = ASK
+) -> bool:
     """Version, remember and store a computed result; whether a write was queued."""
-    version = _version_result(spec, state, result)
-    log_event(state, spec, E.EXECUTE_NODE, "adapter")
-    _remember(spec, state, result, version)
+    if task is ASK:
+        task = _task(spec, task)
+    version = _version_result(spec, state, result, task)
+    log_event(state, spec, E.EXECUTE_NODE, "adapter", None, None, task)
+    _remember(spec, state, result, version, task)
     if key is None:
         return False
-    return _store(spec, state, key, version, result)
+    return _store(spec, state, key, version, result, task)
 
 
 def after_stream(spec: NodeSpec, result: Any) -> Any:
@@ -299,16 +327,17 @@ def _state_of(spec: NodeSpec) -> RunState | None:
     return state if state is not None else state_for(spec.uid)
 
 
-def _quick_hit(spec: NodeSpec, state: RunState, known: Any) -> Any:
+def _quick_hit(spec: NodeSpec, state: RunState, known: Any, task: Any = ASK) -> Any:
     """A hit answered without reading the store (the version spells the value, or the value
     is in memory), else ``_NO_HIT``."""
     if known[0] in LITERAL_TAGS:
-        return _literal_hit(spec, state, known)
-    return _memory_hit(spec, state, known)
+        return _literal_hit(spec, state, known, task)
+    return _memory_hit(spec, state, known, task)
 
 
 def call_sync(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     state = _state_of(spec)
+    task = call_index() if spec.in_block else None
     try:
         store = spec.store
         if (not store._opened or store.disabled is not None) and unusable(spec, state):
@@ -317,7 +346,7 @@ def call_sync(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) ->
         if key is not None and spec.lookup:
             known = store.index.get(key)
             if known is not None and state is not None:
-                value = _quick_hit(spec, state, known)
+                value = _quick_hit(spec, state, known, task)
                 if value is not _NO_HIT:
                     return value
             if known is not None or not store.trusts(spec.node_key):
@@ -326,20 +355,20 @@ def call_sync(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) ->
                     if got is None:
                         got = store.fetch([key], [version], [spec.node_key])[0]
                     try:
-                        return use(spec, state, key, got)
+                        return use(spec, state, key, got, task)
                     except Miss:
                         pass
         try:
             result = fn(**kwargs)
         except Exception as exc:
-            if _after_failure(spec, state, key, exc):
+            if _after_failure(spec, state, key, exc, task):
                 durable_sync(spec)
             raise
-        if key is not None and state is not None and _store_literal(spec, state, key, result):
+        if key is not None and state is not None and _store_literal(spec, state, key, result, task):
             if not store.authoritative or store.writer.full:
                 durable_sync(spec)
             return result
-        if _after_result(spec, state, key, result):
+        if _after_result(spec, state, key, result, task):
             durable_sync(spec)
         return result
     finally:
@@ -350,6 +379,7 @@ def call_sync(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) ->
 async def call_async(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     # The same steps as ``call_sync``; reads that are not in memory go to the reader thread.
     state = _state_of(spec)
+    task = call_index() if spec.in_block else None
     try:
         store = spec.store
         if not store._opened:
@@ -361,7 +391,7 @@ async def call_async(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, A
         if key is not None and spec.lookup:
             known = store.index.get(key)
             if known is not None and state is not None:
-                value = _quick_hit(spec, state, known)
+                value = _quick_hit(spec, state, known, task)
                 if value is not _NO_HIT:
                     return value
             if known is not None or not store.trusts(spec.node_key):
@@ -370,20 +400,20 @@ async def call_async(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, A
                     if got is None:
                         got = (await store.afetch([key], [version], [spec.node_key]))[0]
                     try:
-                        return use(spec, state, key, got)
+                        return use(spec, state, key, got, task)
                     except Miss:
                         pass
         try:
             result = await fn(**kwargs)
         except Exception as exc:
-            if _after_failure(spec, state, key, exc):
+            if _after_failure(spec, state, key, exc, task):
                 await durable_async(spec)
             raise
-        if key is not None and state is not None and _store_literal(spec, state, key, result):
+        if key is not None and state is not None and _store_literal(spec, state, key, result, task):
             if not store.authoritative or store.writer.full:
                 await durable_async(spec)
             return result
-        if _after_result(spec, state, key, result) and (
+        if _after_result(spec, state, key, result, task) and (
             not store.authoritative or store.writer.full
         ):
             await durable_async(spec)
@@ -402,9 +432,9 @@ def _relay(spec: NodeSpec, state: RunState | None) -> None:
             spec.store.relay_events(state.run_id, new)
 
 
-def _literal_hit(spec: NodeSpec, state: RunState, version: str) -> Any:
+def _literal_hit(spec: NodeSpec, state: RunState, version: str, task: Any) -> Any:
     """The common case of a hit, inline: a small primitive, read from its version."""
-    task = call_index() if spec.in_block else None
+    task = _task(spec, task)
     log = state.log
     if log is not None:
         log.add(spec.name, task, "result_store", _GET_RESULT, "hit", version)
@@ -418,7 +448,7 @@ def _literal_hit(spec: NodeSpec, state: RunState, version: str) -> Any:
 _NO_HIT = object()
 
 
-def _memory_hit(spec: NodeSpec, state: RunState, version: str) -> Any:
+def _memory_hit(spec: NodeSpec, state: RunState, version: str, task: Any) -> Any:
     """The other common case of a hit, inline: a pickled result in memory (``_NO_HIT``
     when it is not there, is a stored failure or does not unpickle: ``use`` sees to those)."""
     cached = spec.store.values.get(version)
@@ -428,7 +458,7 @@ def _memory_hit(spec: NodeSpec, state: RunState, version: str) -> Any:
         value = pickle.loads(cached[1])
     except Exception:
         return _NO_HIT
-    task = call_index() if spec.in_block else None
+    task = _task(spec, task)
     log = state.log
     if log is not None:
         log.add(spec.name, task, "result_store", _GET_RESULT, "hit", version)
@@ -440,7 +470,7 @@ def _memory_hit(spec: NodeSpec, state: RunState, version: str) -> Any:
     return value
 
 
-def _store_literal(spec: NodeSpec, state: RunState, key: str, result: Any) -> bool:
+def _store_literal(spec: NodeSpec, state: RunState, key: str, result: Any, task: Any) -> bool:
     """The common case of a miss, inline: a small primitive, whose version is its value."""
     fast = _FAST.get(type(result))
     store = spec.store
@@ -449,7 +479,7 @@ def _store_literal(spec: NodeSpec, state: RunState, key: str, result: Any) -> bo
     version = fast(result)
     if version[0] not in LITERAL_TAGS:
         return False
-    task = call_index() if spec.in_block else None
+    task = _task(spec, task)
     log = state.log
     if log is not None:
         log.add(spec.name, task, "adapter", _EXECUTE)
@@ -485,3 +515,69 @@ async def durable_async(spec: NodeSpec) -> None:
 
 def _running_loop() -> asyncio.AbstractEventLoop:
     return asyncio.get_running_loop()
+
+
+class StepMemo:
+    """The cache of one node on the engine's own route (:class:`asyncdag._memo.Memo`).
+
+    It answers the two common cases where the engine calls the node, without the wrapper:
+    a hit found in memory (a small primitive spelled by its version, or a pickle the process
+    holds) and a miss whose node then runs and is stored. Anything else (a read from the
+    database, a node whose failures are data, a worker process's run, a disabled store) is
+    ``SLOW``: the engine calls the wrapper, which does all of it. Both routes record the
+    same events and versions, and store the same entries.
+    """
+
+    __slots__ = ("fn", "spec", "wrapper")
+
+    def __init__(self, spec: NodeSpec, fn: Callable[..., Any], wrapper: Callable[..., Any]):
+        self.spec = spec
+        self.fn = fn
+        self.wrapper = wrapper
+
+    def look(self, run: RunInfo, index: tuple[int, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
+        spec = self.spec
+        state = spec.runs.get(run.run_id)
+        store = spec.store
+        if (
+            state is None
+            or not store._opened
+            or store.disabled is not None
+            or spec.cache_failures
+            or state.detached
+        ):
+            return None, SLOW
+        key = spec.key(kwargs, state)
+        if key is None:
+            return None, SLOW
+        if not spec.lookup:  # recompute: run it, store it
+            return key, MISS
+        known = store.index.get(key)
+        if known is None:
+            return (key, MISS) if store.trusts(spec.node_key) else (None, SLOW)
+        value = _quick_hit(spec, state, known, index)
+        return (None, SLOW) if value is _NO_HIT else (key, value)
+
+    def keep(self, run: RunInfo, index: tuple[int, ...], key: Any, value: Any) -> bool:
+        spec = self.spec
+        state = spec.runs.get(run.run_id)
+        if state is None:
+            return False
+        if not _store_literal(spec, state, key, value, index) and not _after_result(
+            spec, state, key, value, index
+        ):
+            return False
+        store = spec.store
+        return not store.authoritative or store.writer.full
+
+    def failed(self, run: RunInfo, index: tuple[int, ...], key: Any, error: Exception) -> None:
+        spec = self.spec
+        log_event(
+            spec.runs.get(run.run_id), spec, E.FAILED_EXECUTION, "adapter", repr(error), None, index
+        )
+
+    async def settle(self) -> None:
+        await durable_async(self.spec)
+
+    def settle_sync(self) -> None:
+        durable_sync(self.spec)

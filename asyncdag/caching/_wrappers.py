@@ -4,7 +4,10 @@
 (keyword arguments named after the node's parameters), wherever the node runs: on the loop,
 on an executor's thread, in a worker process. A sync node gets a sync wrapper, an async node
 an ``async def``, a generator expander a generator function, an async expander an async
-generator function. Each body only calls a module-level function (of
+generator function. A plain node's wrapper also carries a
+:class:`~asyncdag.caching._nodecall.StepMemo` (``__asyncdag_memo__``): where the engine
+can, it calls the node through that instead, with no wrapper frame. Each body only calls a
+module-level function (of
 :mod:`~asyncdag.caching._nodecall` or :mod:`~asyncdag.caching._expand`): when cloudpickle
 ships a wrapper by value to a worker, those travel by reference.
 """
@@ -16,7 +19,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from typing import Any
 
 from asyncdag.caching._expand import expand_async, expand_sync
-from asyncdag.caching._nodecall import after_stream, call_async, call_sync
+from asyncdag.caching._nodecall import StepMemo, after_stream, call_async, call_sync
 from asyncdag.caching._spec import NodeSpec, Role
 
 __all__ = ["NodeSpec", "Role", "wrap"]
@@ -63,10 +66,12 @@ def wrap(fn: Callable[..., Any], spec: NodeSpec, *, is_async: bool, is_expander:
         async def cached_async(**kwargs: Any) -> Any:
             return await call_async(spec, fn, kwargs)
 
+        cached_async.__asyncdag_memo__ = StepMemo(spec, fn, cached_async)  # type: ignore[attr-defined]
         return cached_async
 
     @functools.wraps(fn)
     def cached(**kwargs: Any) -> Any:
         return call_sync(spec, fn, kwargs)
 
+    cached.__asyncdag_memo__ = StepMemo(spec, fn, cached)  # type: ignore[attr-defined]
     return cached

@@ -41,6 +41,7 @@ from collections.abc import Callable
 from typing import Any
 
 from asyncdag import _calls
+from asyncdag._memo import MISS, SLOW, Memo
 from asyncdag._sync import Signal, SlotLimiter
 from asyncdag.execution import _wire
 from asyncdag.execution._blockrun import NodeRecord, run_block
@@ -130,7 +131,10 @@ def _run_chain(
         call = _calls.CallInfo(run, step.name, inst.index, owner=inst) if step.wants_call else None
         token = _calls.switch_call(call)
         try:
-            value = call_detached(step.fn, kwargs) if detached else step.fn(**kwargs)
+            if step.memo is not None:
+                value = _through_memo(inst, step, step.memo, kwargs, call, detached)
+            else:
+                value = call_detached(step.fn, kwargs) if detached else step.fn(**kwargs)
         except (Exception, SystemExit, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError) and run.cancelled:
                 raise  # the run's cancellation (check_cancelled), not the node's failure
@@ -141,6 +145,39 @@ def _run_chain(
         overlay[step.name] = value
         out.append(value)
     return out
+
+
+def _through_memo(
+    inst: Instance,
+    step: CallStep,
+    memo: Memo,
+    kwargs: dict[str, Any],
+    call: _calls.CallInfo | None,
+    detached: bool,
+) -> Any:
+    """A cached sync step's call (see ``asyncdag._memo``): a hit's value, or the node's own
+    value, kept by the cache; the cache's wrapper, with a ``CallInfo`` current, when the memo
+    cannot answer at once. ``call``: this call's ``CallInfo``, current already, if any."""
+    run, index = inst.run.info, inst.index
+    key, found = memo.look(run, index, kwargs)
+    if found is MISS:
+        try:
+            value = call_detached(memo.fn, kwargs) if detached else memo.fn(**kwargs)
+        except Exception as exc:
+            memo.failed(run, index, key, exc)
+            raise
+        if memo.keep(run, index, key, value):
+            memo.settle_sync()
+        return value
+    if found is not SLOW:
+        return found
+    if call is not None:
+        return call_detached(step.fn, kwargs) if detached else step.fn(**kwargs)
+    token = _calls.switch_call(inst.call_info(step))
+    try:
+        return call_detached(step.fn, kwargs) if detached else step.fn(**kwargs)
+    finally:
+        _calls.exit_call(token)
 
 
 def _chain_of(inst: Instance, i: int, step: CallStep) -> tuple[int, ...]:
@@ -188,6 +225,9 @@ class InlineCalls:
             call = inst.call_info(step) if step.wants_call else None
             token = _calls.switch_call(call)
             try:
+                if step.memo is not None:
+                    kwargs = inst.kwargs(step)
+                    return Done(_through_memo(inst, step, step.memo, kwargs, call, True))
                 return Done(call_detached(step.fn, inst.kwargs(step)))
             except (Exception, SystemExit, asyncio.CancelledError) as exc:
                 if isinstance(exc, asyncio.CancelledError) and not inst.run.alive:

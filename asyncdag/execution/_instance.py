@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from asyncdag import _calls
+from asyncdag._memo import MISS, SLOW, Memo
 from asyncdag.execution import _nodeevents
 from asyncdag.execution._outcome import DONE, Done, Outcome, Raised, failed
 from asyncdag.execution._plan import BlockPlan, CallStep, ExpandStep, Step
@@ -237,7 +238,12 @@ class Instance:
                     kwargs = self.kwargs(step)
                     if step.resource_args:
                         await resolve_async(step.resource_args, kwargs, self.run.resources)
-                value = await step.fn(**kwargs)
+                memo = step.memo
+                if memo is None:
+                    value = await step.fn(**kwargs)
+                else:
+                    value = await self._through_memo(step, memo, kwargs, call is not None)
+                    shown = True  # its wrapper's CallInfo may be current now
             except asyncio.CancelledError as exc:
                 if self.run.alive:
                     # The run cancels its tasks only once it is over: this is the node raising
@@ -256,6 +262,30 @@ class Instance:
             inline += 1
             if inline % _CONTINUE_TURN == 0:
                 await asyncio.sleep(0)
+
+    async def _through_memo(
+        self, step: CallStep, memo: Memo, kwargs: dict[str, Any], shown: bool
+    ) -> Any:
+        """A cached step's call (see ``asyncdag._memo``): a hit's value, or the node's own
+        value, kept by the cache; the cache's wrapper, with a ``CallInfo`` current, when the
+        memo cannot answer at once. ``shown``: this task's context holds this call's
+        ``CallInfo`` already."""
+        run, index = self.run.info, self.index
+        key, found = memo.look(run, index, kwargs)
+        if found is MISS:
+            try:
+                value = await memo.fn(**kwargs)
+            except Exception as exc:
+                memo.failed(run, index, key, exc)
+                raise
+            if memo.keep(run, index, key, value):
+                await memo.settle()
+            return value
+        if found is SLOW:
+            if not shown:
+                _calls.enter_call(self.call_info(step))
+            return await step.fn(**kwargs)
+        return found
 
     def _done_then_next(self, i: int, value: Any, attempts: int) -> tuple[int, CallStep] | None:
         """``step_done``, keeping back one async step it unblocked for the caller to run."""
@@ -300,7 +330,11 @@ class Instance:
             )
             if step.resource_args:
                 await resolve_async(step.resource_args, kwargs, self.run.resources)
-            value = await step.fn(**kwargs)
+            memo = step.memo
+            if memo is None:
+                value = await step.fn(**kwargs)
+            else:
+                value = await self._through_memo(step, memo, kwargs, call is not None)
         except asyncio.CancelledError as exc:
             if self.run.alive:  # the node's own CancelledError (see _call_async)
                 self.step_failed(step, exc, _attempts(call))

@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from asyncdag._memo import Memo
 from asyncdag.errors import ScopeError
 from asyncdag.execution._resources import make_ref
 from asyncdag.graph._build import Scope
@@ -88,6 +89,9 @@ class CallStep(_NodeStep):
     #: the function is wrapped (a policy, a cache, a hook's wrapper) and may read the call's
     #: CallInfo (asyncdag._calls): only then is one made for each call
     wants_call: bool = True
+    #: a cache on this call's route that the engine calls itself, around the node's own
+    #: function, instead of calling the cache's wrapper (asyncdag._memo)
+    memo: Memo | None = None
 
 
 @dataclass(eq=False, kw_only=True)
