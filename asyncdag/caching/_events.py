@@ -129,6 +129,7 @@ class RunLog:
         self.run_id = run_id
         self.debug = debug
         self.limit = limit
+        self._cap = limit * _FIELDS
         self.dropped = 0
         self._events: _Raw = []  # _FIELDS values per event
         self._lock = threading.Lock()
@@ -164,7 +165,7 @@ class RunLog:
         value: Any = None,
     ) -> None:
         events = self._events
-        if len(events) >= self.limit * _FIELDS:
+        if len(events) >= self._cap:
             self.dropped += 1
             return
         # one extend: an event's fields stay together when threads of the run add at once

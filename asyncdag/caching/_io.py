@@ -255,7 +255,7 @@ class Writer:
 
     @property
     def full(self) -> bool:
-        return self.pending_bytes > self.max_pending_bytes
+        return self.submitted_bytes - self.handled_bytes > self.max_pending_bytes
 
     def wait_room(self, timeout: float | None = None) -> bool:
         """Block (on a thread) until the pending bytes are under the bound."""

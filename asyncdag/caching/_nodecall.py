@@ -479,15 +479,17 @@ def _store_literal(spec: NodeSpec, state: RunState, key: str, result: Any, task:
     version = fast(result)
     if version[0] not in LITERAL_TAGS:
         return False
-    task = _task(spec, task)
-    log = state.log
-    if log is not None:
-        log.add(spec.name, task, "adapter", _EXECUTE)
+    name, log = spec.name, state.log
     if spec.in_block:
-        state.item_version(spec.name, version, task)
+        task = call_index() if task is ASK else (task or None)
+        if log is not None:
+            log.add(name, task, "adapter", _EXECUTE)
+        state.item_version(name, version, task)
     else:
-        state.versions[spec.name] = version
-    store.put_small(key, spec.name, spec.code, version, state.run_id, b"")
+        if log is not None:
+            log.add(name, None, "adapter", _EXECUTE)
+        state.versions[name] = version
+    store.put_small(key, name, spec.code, version, state.run_id, b"")
     state.wrote = True
     return True
 
