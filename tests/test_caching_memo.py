@@ -183,3 +183,23 @@ def test_a_wrapper_around_the_caches_is_never_bypassed(tmp_path: Path, outside: 
     # outside the cache: called on every call; inside it: only on the cold run's misses
     assert len(calls) == (10 if outside else 5)
     assert dr.cache.hits()["f"] == 5
+
+
+@pytest.mark.parametrize("node", ["checked", "checked_sync"])
+def test_a_failing_call_fails_the_run_alike_on_both_routes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, node: str
+) -> None:
+    from asyncdag.errors import NodeExecutionError
+
+    def failed_run(path: Path) -> tuple[str, Counter[tuple[str, Any, str]]]:
+        dr = driver.Builder().with_modules(memo_route).with_cache(path).build()
+        with pytest.raises(NodeExecutionError) as info:
+            dr.execute([node], inputs={"n": 1, "bad": 0})
+        events, _ = _summary(dr)
+        return str(info.value), events
+
+    message, events = failed_run(tmp_path / "memo")
+    monkeypatch.setattr(driver, "memo_of", lambda fn: None)
+    assert failed_run(tmp_path / "wrapper") == (message, events)
+    assert node in message and "item 0 is bad" in message
+    assert events[(node, "0", "FAILED_EXECUTION")] == 1

@@ -32,3 +32,15 @@ def label(doubled: int, n: int) -> str:
 
 def pairs(item: int) -> tuple[int, int]:  # a result that is not a literal: pickled
     return (item, -item)
+
+
+async def checked(item: int, bad: int) -> int:  # fails for one item
+    if item == bad:
+        raise ValueError(f"item {item} is bad")
+    return item
+
+
+def checked_sync(item: int, bad: int) -> int:
+    if item == bad:
+        raise ValueError(f"item {item} is bad")
+    return item
