@@ -203,3 +203,24 @@ def test_a_failing_call_fails_the_run_alike_on_both_routes(
     assert failed_run(tmp_path / "wrapper") == (message, events)
     assert node in message and "item 0 is bad" in message
     assert events[(node, "0", "FAILED_EXECUTION")] == 1
+
+
+@pytest.mark.parametrize("memo_first", [True, False])
+def test_what_one_route_stored_the_other_finds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, memo_first: bool
+) -> None:
+    """The same keys and versions on both routes: a run on one is all hits on the other."""
+    from asyncdag.caching._store import forget_stores
+
+    for use_memo in (memo_first, not memo_first):
+        monkeypatch.setattr(driver, "memo_of", _memo_of if use_memo else (lambda fn: None))
+        forget_stores()  # the second driver reads what the first one wrote
+        dr = driver.Builder().with_modules(memo_route).with_cache(tmp_path).build()
+        result = dr.execute(["label", "pairs"], inputs={"n": 5})
+        dr.cache.flush(30)
+    assert result["label"] == "5:70"
+    assert dr.cache.misses() == Counter()
+    assert dr.cache.hits()["shifted"] == dr.cache.hits()["pairs"] == 5
+
+
+_memo_of = memo_of
