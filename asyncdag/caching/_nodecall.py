@@ -473,13 +473,18 @@ def _memory_hit(spec: NodeSpec, state: RunState, version: str, task: Any) -> Any
 
 def _store_literal(spec: NodeSpec, state: RunState, key: str, result: Any, task: Any) -> bool:
     """The common case of a miss, inline: a small primitive, whose version is its value."""
-    fast = _FAST.get(type(result))
     store = spec.store
-    if fast is None or not store.small_limit:
+    if not store.small_limit:
         return False
-    version = fast(result)
-    if version[0] not in LITERAL_TAGS:
-        return False
+    if type(result) is int and -_LITERAL_INT < result < _LITERAL_INT:
+        version = f"i{result}"  # _int_version, for the commonest result
+    else:
+        fast = _FAST.get(type(result))
+        if fast is None:
+            return False
+        version = fast(result)
+        if version[0] not in LITERAL_TAGS:
+            return False
     name, log = spec.name, state.log
     if spec.in_block:
         task = call_index() if task is ASK else (task or None)
@@ -550,26 +555,14 @@ class StepMemo:
             or state.detached
         ):
             return None, SLOW
-        single = spec._single
-        key: str | None
-        if (
-            single is not None
-            and type(arg := kwargs.get(single[0])) is int
-            and (-_LITERAL_INT < arg < _LITERAL_INT)
-        ):
-            # the commonest call, an item that is a small int: the short key spec.key makes
-            key = f"{spec._short}{single[0]}=i{arg}"
-        else:
-            key = spec.key(kwargs, state)
-            if key is None:
-                return None, SLOW
+        key = spec.key(kwargs, state)
+        if key is None:
+            return None, SLOW
         if not spec.lookup:  # recompute: run it, store it
             return key, MISS
         known = store.index.get(key)
-        if known is None:  # a miss at once where the index is complete (store.trusts)
-            if store.authoritative and spec.node_key in store._loaded:
-                return key, MISS
-            return None, SLOW
+        if known is None:
+            return (key, MISS) if store.trusts(spec.node_key) else (None, SLOW)
         value = _quick_hit(spec, state, known, index)
         return (None, SLOW) if value is _NO_HIT else (key, value)
 
@@ -578,35 +571,12 @@ class StepMemo:
         state = spec.runs.get(run.run_id)
         if state is None:
             return False
-        store = spec.store
-        if (
-            type(value) is int
-            and -_LITERAL_INT < value < _LITERAL_INT
-            and store.small_limit
-            and store.disabled is None
-        ):
-            # the commonest result, a small int: what _store_literal and put_small do, inline
-            version = f"i{value}"
-            name, log = spec.name, state.log
-            if spec.in_block:
-                task = index or None
-                if log is not None:
-                    log.add(name, task, "adapter", _EXECUTE)
-                state.item_version(name, version, task)
-            else:
-                if log is not None:
-                    log.add(name, None, "adapter", _EXECUTE)
-                state.versions[name] = version
-            store.index[key] = version
-            store.writer.thread.submit((key, name, spec.code, version, state.run_id, b""))
-            state.wrote = True
-        elif not _store_literal(spec, state, key, value, index) and not _after_result(
+        if not _store_literal(spec, state, key, value, index) and not _after_result(
             spec, state, key, value, index
         ):
             return False
-        writer = store.writer
-        full = writer.submitted_bytes - writer.handled_bytes > writer.max_pending_bytes
-        return full or not store.authoritative
+        store = spec.store
+        return not store.authoritative or store.writer.full
 
     def failed(self, run: RunInfo, index: tuple[int, ...], key: Any, error: Exception) -> None:
         spec = self.spec

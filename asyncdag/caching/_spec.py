@@ -132,6 +132,8 @@ class NodeSpec:
         if single is not None:  # one dependency versioned as it is: the commonest case
             name, head = single
             value = kwargs.get(name, _ABSENT)
+            if type(value) is int and -_LITERAL_INT < value < _LITERAL_INT:
+                return f"{self._short}{name}=i{value}"  # a small int, the commonest item
             if value is _ABSENT:
                 text = ""
             else:

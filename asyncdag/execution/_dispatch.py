@@ -171,13 +171,12 @@ def _through_memo(
         return value
     if found is not SLOW:
         return found
-    if call is not None:
-        return call_detached(step.fn, kwargs) if detached else step.fn(**kwargs)
-    token = _calls.switch_call(inst.call_info(step))
+    token = _calls.switch_call(inst.call_info(step)) if call is None else None
     try:
         return call_detached(step.fn, kwargs) if detached else step.fn(**kwargs)
     finally:
-        _calls.exit_call(token)
+        if token is not None:
+            _calls.exit_call(token)
 
 
 def _chain_of(inst: Instance, i: int, step: CallStep) -> tuple[int, ...]:

@@ -264,11 +264,11 @@ class Instance:
                 await asyncio.sleep(0)
 
     async def _through_memo(
-        self, step: CallStep, memo: Memo, kwargs: dict[str, Any], shown: bool
+        self, step: CallStep, memo: Memo, kwargs: dict[str, Any], has_call: bool
     ) -> Any:
         """A cached step's call (see ``asyncdag._memo``): a hit's value, or the node's own
         value, kept by the cache; the cache's wrapper, with a ``CallInfo`` current, when the
-        memo cannot answer at once. ``shown``: this task's context holds this call's
+        memo cannot answer at once. ``has_call``: this task's context holds this call's
         ``CallInfo`` already."""
         run, index = self.run.info, self.index
         key, found = memo.look(run, index, kwargs)
@@ -282,7 +282,7 @@ class Instance:
                 await memo.settle()
             return value
         if found is SLOW:
-            if not shown:
+            if not has_call:
                 _calls.enter_call(self.call_info(step))
             return await step.fn(**kwargs)
         return found
@@ -333,21 +333,8 @@ class Instance:
             memo = step.memo
             if memo is None:
                 value = await step.fn(**kwargs)
-            else:  # _through_memo, written out: the commonest cached call, one frame less
-                info, index = self.run.info, self.index
-                key, value = memo.look(info, index, kwargs)
-                if value is MISS:
-                    try:
-                        value = await memo.fn(**kwargs)
-                    except Exception as exc:
-                        memo.failed(info, index, key, exc)
-                        raise
-                    if memo.keep(info, index, key, value):
-                        await memo.settle()
-                elif value is SLOW:
-                    if call is None:
-                        _calls.enter_call(self.call_info(step))
-                    value = await step.fn(**kwargs)
+            else:
+                value = await self._through_memo(step, memo, kwargs, call is not None)
         except asyncio.CancelledError as exc:
             if self.run.alive:  # the node's own CancelledError (see _call_async)
                 self.step_failed(step, exc, _attempts(call))
