@@ -2,11 +2,12 @@
 
 Short keys (one small-primitive dependency), a ``Collect`` list of ints versioned in one go,
 the writer's grouping of a batch of small results, CRC-32 checksums next to older digests,
-and a run's log kept as one flat list.
+and a run's log kept in flat, sealed chunks.
 """
 
 from __future__ import annotations
 
+import gc
 import threading
 from pathlib import Path
 from types import ModuleType
@@ -127,11 +128,14 @@ def test_checksums_catch_changed_bytes_and_older_digests_still_check() -> None:
 def test_a_run_log_keeps_each_event_whole_when_threads_add_at_once() -> None:
     log = RunLog("r", debug=True)
     barrier = threading.Barrier(4)
+    first: list[object] = []
 
     def add(worker: int) -> None:
         barrier.wait()
-        for i in range(500):
+        for i in range(3000):  # 12,000 events in all: the log seals chunks meanwhile
             log.add(f"n{worker}", (worker, i), "adapter", CachingEventType.EXECUTE_NODE, None, i)
+            if worker == 0 and i == 1500:
+                first.extend(log.take_new())  # a worker relays while the others add
 
     threads = [threading.Thread(target=add, args=(w,)) for w in range(4)]
     for t in threads:
@@ -139,15 +143,29 @@ def test_a_run_log_keeps_each_event_whole_when_threads_add_at_once() -> None:
     for t in threads:
         t.join()
     events = list(log.events("debug"))
-    assert len(events) == 2000
+    assert len(events) == 12_000 and len(log._sealed) >= 2
     for e in events:
         worker, i = (int(x) for x in (e.task_id or "").split("/"))
         assert e.node_name == f"n{worker}" and e.value == i
         assert e.event_type is CachingEventType.EXECUTE_NODE
     relayed = RunLog("r", debug=True)
+    relayed.extend_raw(first)
     relayed.extend_raw(log.take_new())
     assert [str(e) for e in relayed.events("debug")] == [str(e) for e in events]
     assert not log.pending
+
+
+def test_a_run_log_seals_its_events_where_the_garbage_collector_skips_them() -> None:
+    log = RunLog("r", debug=False, limit=10_000)
+    for i in range(12_000):
+        log.add("f", (i,), "adapter", CachingEventType.EXECUTE_NODE)
+    assert log.dropped == 2_000 and len(log) == 10_000 * 7  # bounded by ``limit``
+    gc.collect()
+    gc.collect()  # the first collection may see a chunk before the item tuples it holds
+    assert log._sealed and not any(map(gc.is_tracked, log._sealed))
+    assert len(log._events) < 4096 * 7  # the open list holds one chunk at most
+    tasks = [e.task_id for e in log.events("debug")]
+    assert tasks == [str(i) for i in range(10_000)]  # in order, across the chunks
 
 
 @pytest.mark.parametrize("module", [w1_asyncdag_sync, w1_asyncdag])
