@@ -16,7 +16,7 @@ import pytest
 
 from asyncdag import driver
 from asyncdag.caching._behavior import CachingBehavior
-from asyncdag.caching._commit import Batch
+from asyncdag.caching._commit import Batch, unpack_keys, unpack_values
 from asyncdag.caching._events import CachingEventType, RunLog
 from asyncdag.caching._fingerprint import (
     checksum,
@@ -114,6 +114,12 @@ def test_a_batch_of_one_nodes_small_results_groups_as_item_by_item() -> None:
     assert a.data_versions == [f"i{i}" for i in range(0, 50, 3)]
     two_runs = Batch.of([*ops, ("k", node, code, "i0", "r2", b"")])
     assert set(two_runs.small) == {(node, code, "r1"), (node, code, "r2")}
+    two_codes = Batch.of([*ops, ("k", node, "c2", "i0", run, b"")])
+    assert set(two_codes.small) == {(node, code, run), (node, "c2", run)}
+    # a pack's row (pickled without a memo) reads back as it was
+    row = a.row(node, code, run)
+    assert unpack_keys(row[4]) == (a.keys, a.versions)
+    assert unpack_values(row[5]) == dict(zip(a.data_versions, a.data, strict=True))
 
 
 def test_checksums_catch_changed_bytes_and_older_digests_still_check() -> None:

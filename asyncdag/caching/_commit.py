@@ -11,6 +11,7 @@ rather than hits on results that do not exist.
 
 from __future__ import annotations
 
+import io
 import pickle
 import time
 from collections.abc import Sequence
@@ -39,7 +40,19 @@ __all__ = [
 _BUSY_RETRIES = 5
 # the fields of a small result's op: (key, node, code, version, run_id, data)
 _KEY, _VERSION, _DATA = itemgetter(0), itemgetter(3), itemgetter(5)
-_GROUP = itemgetter(1, 2, 4)
+_NODE, _CODE, _RUN = itemgetter(1), itemgetter(2), itemgetter(4)
+
+
+def _dumps_flat(obj: Any) -> bytes:
+    """``pickle.dumps(obj, protocol=5)`` without the memo, for flat lists of strings and
+    bytes: the memo, a table entry per string, costs half the time (64-70 against 34 ns an
+    item of a pack, keys and versions) and finds nothing to share. ``pickle.loads`` reads
+    it as usual."""
+    out = io.BytesIO()
+    pickler = pickle.Pickler(out, protocol=5)
+    pickler.fast = True  # no memo: a recursive object would fail, these are flat
+    pickler.dump(obj)
+    return out.getvalue()
 
 
 @dataclass
@@ -63,8 +76,8 @@ class Pack:
         self.data: list[bytes] = []
 
     def row(self, node: str, code: str, run_id: str | None) -> PackRow:
-        keys = pickle.dumps((self.keys, self.versions), protocol=5)
-        data = pickle.dumps((self.data_versions, self.data), protocol=5)
+        keys = _dumps_flat((self.keys, self.versions))
+        data = _dumps_flat((self.data_versions, self.data))
         return (node, code, run_id, len(self.keys), keys, data, len(data), checksum(data))
 
 
@@ -100,10 +113,15 @@ class Batch:
         small = batch.small
         if ops and set(map(type, ops)) == {tuple}:
             rows = cast("list[tuple[Any, ...]]", ops)
-            groups = set(map(_GROUP, rows))
-            if len(groups) == 1:  # the common batch: one node's results of one run, in C loops
-                (group,) = groups
-                pack = small[group] = Pack()
+            # (a set per field: a set of (node, code, run) tuples made a tuple per row)
+            if (
+                len(set(map(_NODE, rows)))
+                == len(set(map(_CODE, rows)))
+                == 1
+                == len(set(map(_RUN, rows)))
+            ):  # the common batch: one node's results of one run, in C loops
+                first = rows[0]
+                pack = small[(first[1], first[2], first[4])] = Pack()
                 pack.keys = list(map(_KEY, rows))
                 pack.versions = list(map(_VERSION, rows))
                 if any(map(_DATA, rows)):
