@@ -19,6 +19,7 @@ from asyncdag.caching import FileResultStore
 from asyncdag.caching._fingerprint import digest
 from asyncdag.caching._sqlite import APPLICATION_ID, DB_NAME
 from asyncdag.caching._store import forget_stores
+from asyncdag.errors import NodeExecutionError
 from tests.dags_cache import faulty, shapes
 from tests.dags_cache.faulty import CALLS
 
@@ -175,3 +176,30 @@ def test_shapes_module_still_runs_with_a_broken_database(tmp_path: Path) -> None
     forget_stores()
     dr = driver.Builder().with_modules(shapes).with_cache(tmp_path).build()
     assert dr.execute(["lengths"], inputs={"text": "a bb"}) == {"lengths": [1, 2]}
+
+
+def test_a_failure_outside_blocks_is_not_kept_though_the_node_has_a_policy(
+    tmp_path: Path,
+) -> None:
+    # outside a block ``on_error`` changes nothing: the run fails, and once the cause is
+    # gone the node must run again (only a block's items keep their failures as data)
+    from tests.dags_cache import outside_policy as flow
+
+    flow.CALLS.clear()
+    flow.FAIL_FOR.clear()
+    flow.FAIL_FOR.update({3, 101})
+
+    def build() -> Any:
+        forget_stores()  # as a new process would find the directory
+        return driver.Builder().with_modules(flow).with_cache(tmp_path).build()
+
+    with pytest.raises(NodeExecutionError, match="'flaky'"):
+        build().execute(["total"], inputs={"x": 3})
+    assert flow.CALLS == [3]
+    flow.FAIL_FOR.discard(3)  # the backend is back
+    assert build().execute(["total"], inputs={"x": 3}) == {"total": 0 + 2 + 3}
+    assert flow.CALLS[1] == 3 and sorted(flow.CALLS[2:]) == [100, 101, 102, 103]
+    flow.FAIL_FOR.clear()  # the item's failure was data, kept: it is replayed, not rerun
+    flow.CALLS.clear()
+    assert build().execute(["total"], inputs={"x": 3}) == {"total": 0 + 2 + 3}
+    assert flow.CALLS == []

@@ -168,7 +168,10 @@ class CacheAdapter(LifecycleHooks):
             store=self.store,
             uid=self.uid,
             in_block=in_block,
-            cache_failures=self.cache_failures and on_error in (DELIVER, SKIP),
+            # failures are data only where a policy ends an item with them: in a block (outside
+            # one, ``on_error`` changes nothing, the failure fails the run, and a rerun must
+            # call the node again)
+            cache_failures=self.cache_failures and in_block and on_error in (DELIVER, SKIP),
         )
         resources = future_kwargs.get("resource_args")
         with self._lock:
