@@ -182,6 +182,9 @@ class Call:
     items: int  # expanders: how many items this call produces
     is_async: bool = False  # whether the node's function is a coroutine or async generator
     outer: str = ""  # the outermost expander the call is in ("" outside blocks)
+    #: what the function receives (its dependencies' values, the lists it collects), spelled
+    #: out: two calls of a node with equal ``inputs`` share a cache key
+    inputs: str = ""
 
 
 class RunFailed(Exception):
@@ -244,6 +247,7 @@ class Reference:
                         len(items),
                         spec.is_async,
                         outer,
+                        _inputs(spec, env, lists),
                     )
                 )
                 produced, fails = items, where in self.faults.calls
@@ -269,7 +273,17 @@ class Reference:
             else:
                 outer = self._outer[0] if self._outer else ""
                 self.calls.append(
-                    Call(spec.name, index, spec.kind, "", policy, 0, spec.is_async, outer)
+                    Call(
+                        spec.name,
+                        index,
+                        spec.kind,
+                        "",
+                        policy,
+                        0,
+                        spec.is_async,
+                        outer,
+                        _inputs(spec, env, lists),
+                    )
                 )
                 if where in self.faults.calls:
                     return self._failed(spec.name, index, policy)
@@ -288,6 +302,12 @@ class Reference:
         marker = Marker(node, index, policy)
         self.ended.append(marker)
         return marker
+
+
+def _inputs(spec: Spec, env: dict[str, Any], lists: dict[str, list[Any]]) -> str:
+    deps = [env[d] for d in spec.deps]
+    collected = [[_value(v) for v in lists[name]] for name, _ in spec.collects]
+    return repr((deps, collected))
 
 
 def _gathered(values: list[Any], results: list[Any]) -> list[Any]:
