@@ -570,6 +570,7 @@ class Driver(GraphViews):
                     cancelled = True
             if not task.cancelled():
                 task.exception()  # retrieved: raised above when it mattered
+            del task  # as in _run_private: a failed run's traceback holds this frame
             if cancelled:
                 raise asyncio.CancelledError()
 
@@ -800,6 +801,10 @@ def _run_private(coro: Any) -> Any:
         if interrupted.count:
             raise KeyboardInterrupt() from None
         raise
+    finally:
+        # a failed run's traceback holds this frame; without the task (whose exception it
+        # is) the two make no reference cycle, which only a full collection would free
+        del task, interrupted
 
 
 class _Interrupts:

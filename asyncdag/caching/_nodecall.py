@@ -161,7 +161,10 @@ def use(spec: NodeSpec, state: RunState | None, key: str, got: Fetched, task: An
         if error is None:
             spec.store.forget(key, got.version)
             raise Miss
-        raise error
+        try:
+            raise error
+        finally:
+            del error  # this frame is in its traceback: no reference cycle through it
     _remember(spec, state, value, got.version, task)
     return value
 

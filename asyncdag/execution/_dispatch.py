@@ -442,13 +442,16 @@ class _Batching(Dispatch):
         self.limiter = limiter
         self.pending: deque[Instance] = deque()  # threads pop from it: deque is thread-safe
         self._wake = Signal()
-        self._sender: asyncio.Task[None] | None = None
+        # the sender task is the run's (it holds it); a reference here would make a cycle
+        # of a cancelled sender, its CancelledError's traceback and this dispatch
+        self._sending = False
         self._exhausted = False
 
     def start(self, child: Instance) -> None:
         self.pending.append(child)
-        if self._sender is None:
-            self._sender = self.run.spawn(self._send())
+        if not self._sending:
+            self._sending = True
+            self.run.spawn(self._send())
         else:
             self._wake.set()
 

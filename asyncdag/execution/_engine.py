@@ -79,8 +79,11 @@ async def execute(
             run.held = outer.limiters
 
     def open_expansion(inst: Instance, i: int, step: ExpandStep) -> None:
+        # the run comes from the instance, not from this scope: the run holds this function,
+        # and a reference back would make every run a cycle, garbage only a full collection
+        # of the cyclic collector frees (under a web app's load: a pause of milliseconds)
         child = step.child
-        dispatch = placement.dispatch_for(child, run)
+        dispatch = placement.dispatch_for(child, inst.run)
         Expansion(inst, i, step, dispatch, placement.calls_for(child)).start()
 
     run.open_expansion = open_expansion
@@ -97,6 +100,10 @@ async def execute(
         await run.wait()
     finally:
         _calls.exit_run(token)
+        if run.at_end is not None:
+            ends, run.at_end = run.at_end, None
+            for end in ends:
+                end()
         if summarize:
             run.summarize_ended()
     return result[0] if result else DONE

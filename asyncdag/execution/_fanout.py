@@ -114,6 +114,9 @@ class Expansion:
             stream = Stream(ordered, self.consumed, run.from_thread)
             self.streams.append((child_key, stream))
             self.parent.values[parent_key] = stream
+            if run.at_end is None:
+                run.at_end = []
+            run.at_end.append(stream.detach)
         run.spawn(self._drive())
         # Streaming collectors may start now; list collectors wait for the ExpandDoneStep.
         self.parent.step_done(self.step_index, None)

@@ -71,6 +71,7 @@ class Run:
         "_thread_waits",
         "_threads_left",
         "alive",
+        "at_end",
         "ended_counts",
         "events",
         "failure",
@@ -112,6 +113,10 @@ class Run:
         self.info.limiters = self.limiters
         #: items ended by error policies, by (node, error type, policy); made on the first
         self.ended_counts: Counter[tuple[str, str, str]] | None = None
+        #: what the engine calls once the run is over: it breaks the reference cycles a run
+        #: needs while it runs (a stream calls back into its expansion), so that a run's
+        #: objects are freed at once rather than by a full collection (made on the first)
+        self.at_end: list[Callable[[], None]] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._jobs: set[Job] = set()
         self._lock = threading.Lock()
@@ -264,7 +269,7 @@ class Run:
             raise
         if self.failure is not None:
             await self._drain()
-            raise self.failure
+            raise self._failure_out()
         if self._tasks:
             self._reap()
             if self._tasks:
@@ -273,8 +278,16 @@ class Run:
             await self._stragglers()
         if self.failure is not None:  # a task failed while closing
             await self._drain()
-            raise self.failure
+            raise self._failure_out()
         self._give_back_slots()
+
+    def _failure_out(self) -> BaseException:
+        """The failure, to raise once nothing of the run is left; the run lets go of it, as
+        its traceback holds frames that hold the run (a cycle otherwise, which only a full
+        collection of the cyclic collector frees). The run is over: ``alive`` stays false."""
+        failure, self.failure = self.failure, None
+        assert failure is not None
+        return failure
 
     async def _stragglers(self) -> None:
         """After success: a sync call still on a thread, or queued for one, of an item that

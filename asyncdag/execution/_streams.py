@@ -241,6 +241,10 @@ class Pump:
             pass
 
 
+def _ignore(i: int) -> None:
+    pass
+
+
 class Stream(htypes.CollectAsCompleted[Any]):
     """What a streaming collector iterates: values of one expansion as they complete.
 
@@ -266,6 +270,11 @@ class Stream(htypes.CollectAsCompleted[Any]):
         self.taken = 0
         self.abandoned = False
         self.waiter: asyncio.Future[None] | None = None
+
+    def detach(self) -> None:
+        """The run is over: drop the callback into the expansion, the one reference back
+        from a stream to what holds it (a cycle otherwise, freed only by a full collection)."""
+        self._consumed = _ignore
 
     def abandon(self) -> None:
         """The consumer has returned: release what it left, and all that comes later."""
