@@ -8,8 +8,8 @@ Endpoints:
   one ``line`` event per SKU as soon as its line is ready (completion order, with its
   ``index`` in the basket), then one ``quote`` event with the whole quote. A client that goes
   away cancels its run.
-- ``GET /stats``: the event loop's lag (``?reset=1`` starts a new measurement) and the
-  backend's call counters.
+- ``GET /stats``: the event loop's lag (``?reset=1`` starts a new measurement), admission's
+  limit and queue, and the backend's call counters.
 
 Errors: a request that does not fit the dataflow (a missing input, a wrongly typed one,
 ``asyncdag.errors.ExecutionRequestError``) answers 422 before any node runs; a node that fails
@@ -22,6 +22,12 @@ ever held); a body not read within ``BODY_TIMEOUT`` seconds answers 408; a body 
 JSON, or JSON nested deeper than ``MAX_JSON_DEPTH``, answers 400. A client that goes away
 while its ``POST /quote`` runs cancels the run, as the stream endpoint does. The server's own
 bounds (header and keep-alive timeouts, a concurrency limit) are in ``server.py``.
+
+Admission (``admission.py``): ``POST /quote`` runs start when a turn is free, oldest first; the
+number of turns follows the event loop's lag, so that a core-bound server queues requests in
+front of their runs rather than in every loop turn, and stays responsive. ``GET /stats``
+shows the limit, the runs in progress and the requests waiting. Streams are not admitted:
+their runs are paced by their readers (astream's window).
 
 Why Starlette rather than FastAPI: everything this app needs -- lifespan, JSON responses,
 streaming responses -- is Starlette's, and FastAPI is Starlette plus pydantic validation and
@@ -55,6 +61,7 @@ from asyncdag.driver import StreamEvent
 from asyncdag.errors import ExecutionRequestError, MissingInputError, NodeExecutionError
 from asyncdag.execution.executors import AsyncioExecutor
 from examples.webapp import dataflow
+from examples.webapp.admission import Admission
 from examples.webapp.services import Backend
 
 logger = logging.getLogger("examples.webapp")
@@ -84,10 +91,12 @@ def build_driver() -> driver.Driver:
     )
 
 
-def create_app(backend: Backend | None = None) -> Starlette:
+def create_app(backend: Backend | None = None, admission: Admission | None = None) -> Starlette:
     """The app. ``backend`` is the services the dataflow calls (a fresh ``Backend()`` if
-    omitted); tests pass one they control."""
+    omitted); tests pass one they control. ``admission`` bounds the runs in progress at once
+    (``admission.py``; a fresh ``Admission()`` if omitted)."""
     backend = backend if backend is not None else Backend()
+    admission = admission if admission is not None else Admission()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -96,7 +105,8 @@ def create_app(backend: Backend | None = None) -> Starlette:
         # runs beside the app and is cancelled first.
         async with build_driver() as dr, anyio.create_task_group() as tg:
             tg.start_soon(monitor.run)
-            yield {"driver": dr, "backend": backend, "monitor": monitor}
+            tg.start_soon(admission.run)
+            yield {"driver": dr, "backend": backend, "monitor": monitor, "admission": admission}
             tg.cancel_scope.cancel()
 
     return Starlette(
@@ -123,7 +133,7 @@ async def post_quote(request: Request) -> Response:
     try:
         inputs = _inputs(body, request.state.backend)
         result = await unless_disconnected(
-            request, request.state.driver.aexecute(dataflow.OUTPUTS, inputs=inputs)
+            request, _admitted(request.state.admission, request.state.driver, inputs)
         )
     except (ExecutionRequestError, InvalidRequestError) as exc:
         return _unprocessable(exc)
@@ -159,6 +169,7 @@ async def stats(request: Request) -> Response:
     return JSONResponse(
         {
             "loop_lag": monitor.snapshot(reset=reset),
+            "admission": request.state.admission.snapshot(),
             "backend": {
                 "calls": backend.calls,
                 "in_flight": len(backend.in_flight),
@@ -236,6 +247,13 @@ def _depth(value: Any) -> int:
         children = item.values() if isinstance(item, dict) else item
         stack.extend((c, level + 1) for c in children if isinstance(c, dict | list))
     return deepest
+
+
+async def _admitted(admission: Admission, dr: driver.Driver, inputs: dict[str, Any]) -> Any:
+    """The request's run, once admission gives it a turn (a client that leaves while it waits
+    cancels the wait: nothing of its run ever starts)."""
+    async with admission.turn():
+        return await dr.aexecute(dataflow.OUTPUTS, inputs=inputs)
 
 
 async def unless_disconnected(request: Request, run: Coroutine[Any, Any, T]) -> T:
