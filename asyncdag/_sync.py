@@ -116,7 +116,10 @@ class SlotLimiter:
                 del self._borrowed[borrower]
             else:
                 self._borrowed[borrower] = held - 1
-            self._hand_over()
+            if self._waiters:
+                self._hand_over()
+            else:
+                self._free += 1
 
     def release_all(self, borrower: Any) -> int:
         """Give back every slot ``borrower`` holds; how many that was."""

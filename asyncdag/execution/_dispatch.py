@@ -384,6 +384,7 @@ class InLoop(Dispatch):
         self._busy = False
         self._free: Signal | None = Signal() if sequential else None
         self._slotted = False  # the last admission took a slot (start() hands it to the child)
+        self._listed = False  # the run knows it borrows from limiter
 
     def admit_nowait(self, run: Run) -> bool:
         if self.sequential:
@@ -395,8 +396,11 @@ class InLoop(Dispatch):
         if limiter is None or limiter in run.held:
             self._slotted = False
             return True
-        self._slotted = run.try_slot(limiter)
-        return self._slotted
+        self._slotted = slotted = limiter.try_acquire(run)
+        if slotted and not self._listed:
+            run.limiters.add(limiter)  # given back by the run if an instance is cut short
+            self._listed = True  # this dispatch serves one expansion of one run
+        return slotted
 
     async def admit(self, run: Run) -> None:
         if self.sequential:
@@ -416,7 +420,7 @@ class InLoop(Dispatch):
         hooks = child.run.hooks
         if child.block.lone_async is not None and (hooks is None or not hooks.nodes):
             # one async node and nobody listening to node events: the item is one coroutine
-            child.run.spawn(child.run_single(), eager=True)
+            child.run.spawn(child.run_single(), eager=True, settles=True)
         else:
             child.start()
 
@@ -426,7 +430,7 @@ class InLoop(Dispatch):
             assert self._free is not None
             self._free.set()
         elif child.slotted is not None:
-            child.run.give_slot(child.slotted)
+            child.slotted.release(child.run)
 
 
 class _Batching(Dispatch):
@@ -441,6 +445,9 @@ class _Batching(Dispatch):
         self.block = block
         self.limiter = limiter
         self.pending: deque[Instance] = deque()  # threads pop from it: deque is thread-safe
+        # instances of a failed run that were never sent hold their expansion, which holds
+        # this dispatch: a cycle, unless they are let go once the run is over
+        run.call_at_end(self.pending.clear)
         self._wake = Signal()
         # the sender task is the run's (it holds it); a reference here would make a cycle
         # of a cancelled sender, its CancelledError's traceback and this dispatch

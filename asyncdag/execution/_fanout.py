@@ -59,7 +59,9 @@ class Expansion:
     """One expansion of ``step`` in the instance ``parent``."""
 
     __slots__ = (
+        "_chunk",
         "_give",
+        "_owed",
         "block",
         "calls",
         "count",
@@ -107,6 +109,11 @@ class Expansion:
         self.credits = Credits(self.run.window)
         self.frontier: Frontier | None = None  # a Frontier expander's seen items and queue
         self._give = self.credits.give  # gives a window credit back (to the pump, if pumped)
+        # Credits for a pump go back in chunks of its wake-up slice (``_owed`` until then):
+        # a starved pump starts again only once that much is free, so the chunks change
+        # nothing of when it runs, and most items give their credit back without a call
+        self._chunk = 1
+        self._owed = 0
 
     def start(self) -> None:
         run = self.run
@@ -114,9 +121,7 @@ class Expansion:
             stream = Stream(ordered, self.consumed, run.from_thread)
             self.streams.append((child_key, stream))
             self.parent.values[parent_key] = stream
-            if run.at_end is None:
-                run.at_end = []
-            run.at_end.append(stream.detach)
+            run.call_at_end(stream.detach)
         run.spawn(self._drive())
         # Streaming collectors may start now; list collectors wait for the ExpandDoneStep.
         self.parent.step_done(self.step_index, None)
@@ -232,8 +237,10 @@ class Expansion:
         self.credits.available = 0
         pump = Pump(iter(source), credits=credits, deliver=self._deliver)
         self._give = pump.give  # credit now flows to the pump's thread
+        self._chunk = pump.wake_at
         await pump.run()
-        self.credits.available += pump.unused()  # ... and back, for what comes next
+        owed, self._owed, self._chunk = self._owed, 0, 1
+        self.credits.available += pump.unused() + owed  # ... and back, for what comes next
         self._give = self.credits.give
 
     async def _iterate(self, source: Any) -> None:
@@ -290,9 +297,10 @@ class Expansion:
         """One item from the pump: dispatched now, or an awaitable that dispatches it."""
         if self.frontier is not None and not self._seed(item):
             return None
-        if self._dispatch_now(item):
-            return None
-        return self._dispatch(item)
+        if self.gated or not self.dispatch.admit_nowait(self.run):  # _dispatch_now, inline
+            return self._dispatch(item)
+        self._start_child(item)
+        return None
 
     def _seed(self, item: Any) -> bool:
         """A seed of a Frontier expander: dispatch it if new, else give its credit back."""
@@ -429,7 +437,15 @@ class Expansion:
         # already: their releases came first and left a negative count).
         held = self.unconsumed.pop(i, 0) + len(self.streams) + child.charged
         if held == 0:
-            self._give()
+            if self._chunk == 1:
+                self._give()
+            else:
+                owed = self._owed + 1
+                if owed >= self._chunk:
+                    self._owed = 0
+                    self._give(owed)
+                else:
+                    self._owed = owed
         else:
             self.unconsumed[i] = held
             for key, stream in self.streams:
@@ -439,7 +455,8 @@ class Expansion:
                     stream.put(i, failure)
                 else:
                     stream.skip(i)
-        self._maybe_done()
+        if self.exhausted and not self.outstanding:
+            self._maybe_done()
 
     def consumed(self, i: int) -> None:
         """One consumer has taken item ``i`` (see :meth:`child_finished`)."""

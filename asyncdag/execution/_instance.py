@@ -33,6 +33,8 @@ from asyncdag.execution._plan import BlockPlan, CallStep, ExpandStep, Step
 from asyncdag.execution._resources import resolve_async, resolve_sync
 from asyncdag.execution._run import Run
 
+_CALL_VAR = _calls.CALL_VAR
+
 __all__ = ["Instance", "ItemEnded", "SyncCalls"]
 
 
@@ -311,45 +313,61 @@ class Instance:
 
     async def run_single(self) -> None:
         """The whole instance when its block is one async node (the common per-item shape):
-        the same as ``start()``, without the countdown around a lone step."""
-        step = self.block.steps[0]
-        assert isinstance(step, CallStep)
-        # this task's own context (no CallInfo: not the expander's either)
-        if step.wants_call:
-            call: _calls.CallInfo | None = self.call_info(step)
-            _calls.enter_call(call)
-        else:
-            call = None
-            _calls.switch_call(None)
+        the same as ``start()``, without the countdown around a lone step.
+
+        Its task is spawned with ``settles=True``: whatever escapes it other than the run's
+        own cancellation (a bug, a ``KeyboardInterrupt``) fails the run here, not through a
+        done callback.
+        """
+        step = self.block.lone_async  # (set: the dispatch runs only such blocks this way)
+        assert step is not None
         try:
-            values = self.values
-            kwargs = (
-                {kw: values[key] for kw, key in step.local}
-                if step.local is not None
-                else (self.kwargs(step))
-            )
-            if step.resource_args:
-                await resolve_async(step.resource_args, kwargs, self.run.resources)
-            memo = step.memo
-            if memo is None:
-                value = await step.fn(**kwargs)
+            # this task's own context (no CallInfo: not the expander's either)
+            if step.wants_call:
+                call: _calls.CallInfo | None = self.call_info(step)
+                _calls.enter_call(call)
             else:
-                value = await self._through_memo(step, memo, kwargs, call is not None)
-        except asyncio.CancelledError as exc:
-            if self.run.alive:  # the node's own CancelledError (see _call_async)
+                call = None
+                if _CALL_VAR.get() is not None:  # _calls.switch_call(None), inline
+                    _CALL_VAR.set(None)
+            try:
+                local = step.local
+                if local is not None:
+                    values = self.values
+                    kwargs = {}
+                    for kw, key in local:  # a loop, not a comprehension: no frame of its own
+                        kwargs[kw] = values[key]
+                else:
+                    kwargs = self.kwargs(step)
+                if step.resource_args:
+                    await resolve_async(step.resource_args, kwargs, self.run.resources)
+                memo = step.memo
+                if memo is None:
+                    value = await step.fn(**kwargs)
+                else:
+                    value = await self._through_memo(step, memo, kwargs, call is not None)
+            except asyncio.CancelledError as exc:
+                if self.run.alive:  # the node's own CancelledError (see _call_async)
+                    self.step_failed(step, exc, _attempts(call))
+                    return
+                raise
+            except (Exception, SystemExit) as exc:
                 self.step_failed(step, exc, _attempts(call))
                 return
+            if not self.run.alive or self.ended:
+                return
+            self.values[step.name] = value
+            if step.emit:
+                self._emit(step.name, value)
+            self.remaining = 0
+            self.finish(DONE)
+        except BaseException as exc:
+            if not isinstance(exc, asyncio.CancelledError) or self.run.alive:
+                self.run.fail(exc)
+                task = asyncio.current_task()
+                if task is not None:  # its exception is retrieved, as every task's is
+                    task.add_done_callback(_retrieve)
             raise
-        except (Exception, SystemExit) as exc:
-            self.step_failed(step, exc, _attempts(call))
-            return
-        if not self.run.alive or self.ended:
-            return
-        self.values[step.name] = value
-        if step.emit:
-            self._emit(step.name, value)
-        self.remaining = 0
-        self.finish(DONE)
 
     # -- completions -------------------------------------------------------------------------
 
@@ -568,3 +586,8 @@ _CONTINUE_TURN = 32
 
 def _attempts(call: _calls.CallInfo | None) -> int:
     return call.attempt if call is not None else 1
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()

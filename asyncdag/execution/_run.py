@@ -124,14 +124,25 @@ class Run:
         self._threads_left: asyncio.Future[None] | None = None
         self._finished: asyncio.Future[None] = self.loop.create_future()
 
+    def call_at_end(self, fn: Callable[[], None]) -> None:
+        """Have the engine call ``fn`` once the run is over, however it ended: it breaks a
+        reference cycle the run needs while it runs (see ``at_end``)."""
+        if self.at_end is None:
+            self.at_end = []
+        self.at_end.append(fn)
+
     # -- tasks and threads ------------------------------------------------------------------
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], eager: bool = False) -> asyncio.Task[Any]:
+    def spawn(
+        self, coro: Coroutine[Any, Any, Any], eager: bool = False, settles: bool = False
+    ) -> asyncio.Task[Any]:
         """Start a task of the run; an exception escaping it fails the run.
 
         ``eager`` (a node call, on Python 3.12+): the task runs at once, up to its first
         suspension, as its own task (its own current task and context, so ``asyncio.timeout``
         and anyio scopes inside behave): a call that never suspends costs no loop turn.
+        ``settles``: the coroutine fails the run itself for anything but the run's own
+        cancellation (``Instance.run_single``), so its end only takes it off the list.
         """
         if eager and _EAGER:
             task = asyncio.Task(coro, loop=self.loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
@@ -142,7 +153,7 @@ class Run:
         else:
             task = self.loop.create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._task_done)
+        task.add_done_callback(self._tasks.discard if settles else self._task_done)
         return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:

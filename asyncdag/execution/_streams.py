@@ -98,7 +98,8 @@ class Pump:
         self._context = contextvars.copy_context()  # the run's context follows the generator
         self._lock = threading.Lock()
         self._credits = credits
-        self._wake_at = max(1, credits // 8)
+        #: the slice of the window that must be free before a starved pump starts again
+        self.wake_at = max(1, credits // 8)
         self._items: deque[Any] = deque()
         self._running = False  # a job exists (queued or on a thread)
         self._scheduled = False  # a wake-up of the loop is on its way
@@ -153,7 +154,7 @@ class Pump:
                 not self._running
                 and not self._finished
                 and not self._stopped
-                and self._credits >= self._wake_at
+                and self._credits >= self.wake_at
             )
             if start:
                 self._running = True
