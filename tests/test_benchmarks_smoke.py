@@ -70,3 +70,22 @@ def test_w5_runs_the_local_executors() -> None:
         "Hamilton processes(2)",
     }
     assert len(w5.targets(cpu + overhead)) == 2
+
+
+def test_instructions_rejects_an_unknown_case() -> None:
+    from benchmarks import instructions
+
+    with pytest.raises(SystemExit):
+        instructions.main(["w9"])
+
+
+def test_instructions_counts_a_w1_item() -> None:
+    import shutil
+
+    from benchmarks import instructions
+
+    if shutil.which("valgrind") is None:
+        pytest.skip("valgrind is not installed")
+    # an item of W1 runs a task, a coroutine and the engine's bookkeeping: thousands of
+    # instructions, and far fewer than a run's start-up (which the difference leaves out)
+    assert 5_000 < instructions.per_unit("w1", 20) < 500_000

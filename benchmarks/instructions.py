@@ -1,0 +1,135 @@
+"""``python -m benchmarks.instructions [w1 w1-sync w0 gather] [--n 3000]``: CPU instructions per
+item (per run for ``w0``), counted by valgrind rather than timed.
+
+Why: this VM's wall clock moves by tens of percent between identical runs, so a change of a
+few percent to the per-item path cannot be seen in µs. Instructions executed are the same
+from run to run (within about 0.4%) and whatever else the machine is doing.
+
+How: each case runs twice under ``valgrind --tool=callgrind`` in a fresh interpreter, once with
+1 run and once with 5 runs of the same workload; the difference of the two totals, divided by
+the extra items (or runs), leaves out start-up, imports and planning. Cases:
+
+- ``w1``: W1 ``aexecute`` (sync generator, async ``f``, ``Collect``), per item;
+- ``w1-sync``: W1 ``execute`` with a sync ``f``, per item;
+- ``w0``: W0 ``aexecute`` of the 20-node async DAG, per run;
+- ``gather``: W1's plain asyncio ``gather`` + ``Semaphore(256)``, per item (the target's
+  baseline on the same measure).
+
+Instructions are not time (a cache miss or a lock hand-off costs more than its count), and
+threads are serialized under valgrind; read the figures as the cost of the Python and C code
+on the path. Needs ``valgrind`` on ``PATH``; takes about a minute per case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_CASES = {
+    "w1": (
+        "from benchmarks.dags import w1_asyncdag as m\n"
+        "dr = driver.Builder().with_modules(m).build()\n"
+        "async def body(r):\n"
+        "    for _ in range(r):\n"
+        "        await dr.aexecute(['total'], inputs={'n': N})\n"
+        "new_loop().run_until_complete(body(R))\n"
+    ),
+    "w1-sync": (
+        "from benchmarks.dags import w1_asyncdag_sync as m\n"
+        "dr = driver.Builder().with_modules(m).build()\n"
+        "for _ in range(R):\n"
+        "    dr.execute(['total'], inputs={'n': N})\n"
+    ),
+    "w0": (
+        "from benchmarks.dags import w0_async as m\n"
+        "dr = driver.Builder().with_modules(m).build()\n"
+        "async def body(r):\n"
+        "    for _ in range(r * N):\n"
+        "        await dr.aexecute(['c8'], inputs={'x': 1})\n"
+        "new_loop().run_until_complete(body(R))\n"
+    ),
+    "gather": (
+        "from benchmarks.w1 import plain_asyncio\n"
+        "async def body(r):\n"
+        "    for _ in range(r):\n"
+        "        await plain_asyncio(N)\n"
+        "new_loop().run_until_complete(body(R))\n"
+    ),
+}
+
+_PRELUDE = (
+    "import sys\n"
+    "N, R = int(sys.argv[1]), int(sys.argv[2])\n"
+    "from benchmarks._harness import new_loop\n"
+    "from asyncdag import driver\n"
+)
+
+
+def count(case: str, n: int, runs: int) -> int:
+    """Instructions of one interpreter running ``case`` ``runs`` times at size ``n``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script = os.path.join(tmp, "case.py")
+        with open(script, "w") as f:
+            f.write(_PRELUDE + _CASES[case])
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])),
+        }
+        done = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={os.path.join(tmp, 'out')}",
+                sys.executable,
+                script,
+                str(n),
+                str(runs),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        raise RuntimeError(f"valgrind failed on {case}:\n{done.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def per_unit(case: str, n: int) -> float:
+    """Instructions per item (per run for ``w0``): 5 runs minus 1 run, over the 4 extra."""
+    return (count(case, n, 5) - count(case, n, 1)) / (4 * n)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.instructions", description=__doc__)
+    parser.add_argument("cases", nargs="*", help=f"any of {', '.join(_CASES)} (default: all)")
+    parser.add_argument("--n", type=int, default=3000, help="items per W1 run; W0 runs per sample")
+    args = parser.parse_args(argv)
+    unknown = [case for case in args.cases if case not in _CASES]
+    if unknown:
+        parser.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(_CASES)}")
+    args.cases = args.cases or list(_CASES)
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed: nothing to count", file=sys.stderr)
+        return 1
+    figures = {}
+    for case in args.cases:
+        n = args.n if case != "w0" else max(1, args.n // 15)
+        figures[case] = per_unit(case, n)
+        unit = "run" if case == "w0" else "item"
+        print(f"{case:8} {figures[case]:>10,.0f} instructions/{unit}", flush=True)
+    if "w1" in figures and "gather" in figures:
+        print(f"w1 / gather: {figures['w1'] / figures['gather']:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
