@@ -147,9 +147,6 @@ class CallInfo:
 
 _RUN: ContextVar[RunInfo | None] = ContextVar("asyncdag_run", default=None)
 _CALL: ContextVar[CallInfo | None] = ContextVar("asyncdag_call", default=None)
-#: the current node call's variable itself, for the engine's per-item path (it reads and
-#: sets it without a function call of its own); everything else uses the functions below
-CALL_VAR = _CALL
 
 
 def current_run() -> RunInfo | None:

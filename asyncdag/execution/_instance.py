@@ -33,8 +33,6 @@ from asyncdag.execution._plan import BlockPlan, CallStep, ExpandStep, Step
 from asyncdag.execution._resources import resolve_async, resolve_sync
 from asyncdag.execution._run import Run
 
-_CALL_VAR = _calls.CALL_VAR
-
 __all__ = ["Instance", "ItemEnded", "SyncCalls"]
 
 
@@ -116,7 +114,15 @@ class Instance:
         return inst.values[key]
 
     def kwargs(self, step: CallStep | ExpandStep) -> dict[str, Any]:
+        """The keyword arguments of ``step``'s call (its sync resources resolved; async ones
+        are the caller's to await, ``resolve_async``)."""
         values = self.values
+        local = step.local
+        if local is not None:  # every argument a plain value of this instance
+            kwargs = {}
+            for kw, key in local:  # a loop, not a comprehension: no frame of its own on 3.11
+                kwargs[kw] = values[key]
+            return kwargs
         kwargs = {
             kw: (values[key] if lvl == 0 else self.lookup(lvl, key)) for kw, lvl, key in step.args
         }
@@ -232,14 +238,9 @@ class Instance:
                     _calls.switch_call(None)
                     shown = False
             try:
-                local = step.local
-                if local is not None:  # every argument a plain value of this instance
-                    values = self.values
-                    kwargs = {kw: values[key] for kw, key in local}
-                else:
-                    kwargs = self.kwargs(step)
-                    if step.resource_args:
-                        await resolve_async(step.resource_args, kwargs, self.run.resources)
+                kwargs = self.kwargs(step)
+                if step.resource_args:
+                    await resolve_async(step.resource_args, kwargs, self.run.resources)
                 memo = step.memo
                 if memo is None:
                     value = await step.fn(**kwargs)
@@ -328,17 +329,9 @@ class Instance:
                 _calls.enter_call(call)
             else:
                 call = None
-                if _CALL_VAR.get() is not None:  # _calls.switch_call(None), inline
-                    _CALL_VAR.set(None)
+                _calls.switch_call(None)
             try:
-                local = step.local
-                if local is not None:
-                    values = self.values
-                    kwargs = {}
-                    for kw, key in local:  # a loop, not a comprehension: no frame of its own
-                        kwargs[kw] = values[key]
-                else:
-                    kwargs = self.kwargs(step)
+                kwargs = self.kwargs(step)
                 if step.resource_args:
                     await resolve_async(step.resource_args, kwargs, self.run.resources)
                 memo = step.memo

@@ -71,6 +71,9 @@ class _NodeStep(Step):
     # arguments that read a per-worker resource: resolved where the step runs
     resource_args: tuple[str, ...] = ()
     on_error: str = FAIL  # what a failure of this node does to its item (asyncdag.policies)
+    #: (keyword, key) of each argument when all are this instance's plain values (a fast path;
+    #: set for calls)
+    local: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass(eq=False, kw_only=True)
@@ -84,8 +87,6 @@ class CallStep(_NodeStep):
     # reader of the previous one and waits on nothing else (one hop, not one per node)
     chain: tuple[int, ...] = ()
     fused: bool = False  # runs inside an earlier step's chain
-    #: (keyword, key) of each argument when all are this instance's plain values (a fast path)
-    local: tuple[tuple[str, str], ...] | None = None
     #: the function is wrapped (a policy, a cache, a hook's wrapper) and may read the call's
     #: CallInfo (asyncdag._calls): only then is one made for each call
     wants_call: bool = True
