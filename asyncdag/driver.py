@@ -294,6 +294,9 @@ class Driver(GraphViews):
         }
         self._input_checks: dict[Plan, list[tuple[str, list[tuple[str, Any]]]]] = {}
         self._closed = False
+        for adapter in self.adapters:
+            if isinstance(adapter, CacheAdapter):
+                adapter.bind_graph(graph)
         notify_graph_built(self.adapters, graph)
 
     def __reduce__(self) -> tuple[Callable[[bytes], Driver], tuple[bytes]]:

@@ -26,6 +26,7 @@ graphviz's ``dot`` program (``apt-get install graphviz``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 import subprocess
@@ -267,6 +268,7 @@ def draw(
     bypass_validation: bool = False,
     keep_dot: bool = False,
     custom_style_function: Callable[..., Any] | None = None,
+    notes: Mapping[str, str] | None = None,
 ) -> Any:
     """Draw the graph (every node; a request's with ``final_vars``; or the ``nodes`` given,
     with ``highlight`` ones drawn bold) and write it to ``output_file_path`` when given.
@@ -283,6 +285,8 @@ def draw(
 
     ``custom_style_function(node=Variable, node_class=str)`` returns ``(attributes,
     node_class, legend_name)`` per node, as in Hamilton; its attributes are added to the node.
+    ``notes`` adds a last line to the label of the nodes it names (``dr.cache.view_run``
+    says there what the cache did), in DOT and Mermaid alike.
     """
     graph = _graph_of(source)
     if nodes is not None:
@@ -291,6 +295,10 @@ def draw(
         )
     else:
         picture = _picture(graph, final_vars, inputs, overrides, hide_inputs, bypass_validation)
+    for name, note in (notes or {}).items():
+        item = picture.items.get(name)
+        if item is not None:
+            picture.items[name] = dataclasses.replace(item, lines=(*item.lines, note))
     styles = _custom_styles(graph, picture, custom_style_function)
     path = None if output_file_path is None else pathlib.Path(output_file_path)
     options = dict(render_kwargs or {})

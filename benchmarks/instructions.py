@@ -11,6 +11,9 @@ the extra items (or runs), leaves out start-up, imports and planning. Cases:
 
 - ``w1``: W1 ``aexecute`` (sync generator, async ``f``, ``Collect``), per item;
 - ``w1-sync``: W1 ``execute`` with a sync ``f``, per item;
+- ``w1-miss``, ``w1-sync-miss``: the same two with ``with_cache()`` on an empty directory
+  (every node a miss: keyed, versioned, written; five drivers are built in both counts, so
+  building is left out too);
 - ``w0``: W0 ``aexecute`` of the 20-node async DAG, per run;
 - ``gather``: W1's plain asyncio ``gather`` + ``Semaphore(256)``, per item (the target's
   baseline on the same measure).
@@ -46,6 +49,28 @@ _CASES = {
         "dr = driver.Builder().with_modules(m).build()\n"
         "for _ in range(R):\n"
         "    dr.execute(['total'], inputs={'n': N})\n"
+    ),
+    "w1-miss": (
+        "from benchmarks.dags import w1_asyncdag as m\n"
+        "import tempfile\n"
+        "drs = [driver.Builder().with_modules(m).with_cache(tempfile.mkdtemp()).build()"
+        " for _ in range(5)]\n"
+        "async def body(r):\n"
+        "    for dr in drs[:r]:\n"
+        "        await dr.aexecute(['total'], inputs={'n': N})\n"
+        "new_loop().run_until_complete(body(R))\n"
+        "for dr in drs:\n"
+        "    dr.close()\n"
+    ),
+    "w1-sync-miss": (
+        "from benchmarks.dags import w1_asyncdag_sync as m\n"
+        "import tempfile\n"
+        "drs = [driver.Builder().with_modules(m).with_cache(tempfile.mkdtemp()).build()"
+        " for _ in range(5)]\n"
+        "for dr in drs[:R]:\n"
+        "    dr.execute(['total'], inputs={'n': N})\n"
+        "for dr in drs:\n"
+        "    dr.close()\n"
     ),
     "w0": (
         "from benchmarks.dags import w0_async as m\n"

@@ -228,7 +228,7 @@ def test_behaviors_from_the_decorator(tmp_path: Path) -> None:
     # recompute runs, its dependent hits; ignore runs and is left out of its dependent's key;
     # disable runs and its dependent can never hit
     assert calls() == {"clock": 1, "client": 1, "uncached": 1, "after_uncached": 1}
-    assert dr.cache.behaviors["client"] is CachingBehavior.IGNORE
+    assert dr.cache.behaviors[dr.cache.last_run_id]["client"] is CachingBehavior.IGNORE
 
 
 def test_builder_lists_win_over_the_decorator(tmp_path: Path) -> None:
@@ -421,7 +421,7 @@ def test_logs_run_ids_and_data_versions(tmp_path: Path, caplog: pytest.LogCaptur
     assert {e["node_name"] for e in stored} == {"base", "left", "right", "joined"}
     joined = next(e for e in stored if e["node_name"] == "joined")
     assert dr.cache.result_store.get(joined["data_version"]) == {"left": 31, "right": 60}
-    key = dr.cache.get_cache_key("left", {"base": versions[first]["base"]})
+    key = dr.cache.make_cache_key("left", {"base": versions[first]["base"]})
     assert dr.cache.metadata_store.get(key) == versions[first]["left"]
 
 

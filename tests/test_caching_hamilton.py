@@ -203,3 +203,53 @@ def test_a_hamilton_script_with_with_cache_runs_after_the_rename(
     out = capsys.readouterr().out
     assert "{'enriched': {'n': 3, 'sum': 90, 'enriched': True}}" in out
     assert "['cleaned', 'count', 'enriched', 'raw'] True" in out
+
+
+def test_dr_cache_answers_in_hamiltons_shapes(tmp_path: Path) -> None:
+    """The inspection surface a Hamilton user calls: ``code_versions``, ``behaviors``,
+    ``data_versions`` and ``cache_keys`` by run id then node, ``resolve_behaviors``,
+    ``resolve_code_versions``, ``get_data_version`` and ``get_cache_key`` (the key's entry in
+    the metadata store names the data version), on the same module under both libraries."""
+    from asyncdag import driver as a_driver
+
+    drivers = {
+        "hamilton": hamilton_driver.Builder()
+        .with_modules(_load(tmp_path, "h_shapes", FLOW))
+        .with_cache(path=str(tmp_path / "h_cache"))
+        .build(),
+        "asyncdag": a_driver.Builder()
+        .with_modules(_load(tmp_path, "a_shapes", FLOW.replace("hamilton", "asyncdag")))
+        .with_cache(path=str(tmp_path / "a_cache"))
+        .build(),
+    }
+    executed = {"raw", "fresh", "cleaned", "count", "client", "enriched"}
+    seen: dict[str, dict[str, Any]] = {}
+    for name, dr in drivers.items():
+        dr.execute(["enriched"], inputs={"x": 1})
+        dr.execute(["enriched"], inputs={"x": 1})
+        cache = dr.cache
+        run_id = cache.last_run_id
+        assert set(cache.code_versions) >= {run_id}, name
+        assert set(cache.code_versions[run_id]) - {"x"} == executed, name
+        behaviors = cache.behaviors[run_id]
+        assert {n: b.name for n, b in behaviors.items() if n in executed} == {
+            **dict.fromkeys(executed, "DEFAULT"),
+            "fresh": "RECOMPUTE",
+            "client": "IGNORE",
+        }, name
+        assert cache.resolve_behaviors(run_id) == behaviors, name
+        everything = cache.resolve_code_versions(run_id)  # every node of the graph
+        assert set(everything) >= executed | {"item", "squared", "gathered"}, name
+        assert all(everything[n] == cache.code_versions[run_id][n] for n in executed), name
+        partial = cache.resolve_code_versions(run_id, final_vars=["cleaned"], inputs={"x": 1})
+        assert set(partial) - {"x"} == {"raw", "fresh", "cleaned"}, name
+        version = cache.get_data_version(run_id, "count")
+        assert version == cache.data_versions[run_id]["count"], name
+        key = cache.get_cache_key(run_id, "count")
+        assert key == cache.cache_keys[run_id]["count"], name
+        assert cache.metadata_store.get(key) == version, name
+        # a node the run did not execute: the entry stored under the key answers
+        assert cache.get_data_version(run_id, "gathered", cache_key=key) == version, name
+        seen[name] = {"first": cache.cache_keys[cache.run_ids[0]]["count"], "second": key}
+    for name, keys in seen.items():
+        assert keys["first"] == keys["second"], name  # a hit is found under the miss's key

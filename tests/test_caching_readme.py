@@ -30,7 +30,10 @@ def test_readme_caching_example_runs(tmp_path: pathlib.Path) -> None:
         os.chdir(old)
         sys.modules.pop("readme_caching", None)
         forget_stores()
-    assert out.getvalue().strip() == (
-        "Counter({'url': 1, 'page': 1, 'size': 1, 'total': 1, 'report': 1})"
-    )
+    assert out.getvalue().strip().splitlines() == [
+        "Counter({'url': 1, 'page': 1, 'size': 1, 'total': 1, 'report': 1})",
+        "i42 ['0', '1', '2']",
+    ]
+    drawn = (tmp_path / "last_run.dot").read_text()
+    assert '"page" [label="page\\nasync str\\n2 from cache, 1 run"' in drawn, drawn
     assert (tmp_path / ".asyncdag_cache" / "asyncdag_cache.db").exists()

@@ -68,9 +68,9 @@ def _stored(cache_dir: Path, log: Path) -> set[str]:
             "log_path": data_version(str(log)),
             "delay": data_version(DELAY),
         }
-        if meta.get(dr.cache.get_cache_key("work", deps)) is not None:
+        if meta.get(dr.cache.make_cache_key("work", deps)) is not None:
             found.add(f"work:{i}")
-        post_key = dr.cache.get_cache_key(
+        post_key = dr.cache.make_cache_key(
             "post", {"work": data_version(3 * i), "log_path": data_version(str(log))}
         )
         if meta.get(post_key) is not None:

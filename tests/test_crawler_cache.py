@@ -107,7 +107,7 @@ def _stored_urls(site: EmbeddedSite, cache: Path, args: list[str]) -> set[str]:
     return {
         url
         for url in site.listed_urls()
-        if meta.get(dr.cache.get_cache_key("page", {"url": data_version(url), "limits": limits}))
+        if meta.get(dr.cache.make_cache_key("page", {"url": data_version(url), "limits": limits}))
         is not None
     }
 

@@ -25,9 +25,11 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from asyncdag import viz
 from asyncdag.caching import _formats
 from asyncdag.caching._behavior import (
     CACHE_BEHAVIORS,
@@ -48,9 +50,13 @@ from asyncdag.caching._stores import FileResultStore, SQLiteMetadataStore
 from asyncdag.caching._stores_base import MetadataStore, ResultStore
 from asyncdag.caching._wrappers import NodeSpec, Role, wrap
 from asyncdag.errors import InvalidDecoratorError
+from asyncdag.graph._build import Graph
+from asyncdag.graph._cycles import for_request
+from asyncdag.graph._select import select
 from asyncdag.lifecycle._hooks import LifecycleHooks
 from asyncdag.policies import DELIVER, ON_ERROR_TAG, SKIP
 from asyncdag.resources import PER_WORKER_TAG
+from asyncdag.viz import Drawing
 
 __all__ = ["KEEP_RUNS", "CacheAdapter"]
 
@@ -123,11 +129,17 @@ class CacheAdapter(LifecycleHooks):
         self._resource_names: dict[str, frozenset[str]] = {}
         self._runs: collections.OrderedDict[str, RunState] = collections.OrderedDict()
         self._logs: collections.OrderedDict[str, RunLog] = collections.OrderedDict()
-        self._final_vars: dict[str, list[str]] = {}
+        self._requests: dict[str, _Request] = {}
+        self._graph: Graph | None = None
         self.run_ids: list[str] = []
 
     def __repr__(self) -> str:
         return f"CacheAdapter({str(self._path)!r})"
+
+    def bind_graph(self, graph: Graph) -> None:
+        """The graph of the driver this cache serves (the driver calls it when it is built):
+        what ``view_run``, ``code_versions`` and ``behaviors`` read a run's nodes from."""
+        self._graph = graph
 
     # -- plan time -------------------------------------------------------------------------
 
@@ -247,11 +259,13 @@ class CacheAdapter(LifecycleHooks):
             self.run_ids.append(run_id)
             self._runs[run_id] = state
             self._logs[run_id] = log
-            self._final_vars[run_id] = list(final_vars)
+            self._requests[run_id] = _Request(
+                self._graph, tuple(final_vars), frozenset(inputs), frozenset(overrides)
+            )
             while len(self._runs) > KEEP_RUNS:
                 old, _ = self._runs.popitem(last=False)
                 self._logs.pop(old, None)
-                self._final_vars.pop(old, None)
+                self._requests.pop(old, None)
             if len(self.run_ids) > 4 * KEEP_RUNS:
                 del self.run_ids[: len(self.run_ids) - KEEP_RUNS]
             nodes = sorted(self._node_keys)
@@ -329,7 +343,8 @@ class CacheAdapter(LifecycleHooks):
 
     @property
     def data_versions(self) -> dict[str, dict[str, Any]]:
-        """``{run_id: {node: data_version}}``; nodes in blocks map ``{task_id: version}``."""
+        """``{run_id: {node: data_version}}``; nodes in blocks map ``{task_id: version}``
+        (the first 10,000 items of each node)."""
         out: dict[str, dict[str, Any]] = {}
         for run_id, state in list(self._runs.items()):
             found: dict[str, Any] = dict(state.versions)
@@ -339,14 +354,93 @@ class CacheAdapter(LifecycleHooks):
         return out
 
     @property
-    def code_versions(self) -> dict[str, str]:
-        """``{node: code_version}`` of every node the cache has wrapped."""
-        return dict(self._code_by_name)
+    def cache_keys(self) -> dict[str, dict[str, Any]]:
+        """``{run_id: {node: cache_key}}``, the keys the run's results were looked up and
+        stored under; nodes in blocks map ``{task_id: key}`` (the first 10,000 items)."""
+        out: dict[str, dict[str, Any]] = {}
+        for run_id, state in list(self._runs.items()):
+            found: dict[str, Any] = dict(state.keys)
+            for node, items in list(state.item_keys.items()):
+                found[node] = {
+                    task_text(task): k for task, k in list(items.items()) if k is not None
+                }
+            out[run_id] = found
+        return out
 
     @property
-    def behaviors(self) -> dict[str, CachingBehavior]:
-        """``{node: behavior}`` of every node the cache has seen."""
-        return dict(self._behavior_by_name)
+    def code_versions(self) -> dict[str, dict[str, str]]:
+        """``{run_id: {node: code_version}}`` of the nodes each remembered run executed."""
+        out: dict[str, dict[str, str]] = {}
+        for run_id in list(self._requests):
+            graph = self._graph_of(run_id)
+            out[run_id] = {name: self._code_of(graph, name) for name in self._run_nodes(run_id)}
+        return out
+
+    @property
+    def behaviors(self) -> dict[str, dict[str, CachingBehavior]]:
+        """``{run_id: {node: behavior}}`` of the nodes each remembered run executed."""
+        return {run_id: self.resolve_behaviors(run_id) for run_id in list(self._requests)}
+
+    def resolve_behaviors(self, run_id: str) -> dict[str, CachingBehavior]:
+        """``{node: behavior}`` for the nodes run ``run_id`` executed: the behaviour each got
+        from ``with_cache(...)``'s arguments, its ``@cache`` tag, or ``default_behavior``."""
+        return {
+            name: self.behavior_of(name, self._graph_of(run_id).nodes[name].tags)
+            for name in self._run_nodes(run_id)
+        }
+
+    def resolve_code_versions(
+        self,
+        run_id: str,
+        final_vars: list[str] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> dict[str, str]:
+        """``{node: code_version}`` of every node of run ``run_id``'s graph, or with
+        ``final_vars`` (and the names of ``inputs`` and ``overrides``) of the nodes such a
+        request would execute."""
+        graph = self._graph_of(run_id)
+        if final_vars is None:
+            names = [name for name in (*graph.order, *graph.blocked) if name in graph.nodes]
+        else:
+            names = _executed(
+                graph, tuple(final_vars), frozenset(inputs or ()), frozenset(overrides or ())
+            )
+        return {name: self._code_of(graph, name) for name in names}
+
+    def get_data_version(
+        self,
+        run_id: str,
+        node_name: str,
+        cache_key: str | None = None,
+        task_id: str | None = None,
+    ) -> str | None:
+        """The data version of ``node_name``'s result in run ``run_id`` (of item ``task_id``
+        for a node in a block, e.g. ``"3"`` or ``"3/7"``; all its items' versions by task
+        id when none is given); else, with ``cache_key``, the version stored under that key.
+        ``None`` when neither is known.
+
+        Example: ``dr.cache.get_data_version(dr.cache.last_run_id, "total")``.
+        """
+        found = self.data_versions.get(run_id, {}).get(node_name)
+        if isinstance(found, dict) and task_id is not None:
+            found = found.get(task_id)
+        if found is None and cache_key is not None:
+            found = self.store.index.get(cache_key) or self.metadata_store.get(cache_key)
+        return found
+
+    def get_cache_key(self, run_id: str, node_name: str, task_id: str | None = None) -> Any:
+        """The key ``node_name``'s result (of item ``task_id`` in a block; by task id when
+        none is given) was looked up under in run ``run_id``; ``None`` when the run did not
+        key it (a node whose behaviour is ``disable``, ``ignore`` or ``recompute``... or an
+        item past the first 10,000).
+
+        Example: ``dr.cache.get_cache_key(dr.cache.last_run_id, "total")``.
+        """
+        found = self.cache_keys.get(run_id, {}).get(node_name)
+        if isinstance(found, dict) and task_id is not None:
+            found = found.get(task_id)
+        return found
 
     def hits(self, run_id: str | None = None) -> collections.Counter[str]:
         """How many results of each node run ``run_id`` (default: the last) took from the cache."""
@@ -368,15 +462,132 @@ class CacheAdapter(LifecycleHooks):
         """The code version of a node the cache has wrapped."""
         return self._code_by_name[node_name]
 
-    def get_cache_key(self, node_name: str, dependencies_data_versions: Mapping[str, str]) -> str:
-        """The key a call of ``node_name`` with dependencies of these versions has."""
+    def make_cache_key(self, node_name: str, dependencies_data_versions: Mapping[str, str]) -> str:
+        """The key a call of ``node_name`` whose dependencies have these data versions is
+        stored under (e.g. to look a result up in ``metadata_store`` without running)."""
         return create_cache_key(
             node_name, self._code_by_name[node_name], dependencies_data_versions
         )
 
+    def view_run(
+        self, run_id: str | None = None, output_file_path: str | os.PathLike[str] | None = None
+    ) -> Drawing | str:
+        """Draw run ``run_id`` (default: the last): the nodes it executed, each coloured by
+        what the cache did: taken from the cache (green), run (orange), both for the items
+        of a block (yellow, with the counts), not cached (grey: ``disable`` / ``ignore``).
+        Blocks are clusters, as in ``dr.visualize_execution``. Returns a
+        :class:`~asyncdag.viz.Drawing` (DOT text that shows inline in Jupyter); with
+        ``output_file_path`` also writes it as :meth:`Driver.display_all_functions` does (a
+        ``.mmd`` path: Mermaid text, returned as a ``str``).
+
+        Example::
+
+            dr.execute(["total"], inputs={"n": 10})
+            dr.execute(["total"], inputs={"n": 10})
+            dr.cache.view_run()                      # the last run: every node from the cache
+            dr.cache.view_run(dr.cache.run_ids[0], "first_run.dot")  # the first: all run
+        """
+        run_id = run_id if run_id is not None else self.last_run_id
+        request = self._request(run_id)
+        graph = self._graph_of(run_id)
+        hits = self.hits(run_id)
+        ran = self.misses(run_id)
+        behaviors = self.resolve_behaviors(run_id)
+
+        looks = {
+            name: _run_look(behavior, hits[name], ran[name]) for name, behavior in behaviors.items()
+        }
+
+        def style(*, node: Any, node_class: str) -> dict[str, str]:
+            look = looks.get(node.name)
+            if look is None:
+                return {}
+            shape = "filled" if node_class in ("expander", "collector") else "rounded,filled"
+            return {"style": shape, "fillcolor": look[0], "tooltip": f"{node.name}: {look[1]}"}
+
+        drawing: Drawing | str = viz.draw(
+            graph,
+            output_file_path,
+            final_vars=list(request.final_vars),
+            inputs=dict.fromkeys(request.inputs),
+            overrides=dict.fromkeys(request.overrides),
+            bypass_validation=True,
+            custom_style_function=style,
+            notes={name: look[1] for name, look in looks.items()},
+        )
+        return drawing
+
+    def _request(self, run_id: str) -> _Request:
+        request = self._requests.get(run_id)
+        if request is None:
+            raise KeyError(f"no run {run_id!r} in this cache's memory (only the last {KEEP_RUNS})")
+        return request
+
+    def _graph_of(self, run_id: str) -> Graph:
+        graph = self._request(run_id).graph
+        if graph is None:
+            raise ValueError(
+                "this cache is not bound to a driver's graph (a CacheAdapter made by hand):"
+                " build the driver with Builder().with_cache(...)"
+            )
+        return graph
+
+    def _run_nodes(self, run_id: str) -> list[str]:
+        request = self._request(run_id)
+        return _executed(
+            self._graph_of(run_id), request.final_vars, request.inputs, request.overrides
+        )
+
+    def _code_of(self, graph: Graph, name: str) -> str:
+        code = self._code_by_name.get(name)
+        if code is None:
+            node = graph.nodes[name]
+            code = code_version(node.originating_function or node.callable)
+        return code
+
     def flush(self, timeout: float | None = None) -> bool:
         """Wait (blocking) until every queued write is stored."""
         return self.store.flush(timeout)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What a run was asked: its graph, outputs, and the names given as inputs/overrides."""
+
+    graph: Graph | None
+    final_vars: tuple[str, ...]
+    inputs: frozenset[str]
+    overrides: frozenset[str]
+
+
+def _executed(
+    graph: Graph, final_vars: tuple[str, ...], inputs: frozenset[str], overrides: frozenset[str]
+) -> list[str]:
+    """The nodes a request executes, in the order they run (overridden ones are given)."""
+    provided = frozenset(graph.config) | inputs | overrides
+    plan = select(for_request(graph, final_vars, provided), final_vars, provided)
+    return [name for name in plan.order if name not in overrides and name in graph.nodes]
+
+
+#: fill colours of view_run: from the cache, run, both (items of a block), not cached
+_FROM_CACHE, _RAN, _BOTH, _NOT_CACHED = "#c9ecc4", "#ffd2a6", "#fff2a8", "#e6e6e6"
+
+
+def _run_look(behavior: CachingBehavior, hits: int, ran: int) -> tuple[str, str]:
+    """A node's colour on ``view_run`` and the line saying what the cache did."""
+    if behavior in (CachingBehavior.DISABLE, CachingBehavior.IGNORE):
+        return _NOT_CACHED, f"not cached ({behavior.name.lower()})"
+    if hits and ran:
+        fill, note = _BOTH, f"{hits:,} from cache, {ran:,} run"
+    elif hits:
+        fill, note = _FROM_CACHE, "from cache" if hits == 1 else f"{hits:,} from cache"
+    elif ran:
+        fill, note = _RAN, "run" if ran == 1 else f"{ran:,} run"
+    else:
+        fill, note = _NOT_CACHED, "not run"
+    if behavior is CachingBehavior.RECOMPUTE:
+        note += " (recompute)"
+    return fill, note
 
 
 def _names(selection: NodeSelection) -> NodeSelection:

@@ -29,7 +29,7 @@ from asyncdag.caching._nodecall import (
     use,
     warn,
 )
-from asyncdag.caching._runs import RunState, state_for
+from asyncdag.caching._runs import RunState, call_index, state_for
 from asyncdag.caching._spec import NodeSpec
 from asyncdag.caching._store import Fetched
 from asyncdag.caching._stores import FileResultStore
@@ -103,9 +103,14 @@ class _Recorder:
         run_id = self.state.run_id if self.state is not None else None
         spec = self.spec
         spec.store.put((key, spec.name, spec.code, self.record, run_id), manifest)
-        if self.state is not None:
-            self.state.wrote = True
-        log_event(self.state, spec, E.EXECUTE_NODE, "adapter", f"{self.count} items")
+        state = self.state
+        if state is not None:
+            state.wrote = True
+            if spec.in_block:
+                state.item_version(spec.name, self.record, call_index(), key)
+            else:
+                state.node_version(spec.name, self.record, key)
+        log_event(state, spec, E.EXECUTE_NODE, "adapter", f"{self.count} items")
         log_event(self.state, spec, E.SET_RESULT, "result_store", None, self.record)
         return True
 

@@ -165,20 +165,25 @@ def use(spec: NodeSpec, state: RunState | None, key: str, got: Fetched, task: An
             raise error
         finally:
             del error  # this frame is in its traceback: no reference cycle through it
-    _remember(spec, state, value, got.version, task)
+    _remember(spec, state, value, got.version, key, task)
     return value
 
 
 def _remember(
-    spec: NodeSpec, state: RunState | None, value: Any, version: str, task: Any = ASK
+    spec: NodeSpec,
+    state: RunState | None,
+    value: Any,
+    version: str,
+    key: str | None,
+    task: Any = ASK,
 ) -> None:
     if state is None:
         return
     state.remember(value, version)
     if spec.in_block:
-        state.item_version(spec.name, version, _task(spec, task))
+        state.item_version(spec.name, version, _task(spec, task), key)
     else:
-        state.versions[spec.name] = version
+        state.node_version(spec.name, version, key)
 
 
 def _prepare(
@@ -311,7 +316,7 @@ def _after_result(
         task = _task(spec, task)
     version = _version_result(spec, state, result, task)
     log_event(state, spec, E.EXECUTE_NODE, "adapter", None, None, task)
-    _remember(spec, state, result, version, task)
+    _remember(spec, state, result, version, key, task)
     if key is None:
         return False
     return _store(spec, state, key, version, result, task)
@@ -331,12 +336,12 @@ def _state_of(spec: NodeSpec) -> RunState | None:
     return state if state is not None else state_for(spec.uid)
 
 
-def _quick_hit(spec: NodeSpec, state: RunState, known: Any, task: Any = ASK) -> Any:
+def _quick_hit(spec: NodeSpec, state: RunState, known: Any, key: str, task: Any = ASK) -> Any:
     """A hit answered without reading the store (the version spells the value, or the value
     is in memory), else ``_NO_HIT``."""
     if known[0] in LITERAL_TAGS:
-        return _literal_hit(spec, state, known, task)
-    return _memory_hit(spec, state, known, task)
+        return _literal_hit(spec, state, known, key, task)
+    return _memory_hit(spec, state, known, key, task)
 
 
 def call_sync(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
@@ -350,7 +355,7 @@ def call_sync(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, Any]) ->
         if key is not None and spec.lookup:
             known = store.index.get(key)
             if known is not None and state is not None:
-                value = _quick_hit(spec, state, known, task)
+                value = _quick_hit(spec, state, known, key, task)
                 if value is not _NO_HIT:
                     return value
             if known is not None or not store.trusts(spec.node_key):
@@ -395,7 +400,7 @@ async def call_async(spec: NodeSpec, fn: Callable[..., Any], kwargs: dict[str, A
         if key is not None and spec.lookup:
             known = store.index.get(key)
             if known is not None and state is not None:
-                value = _quick_hit(spec, state, known, task)
+                value = _quick_hit(spec, state, known, key, task)
                 if value is not _NO_HIT:
                     return value
             if known is not None or not store.trusts(spec.node_key):
@@ -436,23 +441,23 @@ def _relay(spec: NodeSpec, state: RunState | None) -> None:
             spec.store.relay_events(state.run_id, new)
 
 
-def _literal_hit(spec: NodeSpec, state: RunState, version: str, task: Any) -> Any:
+def _literal_hit(spec: NodeSpec, state: RunState, version: str, key: str, task: Any) -> Any:
     """The common case of a hit, inline: a small primitive, read from its version."""
     task = _task(spec, task)
     log = state.log
     if log is not None:
         log.add(spec.name, task, "result_store", _GET_RESULT, "hit", version)
     if spec.in_block:
-        state.item_version(spec.name, version, task)
+        state.item_version(spec.name, version, task, key)
     else:
-        state.versions[spec.name] = version
+        state.node_version(spec.name, version, key)
     return DECODE_LITERAL[version[0]](version[1:])
 
 
 _NO_HIT = object()
 
 
-def _memory_hit(spec: NodeSpec, state: RunState, version: str, task: Any) -> Any:
+def _memory_hit(spec: NodeSpec, state: RunState, version: str, key: str, task: Any) -> Any:
     """The other common case of a hit, inline: a pickled result in memory (``_NO_HIT``
     when it is not there, is a stored failure or does not unpickle: ``use`` sees to those)."""
     cached = spec.store.values.get(version)
@@ -468,9 +473,9 @@ def _memory_hit(spec: NodeSpec, state: RunState, version: str, task: Any) -> Any
         log.add(spec.name, task, "result_store", _GET_RESULT, "hit", version)
     state.remember(value, version)
     if spec.in_block:
-        state.item_version(spec.name, version, task)
+        state.item_version(spec.name, version, task, key)
     else:
-        state.versions[spec.name] = version
+        state.node_version(spec.name, version, key)
     return value
 
 
@@ -493,11 +498,11 @@ def _store_literal(spec: NodeSpec, state: RunState, key: str, result: Any, task:
         task = call_index() if task is ASK else (task or None)
         if log is not None:
             log.add(name, task, "adapter", _EXECUTE)
-        state.item_version(name, version, task)
+        state.item_version(name, version, task, key)
     else:
         if log is not None:
             log.add(name, None, "adapter", _EXECUTE)
-        state.versions[name] = version
+        state.node_version(name, version, key)
     store.put_small(key, name, spec.code, version, state.run_id, b"")
     state.wrote = True
     return True
@@ -566,7 +571,7 @@ class StepMemo:
         known = store.index.get(key)
         if known is None:
             return (key, MISS) if store.trusts(spec.node_key) else (None, SLOW)
-        value = _quick_hit(spec, state, known, index)
+        value = _quick_hit(spec, state, known, key, index)
         return (None, SLOW) if value is _NO_HIT else (key, value)
 
     def keep(self, run: RunInfo, index: tuple[int, ...], key: Any, value: Any) -> bool:

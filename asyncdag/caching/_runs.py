@@ -41,6 +41,9 @@ class RunState:
         self._held: OrderedDict[int, tuple[Any, str]] = OrderedDict()
         self.versions: dict[str, str] = {}  # node outside blocks -> data version
         self.item_versions: dict[str, dict[Task, str]] = {}  # node in a block -> task -> version
+        self.keys: dict[str, str] = {}  # node outside blocks -> cache key
+        self.item_keys: dict[str, dict[Task, str | None]] = {}  # node in a block -> task -> key
+        self._items: dict[str, tuple[dict[Task, str], dict[Task, str | None]]] = {}
         self.wrote = False
         self.detached = False  # a worker process's copy: its events are relayed
         self._warned: dict[str, int] = {}
@@ -87,15 +90,25 @@ class RunState:
             except KeyError:
                 pass
 
-    def item_version(self, node: str, version: str, task: Task | None) -> None:
-        """The version of an item's value of ``node`` (the first ITEM_VERSIONS per node)."""
+    def item_version(self, node: str, version: str, task: Task | None, key: str | None) -> None:
+        """The version of an item's value of ``node`` and the key it is stored under (the
+        first ITEM_VERSIONS items per node; ``None`` for a key not known)."""
         if task is None:
             return
-        found = self.item_versions.get(node)
+        found = self._items.get(node)
         if found is None:
-            found = self.item_versions[node] = {}
-        if len(found) < ITEM_VERSIONS:
-            found[task] = version
+            found = self._items[node] = (self.item_versions.setdefault(node, {}), {})
+            self.item_keys[node] = found[1]
+        versions, keys = found
+        if len(versions) < ITEM_VERSIONS:
+            versions[task] = version
+            keys[task] = key
+
+    def node_version(self, node: str, version: str, key: str | None) -> None:
+        """The version of the value of ``node`` outside blocks, and its key."""
+        self.versions[node] = version
+        if key is not None:
+            self.keys[node] = key
 
     def warn(self, node: str, task: str | None, message: str) -> None:
         """A warning naming the node (and the item), at most a few per node and run."""
