@@ -107,3 +107,34 @@ def test_hits_and_misses_equal_the_in_process_run(
         assert (misses["shifted"], hits["shifted"]) == (ran, n - ran), (kind, run)
         log.unlink(missing_ok=True)
     forget_stores()
+
+
+@pytest.mark.parametrize("kind", ["inline", "threads", "processes", "dask", "ray"])
+def test_an_all_sync_block_is_cached_and_logged_on_every_executor(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A block of sync nodes only runs whole, off the loop (a thread, a worker process, a
+    cluster worker): its items are still keyed, logged by item and tied to their run."""
+    make = _remote(kind, request)
+    log = tmp_path / "calls.log"
+    for n, ran in ((4, 4), (6, 2)):
+        builder = driver.Builder().with_modules(counted).with_cache(tmp_path / "cache")
+        if make is not None:
+            builder = builder.with_remote_executor(make())
+        dr = builder.build()
+        try:
+            result = dr.execute(["square_sum"], inputs={"n": n, "log_path": str(log)})
+        finally:
+            if kind in ("inline", "threads", "processes"):
+                dr.close()
+        assert result == {"square_sum": sum(i * i for i in range(n))}
+        calls = counted.calls(str(log))
+        assert sum(v for k, v in calls.items() if k.startswith("square:")) == ran, (kind, n)
+        assert (dr.cache.misses()["square"], dr.cache.hits()["square"]) == (ran, n - ran), kind
+        items = {k for k in dr.cache.logs(run_id=dr.cache.last_run_id) if isinstance(k, tuple)}
+        assert items == {("square", str(i)) for i in range(n)}, kind
+        dr.cache.flush(30)
+        stored = dr.cache.metadata_store.get_run(dr.cache.last_run_id)
+        assert sum(e["node_name"] == "square" for e in stored) == ran, kind
+        log.unlink(missing_ok=True)
+    forget_stores()

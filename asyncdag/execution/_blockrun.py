@@ -126,14 +126,39 @@ def run_block(
     ``CallInfo``. The run's cancellation (``check_cancelled()``) propagates as it is; a
     ``CancelledError`` a node raises while its run goes on is that node's failure.
     """
+    # the run is this thread's current run while its steps run (a worker's thread knows none
+    # of its own): ``current_run()``, ``check_cancelled()`` and the cache's state need it
+    run_token = _calls.enter_run(run) if _calls.current_run() is not run else None
+    try:
+        return _run_steps(block, values, lookup, index, resources, run, record, on_retry,
+                          with_inputs, held)  # fmt: skip
+    finally:
+        if run_token is not None:
+            _calls.exit_run(run_token)
+
+
+def _run_steps(
+    block: BlockPlan,
+    values: dict[str, Any],
+    lookup: Lookup,
+    index: tuple[int, ...],
+    resources: ResourceCache,
+    run: _calls.RunInfo,
+    record: list[NodeRecord] | None,
+    on_retry: Any,
+    with_inputs: bool,
+    held: Any,
+) -> Outcome:
     label_of = _LazyLabel(block, values)
     for step in block.steps:
         assert isinstance(step, CallStep)
         if run.cancelled:
             raise asyncio.CancelledError()
+        # a cached step is called through its cache's wrapper here, which learns the item
+        # from the CallInfo (the engine's own route hands the item to the memo instead)
         call = (
             _calls.CallInfo(run, step.name, index, label_of, on_retry, held)
-            if step.wants_call
+            if step.wants_call or step.memo is not None
             else None
         )
         token = _calls.switch_call(call)

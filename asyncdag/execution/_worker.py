@@ -178,7 +178,11 @@ def run_batch(key: str, plan: bytes, data: bytes, run: RunInfo | None = None) ->
         return _wire.load_failure(exc)
     started = time.perf_counter()
     if block.all_sync:
-        finished = _run_sync_items(block, batch, run or RunInfo(batch.run_id))
+        if run is None:
+            run = RunInfo(batch.run_id)
+        elif not run.run_id:  # the lane's handle, made before the batch was read
+            run.run_id = batch.run_id
+        finished = _run_sync_items(block, batch, run)
     else:
         done = asyncio.run_coroutine_threadsafe(_run_async_items(block, batch), _background())
         finished = done.result()

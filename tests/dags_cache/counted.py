@@ -44,3 +44,9 @@ def total(shifted: Collect[int], log_path: str) -> int:
 
 def expected_total(n: int, offset: int) -> int:
     return sum(i * i + offset for i in range(n))
+
+
+def square_sum(square: Collect[int], log_path: str) -> int:
+    """Reads only ``square``: its block is all sync (one piece on a thread or in a worker)."""
+    _record(log_path, "square_sum")
+    return sum(square)
