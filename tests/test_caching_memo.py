@@ -224,3 +224,46 @@ def test_what_one_route_stored_the_other_finds(
 
 
 _memo_of = memo_of
+
+
+@pytest.mark.parametrize("how", ["execute", "aexecute"])
+def test_a_node_whose_failures_are_data_hits_on_the_engines_route(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wrapper_calls: Counter[str], how: str
+) -> None:
+    """``on_error("deliver")`` nodes: a hit of a result is answered by the memo; a miss
+    (its failure must be stored) and a stored failure (raised again) go to the wrapper; both
+    routes give the same outcomes and the same events."""
+    import asyncio
+
+    from asyncdag.caching._store import forget_stores
+
+    def run(path: Path) -> tuple[list[str], Any]:
+        dr = driver.Builder().with_modules(memo_route).with_cache(path).build()
+        inputs = {"n": 5, "bad": 3}
+        if how == "aexecute":
+            result = asyncio.run(dr.aexecute(["outcomes"], inputs=inputs))
+        else:
+            result = dr.execute(["outcomes"], inputs=inputs)
+        dr.cache.flush(30)
+        events, versions = _summary(dr)
+        versions["other"] = versions.get("other", "")[:1]  # drawn anew, as "item"'s
+        return result["outcomes"], (events, versions)
+
+    memo_route.CALLS.clear()
+    cold, warm = run(tmp_path / "memo"), run(tmp_path / "memo")
+    assert memo_route.CALLS == {"guarded": 5, "guarded_sync": 5}  # the warm run ran nothing
+    expected = [*(repr(i * 10) for i in range(3)), "ValueError: item 3 is bad", "40"]
+    expected += [*(repr([i]) for i in range(3)), "ValueError: item 3 is bad", "[4]"]
+    assert cold[0] == warm[0] == expected
+    # cold: every call a miss (the wrapper stores results and failures); warm: only the
+    # stored failure goes to the wrapper, to be raised again (under aexecute an all-sync
+    # block's items run whole on a pool thread, through the wrapper: not the engine's route)
+    assert wrapper_calls["guarded"] == 5 + 1
+    assert wrapper_calls["guarded_sync"] == (5 + 1 if how == "execute" else 5 + 5)
+    events = warm[1][0]
+    assert events[("guarded", "1", "GET_RESULT")] == events[("guarded", "3", "GET_RESULT")] == 1
+    assert not any(kind == "EXECUTE_NODE" for (_, _, kind) in events)
+
+    forget_stores()
+    monkeypatch.setattr(driver, "memo_of", lambda fn: None)  # every call through its wrapper
+    assert (run(tmp_path / "wrapper"), run(tmp_path / "wrapper")) == (cold, warm)

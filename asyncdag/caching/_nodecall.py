@@ -538,10 +538,11 @@ class StepMemo:
 
     It answers the two common cases where the engine calls the node, without the wrapper:
     a hit found in memory (a small primitive spelled by its version, or a pickle the process
-    holds) and a miss whose node then runs and is stored. Anything else (a read from the
-    database, a node whose failures are data, a worker process's run, a disabled store) is
-    ``SLOW``: the engine calls the wrapper, which does all of it. Both routes record the
-    same events and versions, and store the same entries.
+    holds; also for a node whose failures are data, unless the hit is a stored failure) and
+    a miss whose node then runs and is stored. Anything else (a read from the database, a
+    miss or a stored failure of a node whose failures are data, a worker process's run, a
+    disabled store) is ``SLOW``: the engine calls the wrapper, which does all of it. Both
+    routes record the same events and versions, and store the same entries.
     """
 
     __slots__ = ("fn", "spec", "wrapper")
@@ -555,22 +556,19 @@ class StepMemo:
         spec = self.spec
         state = spec.runs.get(run.run_id)
         store = spec.store
-        if (
-            state is None
-            or not store._opened
-            or store.disabled is not None
-            or spec.cache_failures
-            or state.detached
-        ):
+        if state is None or not store._opened or store.disabled is not None or state.detached:
             return None, SLOW
         key = spec.key(kwargs, state)
         if key is None:
             return None, SLOW
         if not spec.lookup:  # recompute: run it, store it
-            return key, MISS
+            return (None, SLOW) if spec.cache_failures else (key, MISS)
         known = store.index.get(key)
         if known is None:
+            if spec.cache_failures:  # a failure must be stored: the wrapper's route does it
+                return None, SLOW
             return (key, MISS) if store.trusts(spec.node_key) else (None, SLOW)
+        # (a stored failure is no quick hit: the wrapper raises it again)
         value = _quick_hit(spec, state, known, key, index)
         return (None, SLOW) if value is _NO_HIT else (key, value)
 

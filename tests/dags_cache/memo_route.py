@@ -3,7 +3,13 @@ engine calls a cached node itself (see ``asyncdag._memo``)."""
 
 from __future__ import annotations
 
-from asyncdag.htypes import Collect, Parallelizable
+from collections import Counter
+
+from asyncdag.htypes import Collect, ItemFailure, Parallelizable
+from asyncdag.policies import on_error
+
+#: calls of the nodes whose failures are data, by node
+CALLS: Counter[str] = Counter()
 
 
 def item(n: int) -> Parallelizable[int]:
@@ -44,3 +50,30 @@ def checked_sync(item: int, bad: int) -> int:
     if item == bad:
         raise ValueError(f"item {item} is bad")
     return item
+
+
+@on_error("deliver")
+async def guarded(item: int, bad: int) -> int:  # its failure is data: stored, raised again
+    CALLS["guarded"] += 1
+    if item == bad:
+        raise ValueError(f"item {item} is bad")
+    return item * 10
+
+
+def other(n: int) -> Parallelizable[int]:  # a block of its own: a failing item ends its block
+    yield from range(n)
+
+
+@on_error("deliver")
+def guarded_sync(other: int, bad: int) -> list[int]:  # a pickled result
+    CALLS["guarded_sync"] += 1
+    if other == bad:
+        raise ValueError(f"item {other} is bad")
+    return [other]
+
+
+def outcomes(guarded: Collect[int], guarded_sync: Collect[list[int]]) -> list[str]:
+    return [
+        f"{type(x.error).__name__}: {x.error}" if isinstance(x, ItemFailure) else repr(x)
+        for x in [*guarded, *guarded_sync]
+    ]
