@@ -121,3 +121,20 @@ def test_item_keys_are_the_keys_the_items_are_stored_under(tmp_path: Path) -> No
     assert dr.cache.get_cache_key(second, "stamp") is None  # disabled: never keyed
     assert dr.cache.behaviors[second]["stamp"] is CachingBehavior.DISABLE
     assert dr.cache.get_cache_key(second, "base") == keys[first]["base"]
+
+
+def test_a_frontier_runs_again_and_its_block_comes_from_the_cache(tmp_path: Path) -> None:
+    from tests.dags_cache import frontier
+
+    frontier.CALLS.clear()
+    dr = driver.Builder().with_modules(frontier).with_cache(tmp_path).build()
+    first = dr.execute(["seen"], inputs={"start": 40})["seen"]
+    calls = frontier.CALLS["visited"]
+    assert first == sorted(set(first)) and 1 in first and calls == len(first)
+    forget_stores()
+    dr = driver.Builder().with_modules(frontier).with_cache(tmp_path).build()
+    assert dr.execute(["seen"], inputs={"start": 40})["seen"] == first
+    assert frontier.CALLS["visited"] == calls  # every item of the block was a hit
+    notes = {name: lines[-1] for name, (lines, _) in boxes(dr.cache.view_run()).items()}
+    assert notes["number"] == "not cached (a Frontier; its block is)"
+    assert notes["visited"] == notes["halves"] == f"{len(first):,} from cache"

@@ -325,3 +325,26 @@ def test_cli_a_bounded_follow_crawl_says_it_cannot_check_exactly() -> None:
     done = run_cli("--pages", "200", "--latency", "0.001", "--follow", "--max-pages", "30")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "30 URLs in " in done.stdout and "check: none" in done.stdout
+
+
+async def test_a_cached_crawl_that_follows_links_asks_nothing_the_second_time(
+    tmp_path: Path,
+) -> None:
+    """``--follow --cache``: the Frontier runs again, and its block's pages and links come
+    from the cache, so the same URLs are found without a request; the totals are exact."""
+    from asyncdag.caching._store import forget_stores
+
+    cache = str(tmp_path / "cache")
+    async with EmbeddedSite(SMALL) as site:
+        want = site.expected_follow()
+        found = []
+        for _ in range(2):
+            before = site.stats.requests
+            with anyio.fail_after(60):
+                result = await crawl(site.base_url + "/", local(site), follow=True, cache=cache)
+            forget_stores()  # the next crawl reads the directory as a new process would
+            found.append((result, site.stats.requests - before))
+    (cold, asked_cold), (warm, asked_warm) = found
+    assert_matches(cold.totals, want)
+    assert_matches(warm.totals, want)
+    assert asked_cold > want.listed // 2 and asked_warm == 0

@@ -52,6 +52,7 @@ from asyncdag.caching._wrappers import NodeSpec, Role, wrap
 from asyncdag.errors import InvalidDecoratorError
 from asyncdag.graph._build import Graph
 from asyncdag.graph._cycles import for_request
+from asyncdag.graph._node import FRONTIER_TAG
 from asyncdag.graph._select import select
 from asyncdag.lifecycle._hooks import LifecycleHooks
 from asyncdag.policies import DELIVER, ON_ERROR_TAG, SKIP
@@ -130,6 +131,7 @@ class CacheAdapter(LifecycleHooks):
         self._runs: collections.OrderedDict[str, RunState] = collections.OrderedDict()
         self._logs: collections.OrderedDict[str, RunLog] = collections.OrderedDict()
         self._requests: dict[str, _Request] = {}
+        self._frontiers: set[str] = set()  # Frontier expanders: not cached themselves
         self._graph: Graph | None = None
         self.run_ids: list[str] = []
 
@@ -165,6 +167,13 @@ class CacheAdapter(LifecycleHooks):
             self._behavior_by_name[node_name] = behavior
             self._code_by_name[node_name] = code
         if behavior in (CachingBehavior.DISABLE, CachingBehavior.IGNORE):
+            return None
+        if is_expander and node_tags.get(FRONTIER_TAG):
+            # A Frontier's items are its seeds and what its block's Discovered nodes hand it:
+            # it runs each time (reading its seeds again); the nodes of its block are cached,
+            # so a rerun discovers the same URLs from their stored results
+            with self._lock:
+                self._frontiers.add(node_name)
             return None
         fmt = str(node_tags.get(FORMAT_KEY) or "pickle")
         problem = _formats.check_format(fmt)
@@ -495,7 +504,12 @@ class CacheAdapter(LifecycleHooks):
         behaviors = self.resolve_behaviors(run_id)
 
         looks = {
-            name: _run_look(behavior, hits[name], ran[name]) for name, behavior in behaviors.items()
+            name: (
+                (_NOT_CACHED, "not cached (a Frontier; its block is)")
+                if name in self._frontiers
+                else _run_look(behavior, hits[name], ran[name])
+            )
+            for name, behavior in behaviors.items()
         }
 
         def style(*, node: Any, node_class: str) -> dict[str, str]:
