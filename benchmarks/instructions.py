@@ -14,6 +14,9 @@ the extra items (or runs), leaves out start-up, imports and planning. Cases:
 - ``w1-miss``, ``w1-sync-miss``: the same two with ``with_cache()`` on an empty directory
   (every node a miss: keyed, versioned, written; five drivers are built in both counts, so
   building is left out too);
+- ``w1-hop-miss``, ``w1-hop-hit``: W1 with the sync ``f`` under ``aexecute`` (its all-sync
+  block runs on pool threads, items several to a hop) with a cache: every item a miss, or
+  (after a first run) a hit;
 - ``w0``: W0 ``aexecute`` of the 20-node async DAG, per run;
 - ``gather``: W1's plain asyncio ``gather`` + ``Semaphore(256)``, per item (the target's
   baseline on the same measure).
@@ -71,6 +74,28 @@ _CASES = {
         "    dr.execute(['total'], inputs={'n': N})\n"
         "for dr in drs:\n"
         "    dr.close()\n"
+    ),
+    "w1-hop-miss": (
+        "from benchmarks.dags import w1_asyncdag_sync as m\n"
+        "import tempfile\n"
+        "drs = [driver.Builder().with_modules(m).with_cache(tempfile.mkdtemp()).build()"
+        " for _ in range(5)]\n"
+        "async def body(r):\n"
+        "    for dr in drs[:r]:\n"
+        "        await dr.aexecute(['total'], inputs={'n': N})\n"
+        "new_loop().run_until_complete(body(R))\n"
+        "for dr in drs:\n"
+        "    dr.close()\n"
+    ),
+    "w1-hop-hit": (
+        "from benchmarks.dags import w1_asyncdag_sync as m\n"
+        "import tempfile\n"
+        "dr = driver.Builder().with_modules(m).with_cache(tempfile.mkdtemp()).build()\n"
+        "async def body(r):\n"
+        "    for _ in range(r + 1):  # the first run fills the cache\n"
+        "        await dr.aexecute(['total'], inputs={'n': N})\n"
+        "new_loop().run_until_complete(body(R))\n"
+        "dr.close()\n"
     ),
     "w0": (
         "from benchmarks.dags import w0_async as m\n"

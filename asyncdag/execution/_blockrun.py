@@ -16,11 +16,19 @@ from collections.abc import Callable
 from typing import Any
 
 from asyncdag import _calls
+from asyncdag._memo import MISS, SLOW, Memo
 from asyncdag.execution._outcome import DONE, Outcome, failed
 from asyncdag.execution._plan import BlockPlan, CallStep
 from asyncdag.execution._resources import ResourceCache, resolve_sync
 
-__all__ = ["NodeRecord", "call_step", "item_label", "run_block"]
+__all__ = [
+    "NodeRecord",
+    "call_step",
+    "call_through_memo",
+    "item_label",
+    "run_block",
+    "step_kwargs",
+]
 
 
 class NodeRecord:
@@ -91,18 +99,73 @@ def item_label(block: BlockPlan, values: dict[str, Any]) -> str | None:
     return block.label_of(values[block.expander])
 
 
+def step_kwargs(
+    step: CallStep,
+    values: dict[str, Any],
+    lookup: Lookup,
+    resources: ResourceCache,
+) -> dict[str, Any]:
+    """A sync step's arguments from ``values`` (this instance) and ``lookup`` (outer
+    instances), with per-worker resources resolved for this place."""
+    kwargs = {kw: (values[key] if lvl == 0 else lookup(lvl, key)) for kw, lvl, key in step.args}
+    if step.resource_args:
+        resolve_sync(step.resource_args, kwargs, resources, step.is_async)
+    return kwargs
+
+
 def call_step(
     step: CallStep,
     values: dict[str, Any],
     lookup: Lookup,
     resources: ResourceCache,
 ) -> Any:
-    """Call a sync step with its arguments from ``values`` (this instance) and ``lookup``
-    (outer instances), resolving per-worker resources for this place."""
-    kwargs = {kw: (values[key] if lvl == 0 else lookup(lvl, key)) for kw, lvl, key in step.args}
-    if step.resource_args:
-        resolve_sync(step.resource_args, kwargs, resources, step.is_async)
-    return step.fn(**kwargs)
+    """Call a sync step with its arguments (see :func:`step_kwargs`)."""
+    return step.fn(**step_kwargs(step, values, lookup, resources))
+
+
+def call_through_memo(
+    step: CallStep,
+    memo: Memo,
+    kwargs: dict[str, Any],
+    run: _calls.RunInfo,
+    index: tuple[int, ...],
+    make_call: Callable[[], _calls.CallInfo | None] | None,
+    *,
+    detached: bool = False,
+) -> Any:
+    """A cached sync step's call (see ``asyncdag._memo``): a hit's value, or the node's own
+    value, kept by the cache; when the memo cannot answer at once, the cache's wrapper, with
+    the ``CallInfo`` ``make_call()`` makes current (``None``: one is current already).
+    ``detached``: call user code as if no loop ran on this thread (``call_detached``)."""
+    key, found = memo.look(run, index, kwargs)
+    if found is MISS:
+        try:
+            value = _call(memo.fn, kwargs, detached)
+        except Exception as exc:
+            memo.failed(run, index, key, exc)
+            raise
+        if memo.keep(run, index, key, value):
+            memo.settle_sync()
+        return value
+    if found is not SLOW:
+        return found
+    token = _calls.switch_call(make_call()) if make_call is not None else None
+    try:
+        return _call(step.fn, kwargs, detached)
+    finally:
+        if token is not None:
+            _calls.exit_call(token)
+
+
+def _call(fn: Callable[..., Any], kwargs: dict[str, Any], detached: bool) -> Any:
+    if not detached:
+        return fn(**kwargs)
+    loop = asyncio._get_running_loop()
+    asyncio._set_running_loop(None)
+    try:
+        return fn(**kwargs)
+    finally:
+        asyncio._set_running_loop(loop)
 
 
 def run_block(
@@ -154,11 +217,9 @@ def _run_steps(
         assert isinstance(step, CallStep)
         if run.cancelled:
             raise asyncio.CancelledError()
-        # a cached step is called through its cache's wrapper here, which learns the item
-        # from the CallInfo (the engine's own route hands the item to the memo instead)
         call = (
             _calls.CallInfo(run, step.name, index, label_of, on_retry, held)
-            if step.wants_call or step.memo is not None
+            if step.wants_call
             else None
         )
         token = _calls.switch_call(call)
@@ -171,7 +232,22 @@ def _run_steps(
                     kw: (values[key] if lvl == 0 else lookup(lvl, key))
                     for kw, lvl, key in step.args
                 }
-            value = call_step(step, values, lookup, resources)
+            memo = step.memo
+            if memo is None:
+                value = call_step(step, values, lookup, resources)
+            else:  # cached: the memo knows the item; its wrapper, if called, is told by a CallInfo
+                value = call_through_memo(
+                    step,
+                    memo,
+                    step_kwargs(step, values, lookup, resources),
+                    run,
+                    index,
+                    None
+                    if call is not None
+                    else lambda name=step.name: _calls.CallInfo(  # type: ignore[misc]
+                        run, name, index, label_of, on_retry, held
+                    ),
+                )
         except (Exception, SystemExit, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError) and run.cancelled:
                 raise  # the run's cancellation (check_cancelled), not the node's failure

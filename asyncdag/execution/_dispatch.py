@@ -41,10 +41,10 @@ from collections.abc import Callable
 from typing import Any
 
 from asyncdag import _calls
-from asyncdag._memo import MISS, SLOW, Memo
+from asyncdag._memo import Memo
 from asyncdag._sync import Signal, SlotLimiter
 from asyncdag.execution import _wire
-from asyncdag.execution._blockrun import NodeRecord, run_block
+from asyncdag.execution._blockrun import NodeRecord, call_through_memo, run_block
 from asyncdag.execution._instance import Instance
 from asyncdag.execution._outcome import DONE, Done, Ended, Outcome, Raised
 from asyncdag.execution._plan import BlockPlan, CallStep
@@ -155,28 +155,12 @@ def _through_memo(
     call: _calls.CallInfo | None,
     detached: bool,
 ) -> Any:
-    """A cached sync step's call (see ``asyncdag._memo``): a hit's value, or the node's own
-    value, kept by the cache; the cache's wrapper, with a ``CallInfo`` current, when the memo
-    cannot answer at once. ``call``: this call's ``CallInfo``, current already, if any."""
-    run, index = inst.run.info, inst.index
-    key, found = memo.look(run, index, kwargs)
-    if found is MISS:
-        try:
-            value = call_detached(memo.fn, kwargs) if detached else memo.fn(**kwargs)
-        except Exception as exc:
-            memo.failed(run, index, key, exc)
-            raise
-        if memo.keep(run, index, key, value):
-            memo.settle_sync()
-        return value
-    if found is not SLOW:
-        return found
-    token = _calls.switch_call(inst.call_info(step)) if call is None else None
-    try:
-        return call_detached(step.fn, kwargs) if detached else step.fn(**kwargs)
-    finally:
-        if token is not None:
-            _calls.exit_call(token)
+    """A cached sync step's call on the loop or a run's thread (``call``: this call's
+    ``CallInfo``, current already, if any): :func:`_blockrun.call_through_memo`."""
+    make_call = None if call is not None else lambda: inst.call_info(step)
+    return call_through_memo(
+        step, memo, kwargs, inst.run.info, inst.index, make_call, detached=detached
+    )
 
 
 def _chain_of(inst: Instance, i: int, step: CallStep) -> tuple[int, ...]:
