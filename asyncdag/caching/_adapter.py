@@ -131,7 +131,6 @@ class CacheAdapter(LifecycleHooks):
         self._runs: collections.OrderedDict[str, RunState] = collections.OrderedDict()
         self._logs: collections.OrderedDict[str, RunLog] = collections.OrderedDict()
         self._requests: dict[str, _Request] = {}
-        self._frontiers: set[str] = set()  # Frontier expanders: not cached themselves
         self._graph: Graph | None = None
         self.run_ids: list[str] = []
 
@@ -172,8 +171,6 @@ class CacheAdapter(LifecycleHooks):
             # A Frontier's items are its seeds and what its block's Discovered nodes hand it:
             # it runs each time (reading its seeds again); the nodes of its block are cached,
             # so a rerun discovers the same URLs from their stored results
-            with self._lock:
-                self._frontiers.add(node_name)
             return None
         fmt = str(node_tags.get(FORMAT_KEY) or "pickle")
         problem = _formats.check_format(fmt)
@@ -354,27 +351,13 @@ class CacheAdapter(LifecycleHooks):
     def data_versions(self) -> dict[str, dict[str, Any]]:
         """``{run_id: {node: data_version}}``; nodes in blocks map ``{task_id: version}``
         (the first 10,000 items of each node)."""
-        out: dict[str, dict[str, Any]] = {}
-        for run_id, state in list(self._runs.items()):
-            found: dict[str, Any] = dict(state.versions)
-            for node, items in list(state.item_versions.items()):
-                found[node] = {task_text(task): v for task, v in list(items.items())}
-            out[run_id] = found
-        return out
+        return {rid: _recorded(s.versions, s.item_versions) for rid, s in list(self._runs.items())}
 
     @property
     def cache_keys(self) -> dict[str, dict[str, Any]]:
         """``{run_id: {node: cache_key}}``, the keys the run's results were looked up and
         stored under; nodes in blocks map ``{task_id: key}`` (the first 10,000 items)."""
-        out: dict[str, dict[str, Any]] = {}
-        for run_id, state in list(self._runs.items()):
-            found: dict[str, Any] = dict(state.keys)
-            for node, items in list(state.item_keys.items()):
-                found[node] = {
-                    task_text(task): k for task, k in list(items.items()) if k is not None
-                }
-            out[run_id] = found
-        return out
+        return {rid: _recorded(s.keys, s.item_keys) for rid, s in list(self._runs.items())}
 
     @property
     def code_versions(self) -> dict[str, dict[str, str]]:
@@ -431,37 +414,47 @@ class CacheAdapter(LifecycleHooks):
 
         Example: ``dr.cache.get_data_version(dr.cache.last_run_id, "total")``.
         """
-        found = self.data_versions.get(run_id, {}).get(node_name)
-        if isinstance(found, dict) and task_id is not None:
-            found = found.get(task_id)
+        state = self._runs.get(run_id)
+        found = None
+        if state is not None:
+            found = _recorded_one(state.versions, state.item_versions, node_name, task_id)
         if found is None and cache_key is not None:
             found = self.store.index.get(cache_key) or self.metadata_store.get(cache_key)
         return found
 
     def get_cache_key(self, run_id: str, node_name: str, task_id: str | None = None) -> Any:
         """The key ``node_name``'s result (of item ``task_id`` in a block; by task id when
-        none is given) was looked up under in run ``run_id``; ``None`` when the run did not
-        key it (a node whose behaviour is ``disable``, ``ignore`` or ``recompute``... or an
-        item past the first 10,000).
+        none is given) was looked up or stored under in run ``run_id``; ``None`` when the run
+        did not key it (a ``disable`` or ``ignore`` node, one that reads a ``disable`` node,
+        an item past the first 10,000).
 
         Example: ``dr.cache.get_cache_key(dr.cache.last_run_id, "total")``.
         """
-        found = self.cache_keys.get(run_id, {}).get(node_name)
-        if isinstance(found, dict) and task_id is not None:
-            found = found.get(task_id)
-        return found
+        state = self._runs.get(run_id)
+        if state is None:
+            return None
+        return _recorded_one(state.keys, state.item_keys, node_name, task_id)
 
     def hits(self, run_id: str | None = None) -> collections.Counter[str]:
         """How many results of each node run ``run_id`` (default: the last) took from the cache."""
-        return self._count(run_id, CachingEventType.GET_RESULT)
+        return self._counts(run_id)[0]
 
     def misses(self, run_id: str | None = None) -> collections.Counter[str]:
         """How many times each node ran in run ``run_id`` (default: the last)."""
-        return self._count(run_id, CachingEventType.EXECUTE_NODE)
+        return self._counts(run_id)[1]
 
-    def _count(self, run_id: str | None, kind: CachingEventType) -> collections.Counter[str]:
-        events = self._events(run_id or self.last_run_id, "debug")
-        return collections.Counter(e.node_name for e in events if e.event_type is kind)
+    def _counts(
+        self, run_id: str | None
+    ) -> tuple[collections.Counter[str], collections.Counter[str]]:
+        """(hits, runs) per node of run ``run_id``, from one reading of its events."""
+        hits: collections.Counter[str] = collections.Counter()
+        ran: collections.Counter[str] = collections.Counter()
+        for e in self._events(run_id or self.last_run_id, "debug"):
+            if e.event_type is CachingEventType.GET_RESULT:
+                hits[e.node_name] += 1
+            elif e.event_type is CachingEventType.EXECUTE_NODE:
+                ran[e.node_name] += 1
+        return hits, ran
 
     def version_data(self, result: Any, run_id: str | None = None) -> str:
         """The data version the cache gives ``result``."""
@@ -499,14 +492,13 @@ class CacheAdapter(LifecycleHooks):
         run_id = run_id if run_id is not None else self.last_run_id
         request = self._request(run_id)
         graph = self._graph_of(run_id)
-        hits = self.hits(run_id)
-        ran = self.misses(run_id)
+        hits, ran = self._counts(run_id)
         behaviors = self.resolve_behaviors(run_id)
 
         looks = {
             name: (
                 (_NOT_CACHED, "not cached (a Frontier; its block is)")
-                if name in self._frontiers
+                if graph.nodes[name].tags.get(FRONTIER_TAG)
                 else _run_look(behavior, hits[name], ran[name])
             )
             for name, behavior in behaviors.items()
@@ -562,6 +554,34 @@ class CacheAdapter(LifecycleHooks):
     def flush(self, timeout: float | None = None) -> bool:
         """Wait (blocking) until every queued write is stored."""
         return self.store.flush(timeout)
+
+
+def _recorded(flat: Mapping[str, str], items: Mapping[Any, Mapping[Any, Any]]) -> dict[str, Any]:
+    """A run's record by node (versions or keys): ``flat`` outside blocks, ``items`` by task."""
+    out: dict[str, Any] = dict(flat)
+    for node in list(items):
+        out[node] = _by_task(items[node])
+    return out
+
+
+def _recorded_one(
+    flat: Mapping[str, str],
+    items: Mapping[Any, Mapping[Any, Any]],
+    node: str,
+    task_id: str | None,
+) -> Any:
+    """One node's entry of :func:`_recorded` (one item's, with ``task_id``)."""
+    if node in flat:
+        return flat[node]
+    found = items.get(node)
+    if found is None:
+        return None
+    by_task = _by_task(found)
+    return by_task if task_id is None else by_task.get(task_id)
+
+
+def _by_task(found: Mapping[Any, Any]) -> dict[str | None, Any]:
+    return {task_text(task): v for task, v in list(found.items()) if v is not None}
 
 
 @dataclass(frozen=True)

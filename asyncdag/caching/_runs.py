@@ -40,9 +40,8 @@ class RunState:
         self._ids: OrderedDict[int, tuple[weakref.ref[Any], str]] = OrderedDict()
         self._held: OrderedDict[int, tuple[Any, str]] = OrderedDict()
         self.versions: dict[str, str] = {}  # node outside blocks -> data version
-        self.item_versions: dict[str, dict[Task, str]] = {}  # node in a block -> task -> version
         self.keys: dict[str, str] = {}  # node outside blocks -> cache key
-        self.item_keys: dict[str, dict[Task, str | None]] = {}  # node in a block -> task -> key
+        # node in a block -> (task -> data version, task -> cache key or None)
         self._items: dict[str, tuple[dict[Task, str], dict[Task, str | None]]] = {}
         self.wrote = False
         self.detached = False  # a worker process's copy: its events are relayed
@@ -97,12 +96,21 @@ class RunState:
             return
         found = self._items.get(node)
         if found is None:
-            found = self._items[node] = (self.item_versions.setdefault(node, {}), {})
-            self.item_keys[node] = found[1]
+            found = self._items[node] = ({}, {})
         versions, keys = found
         if len(versions) < ITEM_VERSIONS:
             versions[task] = version
             keys[task] = key
+
+    @property
+    def item_versions(self) -> dict[str, dict[Task, str]]:
+        """Node in a block -> task -> data version (the first ITEM_VERSIONS items)."""
+        return {node: found[0] for node, found in list(self._items.items())}
+
+    @property
+    def item_keys(self) -> dict[str, dict[Task, str | None]]:
+        """Node in a block -> task -> cache key (``None``: not known)."""
+        return {node: found[1] for node, found in list(self._items.items())}
 
     def node_version(self, node: str, version: str, key: str | None) -> None:
         """The version of the value of ``node`` outside blocks, and its key."""

@@ -23,6 +23,7 @@ from asyncdag.execution._resources import ResourceCache, resolve_sync
 
 __all__ = [
     "NodeRecord",
+    "call_detached",
     "call_step",
     "call_through_memo",
     "item_label",
@@ -140,7 +141,7 @@ def call_through_memo(
     key, found = memo.look(run, index, kwargs)
     if found is MISS:
         try:
-            value = _call(memo.fn, kwargs, detached)
+            value = call_detached(memo.fn, kwargs) if detached else memo.fn(**kwargs)
         except Exception as exc:
             memo.failed(run, index, key, exc)
             raise
@@ -151,15 +152,19 @@ def call_through_memo(
         return found
     token = _calls.switch_call(make_call()) if make_call is not None else None
     try:
-        return _call(step.fn, kwargs, detached)
+        return call_detached(step.fn, kwargs) if detached else step.fn(**kwargs)
     finally:
         if token is not None:
             _calls.exit_call(token)
 
 
-def _call(fn: Callable[..., Any], kwargs: dict[str, Any], detached: bool) -> Any:
-    if not detached:
-        return fn(**kwargs)
+def call_detached(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """Call sync user code on the loop's thread as if no loop were running.
+
+    Inline sync nodes (``execute()``, the inline executor) are plain blocking code, as in
+    Hamilton; some of them call ``asyncio.run()`` themselves, which refuses to start while the
+    thread has a running loop. The loop is suspended meanwhile anyway, so hide it for the call.
+    """
     loop = asyncio._get_running_loop()
     asyncio._set_running_loop(None)
     try:
@@ -212,6 +217,7 @@ def _run_steps(
     with_inputs: bool,
     held: Any,
 ) -> Outcome:
+    """:func:`run_block`'s steps, with its run current."""
     label_of = _LazyLabel(block, values)
     for step in block.steps:
         assert isinstance(step, CallStep)

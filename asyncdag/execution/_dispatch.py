@@ -44,7 +44,7 @@ from asyncdag import _calls
 from asyncdag._memo import Memo
 from asyncdag._sync import Signal, SlotLimiter
 from asyncdag.execution import _wire
-from asyncdag.execution._blockrun import NodeRecord, call_through_memo, run_block
+from asyncdag.execution._blockrun import NodeRecord, call_detached, call_through_memo, run_block
 from asyncdag.execution._instance import Instance
 from asyncdag.execution._outcome import DONE, Done, Ended, Outcome, Raised
 from asyncdag.execution._plan import BlockPlan, CallStep
@@ -59,26 +59,10 @@ __all__ = [
     "Remote",
     "ThreadCalls",
     "ThreadHops",
-    "call_detached",
 ]
 
 #: a thread hop keeps taking items while it has run for less than this (seconds)
 HOP_SECONDS = 0.001
-
-
-def call_detached(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
-    """Call sync user code on the loop's thread as if no loop were running.
-
-    Inline sync nodes (``execute()``, the inline executor) are plain blocking code, as in
-    Hamilton; some of them call ``asyncio.run()`` themselves, which refuses to start while the
-    thread has a running loop. The loop is suspended meanwhile anyway, so hide it for the call.
-    """
-    loop = asyncio._get_running_loop()
-    asyncio._set_running_loop(None)
-    try:
-        return fn(**kwargs)
-    finally:
-        asyncio._set_running_loop(loop)
 
 
 class _ChainFailed(Exception):

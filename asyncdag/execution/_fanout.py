@@ -40,7 +40,8 @@ from typing import Any
 
 from asyncdag import _calls
 from asyncdag._sync import Credits
-from asyncdag.execution._dispatch import Dispatch, call_detached
+from asyncdag.execution._blockrun import call_detached
+from asyncdag.execution._dispatch import Dispatch
 from asyncdag.execution._frontier import Frontier
 from asyncdag.execution._instance import Instance, ItemEnded, SyncCalls
 from asyncdag.execution._nodeevents import task_id
