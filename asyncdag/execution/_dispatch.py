@@ -315,6 +315,10 @@ class Dispatch:
     advance_inline: bool = False
     #: the executor in charge, as hooks name it
     executor: str = ""
+    #: instances run as tasks of the run on its loop, one slot each: an expansion may start
+    #: an item of a lone async block as its own task, with no Instance (``_fanout._Lone``),
+    #: holding the slot that :meth:`granted` hands over
+    starts_lone: bool = False
 
     def admit_nowait(self, run: Run) -> bool:
         """Take what one more instance needs, if it is there now."""
@@ -325,6 +329,11 @@ class Dispatch:
 
     def start(self, child: Instance) -> None:
         raise NotImplementedError
+
+    def granted(self) -> SlotLimiter | None:
+        """The limiter whose slot the last admission took, now the caller's to give back
+        (``None``: it took none); for an item started without an Instance (``starts_lone``)."""
+        return None
 
     def release(self, child: Instance) -> None:
         """``child`` has finished: give back what ``admit`` took for it."""
@@ -349,6 +358,7 @@ class InLoop(Dispatch):
         self.sequential = sequential
         self.executor = executor
         self.advance_inline = sequential  # the inline executor: everything on the loop
+        self.starts_lone = not sequential
         self._busy = False
         self._free: Signal | None = Signal() if sequential else None
         self._slotted = False  # the last admission took a slot (start() hands it to the child)
@@ -380,6 +390,12 @@ class InLoop(Dispatch):
         if self.limiter is not None and self.limiter not in run.held:
             await run.take_slot(self.limiter)
             self._slotted = True
+
+    def granted(self) -> SlotLimiter | None:
+        if self._slotted:
+            self._slotted = False
+            return self.limiter
+        return None
 
     def start(self, child: Instance) -> None:
         if self._slotted:

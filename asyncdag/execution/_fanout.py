@@ -7,6 +7,12 @@ starts it through the dispatch; the child's outcome comes back once, in
 :meth:`Expansion.child_finished`, which fills the sinks (list collectors, streaming
 collectors, ``astream``) and gives the credit back when every consumer has the value.
 
+When the block is one async node reading only its item and nothing watches the item
+(:class:`_Lone` says when), the item needs no ``Instance``: it is one task,
+:meth:`Expansion._lone_item`, that calls the node, fills the list collectors and gives the
+slot and the credit back itself; only a failure makes the item's ``Instance``, which then
+comes back through ``child_finished`` like any other.
+
 Who owns what
 -------------
 - One ``Expansion`` per expander step of an instance. It owns one task of the run (the drive
@@ -35,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import types
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
@@ -46,7 +53,7 @@ from asyncdag.execution._frontier import Frontier
 from asyncdag.execution._instance import Instance, ItemEnded, SyncCalls
 from asyncdag.execution._nodeevents import task_id
 from asyncdag.execution._outcome import Done, Ended, Outcome, Raised
-from asyncdag.execution._plan import ExpandStep
+from asyncdag.execution._plan import CallStep, ExpandStep
 from asyncdag.execution._resources import resolve_async
 from asyncdag.execution._streams import SKIPPED, Pump, SourceFailed, Stream
 from asyncdag.policies import DELIVER
@@ -73,6 +80,7 @@ class Expansion:
         "frontier",
         "gated",
         "lists",
+        "lone",
         "outstanding",
         "parent",
         "run",
@@ -115,9 +123,12 @@ class Expansion:
         # nothing of when it runs, and most items give their credit back without a call
         self._chunk = 1
         self._owed = 0
+        #: each item is one task of this expansion, with no Instance (see _start_lone)
+        self.lone: _Lone | None = None
 
     def start(self) -> None:
         run = self.run
+        self.lone = _Lone.of(self)
         for child_key, parent_key, ordered in self.block.stream_sinks:
             stream = Stream(ordered, self.consumed, run.from_thread)
             self.streams.append((child_key, stream))
@@ -237,6 +248,7 @@ class Expansion:
         credits = self.credits.available
         self.credits.available = 0
         pump = Pump(iter(source), credits=credits, deliver=self._deliver)
+        self._own_context()  # (the pump keeps a copy of it for the generator)
         self._give = pump.give  # credit now flows to the pump's thread
         self._chunk = pump.wake_at
         await pump.run()
@@ -248,6 +260,8 @@ class Expansion:
         if hasattr(source, "__aiter__"):
             await self._iterate_async(source.__aiter__())
         elif isinstance(source, Iterable):
+            if isinstance(source, _MATERIALIZED):
+                self._own_context()
             await self._iterate_inline(iter(source))
         else:
             raise SourceFailed(
@@ -256,6 +270,14 @@ class Expansion:
                     " iterable; yield the items, or return a list or an async iterable"
                 )
             )
+
+    def _own_context(self) -> None:
+        """No code of the expander runs in this task any more (its source is a pump's or a
+        plain collection): its ``CallInfo`` goes, so that the tasks of lone items, which
+        start from this context, need not clear it each."""
+        if self.lone is not None:
+            _calls.switch_call(None)
+            self.lone.clears_call = False
 
     async def _iterate_async(self, it: AsyncIterator[Any]) -> None:
         run, credits = self.run, self.credits
@@ -360,9 +382,17 @@ class Expansion:
             await dispatch.admit(self.run)
 
     def _start_child(self, item: Any, depth: int = 0) -> None:
-        run, parent, name = self.run, self.parent, self.step.name
         i = self.count
         self.count = i + 1
+        lone = self.lone
+        if lone is not None:
+            for lst, _ in lone.sinks:
+                lst.append(None)
+            self.outstanding += 1
+            item_task = self._lone_item(lone, i, item, self.dispatch.granted())
+            self.run.spawn(item_task, eager=True, settles=True)
+            return
+        run, parent, name = self.run, self.parent, self.step.name
         if self.frontier is not None:
             self.frontier.started(i, depth)
         for lst in self.lists.values():
@@ -438,15 +468,7 @@ class Expansion:
         # already: their releases came first and left a negative count).
         held = self.unconsumed.pop(i, 0) + len(self.streams) + child.charged
         if held == 0:
-            if self._chunk == 1:
-                self._give()
-            else:
-                owed = self._owed + 1
-                if owed >= self._chunk:
-                    self._owed = 0
-                    self._give(owed)
-                else:
-                    self._owed = owed
+            self._credit_back()
         else:
             self.unconsumed[i] = held
             for key, stream in self.streams:
@@ -458,6 +480,80 @@ class Expansion:
                     stream.skip(i)
         if self.exhausted and not self.outstanding:
             self._maybe_done()
+
+    def _credit_back(self) -> None:
+        """An item's window credit comes back (to a pump: in chunks, see ``__init__``)."""
+        if self._chunk == 1:
+            self._give()
+        else:
+            owed = self._owed + 1
+            if owed >= self._chunk:
+                self._owed = 0
+                self._give(owed)
+            else:
+                self._owed = owed
+
+    async def _lone_item(self, lone: _Lone, i: int, item: Any, slotted: Any) -> None:
+        """Item ``i`` of a lone block (:class:`_Lone`), start to end, as one task: the node's
+        call, its value into the list collectors, the slot it holds (``slotted``, a limiter) and
+        the window credit back.
+
+        What a block instance would do, without one: a failure (or the node's own
+        ``CancelledError``) makes the item's :class:`Instance` then and hands it the error,
+        so that error policies, ``astream``'s failure events and ``child_finished`` decide
+        as for any item. Whatever else escapes (a bug, a ``KeyboardInterrupt``) fails the
+        run here: the task is spawned with ``settles=True``.
+        """
+        run = self.run
+        try:
+            if lone.clears_call:  # this task's own context: not the expander's CallInfo
+                _calls.switch_call(None)
+            step = lone.step
+            try:
+                if lone.positional:
+                    value = await step.fn(item)
+                else:
+                    value = await step.fn(**{lone.keyword: item})
+            except asyncio.CancelledError as exc:
+                if run.alive:  # the node's own CancelledError, not the run's cancellation
+                    self._lone_failed(i, item, slotted, exc)
+                    return
+                raise
+            except (Exception, SystemExit) as exc:
+                self._lone_failed(i, item, slotted, exc)
+                return
+            if not run.alive:
+                return
+            if slotted is not None:
+                slotted.release(run)
+            for lst, own in lone.sinks:
+                lst[i] = value if own else item
+            self.outstanding -= 1
+            self._credit_back()
+            if self.exhausted and not self.outstanding:
+                self._maybe_done()
+        except BaseException as exc:
+            if not isinstance(exc, asyncio.CancelledError) or run.alive:
+                run.fail(exc)
+                task = asyncio.current_task()
+                if task is not None:  # its exception is retrieved, as every task's is
+                    task.add_done_callback(_retrieve)
+            raise
+
+    def _lone_failed(self, i: int, item: Any, slotted: Any, exc: BaseException) -> None:
+        """Item ``i`` of a lone block failed: its Instance, made now, takes it from here."""
+        child = Instance(
+            self.run,
+            self.block,
+            {self.step.name: item},
+            self.parent,
+            (*self.parent.index, i),
+            self.calls,
+            self.child_finished,
+            self,
+        )
+        child.slotted = slotted
+        child.step_failed(self.block.steps[0], exc, 1)
 
     def consumed(self, i: int) -> None:
         """One consumer has taken item ``i`` (see :meth:`child_finished`)."""
@@ -490,6 +586,61 @@ class Expansion:
         for _, stream in self.streams:
             stream.close(self.count)
         parent.complete_expansion(self.step.done_step)
+
+
+class _Lone:
+    """How the items of an expansion run when each is one async call and nothing else: the
+    block is one async node reading only the item, with no policy, cache or hook wrapping it
+    (no ``CallInfo`` to make), no per-worker resource, no ``astream`` event; nobody listens
+    to node, item or task events; no streaming collector and no Frontier; and the dispatch
+    runs instances as tasks of the run on its loop (``Dispatch.starts_lone``), so the
+    expansion may spawn such an item itself, with the slot its admission took. Then an item needs no
+    :class:`Instance` unless it fails (``Expansion._lone_item``)."""
+
+    __slots__ = ("clears_call", "keyword", "positional", "sinks", "step")
+
+    def __init__(self, step: CallStep, keyword: str, sinks: tuple[tuple[list[Any], bool], ...]):
+        self.step = step
+        self.keyword = keyword
+        #: each list collector's list, and whether it takes the node's value (else the item)
+        self.sinks = sinks
+        #: the expander's CallInfo may be current where items start (Expansion._own_context)
+        self.clears_call = True
+        #: ``fn(item)`` binds the item as ``fn(**{keyword: item})`` would (a plain function
+        #: whose first parameter is that keyword, not positional-only): the cheaper call
+        code = getattr(step.fn, "__code__", None)
+        self.positional = (
+            isinstance(step.fn, types.FunctionType)
+            and code is not None
+            and code.co_argcount >= 1
+            and code.co_posonlyargcount == 0
+            and code.co_varnames[0] == keyword
+        )
+
+    @staticmethod
+    def of(expansion: Expansion) -> _Lone | None:
+        block, run, step = expansion.block, expansion.run, expansion.step
+        lone = block.lone_async
+        if lone is None or not expansion.dispatch.starts_lone or step.frontier:
+            return None
+        if lone.wants_call or lone.memo is not None or lone.resource_args or lone.emit:
+            return None
+        if block.stream_sinks or lone.local is None or len(lone.local) != 1:
+            return None
+        hooks = run.hooks
+        if hooks is not None and (
+            hooks.nodes or hooks.item_yielded or hooks.before_task or hooks.after_task
+        ):
+            return None
+        keyword, key = lone.local[0]
+        assert key == step.name  # a lone block's instance holds only its item
+        sinks = tuple((lst, name == lone.name) for name, lst in expansion.lists.items())
+        return _Lone(lone, keyword, sinks)
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def hooked_total(run: Any) -> bool:

@@ -117,14 +117,15 @@ class Pump:
         loop = self._loop = asyncio.get_running_loop()
         self._start_job()
         try:
+            items, deliver = self._items, self._deliver
             while True:
-                with self._lock:
-                    batch = list(self._items)
-                    self._items.clear()
-                    self._scheduled = False
-                    finished = self._finished
-                for item in batch:
-                    pending = self._deliver(item)
+                # the flag first, then what is there: an item appended after this line asks
+                # for a wake-up of its own (the thread's side needs no lock for it)
+                self._scheduled = False
+                finished = self._finished
+                batch = len(items)
+                for _ in range(batch):
+                    pending = deliver(items.popleft())
                     if pending is not None:
                         await pending
                 if finished and not batch:
@@ -194,32 +195,42 @@ class Pump:
     # -- the thread's side ---------------------------------------------------------------------
 
     def _produce(self) -> None:
-        it, lock = self._it, self._lock
+        it, lock, items = self._it, self._lock, self._items
         while True:
-            with lock:
+            with lock:  # the credit there is, all of it: spent below, item by item
                 if self._stopped:
                     break  # closed below, on this thread
-                if self._credits <= 0:
+                credits = self._credits
+                if credits <= 0:
                     self._running = False  # starved: give the thread back
                     return
-                self._credits -= 1
-            try:
-                item = next(it)
-            except StopIteration:
-                with lock:
-                    self._credits += 1  # that credit found the end, not an item
-                self._end(None)
-                return
-            except BaseException as exc:
-                self._end(exc)
-                return
-            with lock:
-                self._items.append(item)
-                wake = not self._scheduled
-                self._scheduled = True
-            if wake:
-                self._call_loop(self._wake)
+                self._credits = 0
+            while credits and not self._stopped:
+                try:
+                    item = next(it)
+                except StopIteration:
+                    self._give_back(credits)  # what found the end, and the rest: not items
+                    self._end(None)
+                    return
+                except BaseException as exc:
+                    self._give_back(credits)
+                    self._end(exc)
+                    return
+                credits -= 1
+                # deque.append and the flag are atomic: the loop's side resets the flag
+                # before it takes what is there, so an item is either taken by a drain
+                # under way or announced by a wake-up of its own
+                items.append(item)
+                if not self._scheduled:
+                    self._scheduled = True
+                    self._call_loop(self._wake)
+            if credits:
+                self._give_back(credits)
         self._close_job()
+
+    def _give_back(self, credits: int) -> None:
+        with self._lock:
+            self._credits += credits
 
     def _close_job(self) -> None:
         _close(self._it)

@@ -1,0 +1,204 @@
+"""Items of a lone block (one async node reading only its item) run as one task each, with
+no block instance (``asyncdag.execution._fanout._Lone``): the same values, errors, policies,
+slots and cancellation as any item, and the route is taken only where nothing needs more."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import pytest
+
+from asyncdag import driver, errors
+from asyncdag.execution import _fanout, executors
+from asyncdag.htypes import ItemFailure
+from asyncdag.lifecycle import LifecycleHooks
+from tests.dags_engine import lone
+
+pytestmark = pytest.mark.anyio
+
+ITEMS = list(range(40))
+
+
+@pytest.fixture
+def routed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """How many items took the lone route."""
+    count: list[int] = []
+    original = _fanout.Expansion._lone_item
+
+    def counting(self: Any, lone_: Any, i: int, item: Any, slotted: Any) -> Any:
+        count.append(i)
+        return original(self, lone_, i, item, slotted)
+
+    monkeypatch.setattr(_fanout.Expansion, "_lone_item", counting)
+    for seen in lone.SEEN.values():
+        seen.clear()
+    yield count
+
+
+def _slots_back(dr: driver.Driver) -> None:
+    slots = dr.remote.slots
+    assert slots is not None
+    assert slots.statistics().borrowed == 0
+
+
+async def test_values_in_yield_order_from_every_kind_of_source(routed: list[int]) -> None:
+    dr = driver.Builder().with_modules(lone).build()
+    out = await dr.aexecute(
+        ["doubled_all", "items_seen", "listed_all", "async_all"], inputs={"items": ITEMS}
+    )
+    doubled = [2 * i for i in ITEMS]
+    assert out == {
+        "doubled_all": doubled,
+        "items_seen": ITEMS,
+        "listed_all": doubled,
+        "async_all": doubled,
+    }
+    assert len(routed) == 3 * len(ITEMS)  # a sync generator, a list, an async generator
+    # no node sees the expander's CallInfo (nor any): it is its own call
+    for name, seen in lone.SEEN.items():
+        assert seen == [None] * len(ITEMS), name
+    _slots_back(dr)
+
+
+async def test_a_failing_item_names_its_node_and_index_and_gives_every_slot_back(
+    routed: list[int],
+) -> None:
+    dr = driver.Builder().with_modules(lone).build()
+    before = len(asyncio.all_tasks())
+    with pytest.raises(errors.NodeExecutionError) as info:
+        await dr.aexecute(["doubled_all"], inputs={"items": [*range(10), -1, *range(10)]})
+    assert info.value.node == "doubled" and info.value.index == (10,)
+    assert isinstance(info.value.__cause__, ValueError)
+    assert routed  # the items went the lone route
+    assert len(asyncio.all_tasks()) == before
+    _slots_back(dr)
+
+
+async def test_an_item_raising_cancelled_error_itself_fails_the_run_naming_it(
+    routed: list[int],
+) -> None:
+    dr = driver.Builder().with_modules(lone).build()
+    with pytest.raises(errors.NodeExecutionError) as info:
+        await dr.aexecute(["doubled_all"], inputs={"items": [1, 2, -2, 3]})
+    assert info.value.node == "doubled" and info.value.index == (2,)
+    assert isinstance(info.value.__cause__, asyncio.CancelledError)
+    _slots_back(dr)
+
+
+async def test_a_base_exception_escaping_an_item_fails_the_run_with_it(routed: list[int]) -> None:
+    dr = driver.Builder().with_modules(lone).build()
+    with pytest.raises(lone.Escaped):
+        await dr.aexecute(["doubled_all"], inputs={"items": [1, -3, 2]})
+    assert routed
+    _slots_back(dr)
+    # the driver serves the next run
+    assert await dr.aexecute(["doubled_all"], inputs={"items": [1]}) == {"doubled_all": [2]}
+
+
+async def test_error_policies_decide_for_lone_items_as_for_any(routed: list[int]) -> None:
+    dr = driver.Builder().with_modules(lone).build()
+    items = [0, -1, 1, -2, 2]
+    out = await dr.aexecute(["kept_all", "skipped_all"], inputs={"items": items})
+    kept = out["kept_all"]
+    assert [v for v in kept if not isinstance(v, ItemFailure)] == [0, 2, 4]
+    failures = [v for v in kept if isinstance(v, ItemFailure)]
+    assert [(f.node, f.index) for f in failures] == [("kept_doubled", (1,)), ("kept_doubled", (3,))]
+    assert kept.index(failures[0]) == 1 and kept.index(failures[1]) == 3  # in yield order
+    assert out["skipped_all"] == [0, 2, 4]
+    assert len(routed) == 2 * len(items)
+    _slots_back(dr)
+
+
+async def test_admission_bounds_lone_items_and_hands_each_its_slot() -> None:
+    ex = executors.AsyncioExecutor(max_tasks=3)
+    dr = driver.Builder().with_modules(lone).with_remote_executor(ex).build()
+    lone.GATE.update(event=asyncio.Event(), started=0)
+    run = asyncio.ensure_future(dr.aexecute(["held_all"], inputs={"items": list(range(10))}))
+    with anyio.fail_after(10):
+        while lone.GATE["started"] < 3:
+            await asyncio.sleep(0)
+    for _ in range(20):  # whatever more could start, would have by now
+        await asyncio.sleep(0)
+    assert lone.GATE["started"] == 3
+    assert ex.slots is not None and ex.slots.statistics().borrowed == 3
+    lone.GATE["event"].set()
+    with anyio.fail_after(10):
+        assert await run == {"held_all": list(range(10))}
+    assert ex.slots.statistics().borrowed == 0
+
+
+async def test_a_cancelled_run_leaves_no_lone_item_and_no_slot() -> None:
+    dr = driver.Builder().with_modules(lone).build()
+    lone.GATE.update(event=asyncio.Event(), started=0)
+    before = len(asyncio.all_tasks())
+    run = asyncio.ensure_future(dr.aexecute(["held_all"], inputs={"items": list(range(50))}))
+    with anyio.fail_after(10):
+        while lone.GATE["started"] < 50:
+            await asyncio.sleep(0)
+    run.cancel()
+    with anyio.fail_after(10):
+        await asyncio.wait({run})
+    assert run.cancelled()
+    assert len(asyncio.all_tasks()) == before
+    _slots_back(dr)
+
+
+async def test_a_lone_item_running_the_same_driver_again_takes_no_slot_of_its_own() -> None:
+    # 300 items with the default 256 slots, every outer item waiting for an inner run
+    dr = driver.Builder().with_modules(lone).build()
+    lone.DRIVER["dr"] = dr
+    try:
+        with anyio.fail_after(30):
+            out = await dr.aexecute(["reentered_all"], inputs={"items": list(range(300))})
+    finally:
+        lone.DRIVER.clear()
+    assert out == {"reentered_all": sum(2 * b + 2 * (b + 1) for b in range(300))}
+    _slots_back(dr)
+
+
+class _Items(LifecycleHooks):
+    def __init__(self) -> None:
+        self.tasks: list[Any] = []
+
+    def run_after_task_execution(self, **kwargs: Any) -> None:
+        self.tasks.append(kwargs["index"])
+
+
+class _Nodes(LifecycleHooks):
+    def __init__(self) -> None:
+        self.nodes: list[str] = []
+
+    def run_after_node_execution(self, **kwargs: Any) -> None:
+        self.nodes.append(kwargs["node_name"])
+
+
+@pytest.mark.parametrize("hooks", [_Items, _Nodes])
+async def test_items_take_the_instance_route_when_someone_listens(
+    routed: list[int], hooks: type[LifecycleHooks]
+) -> None:
+    adapter = hooks()
+    dr = driver.Builder().with_modules(lone).with_adapters(adapter).build()
+    out = await dr.aexecute(["doubled_all"], inputs={"items": [3, 1, 2]})
+    assert out == {"doubled_all": [6, 2, 4]}
+    assert routed == []
+    heard = getattr(adapter, "tasks", None) or getattr(adapter, "nodes")
+    assert len([h for h in heard if h != "item" and h != "doubled_all"]) == 3
+
+
+async def test_items_under_astream_or_a_cache_take_the_instance_route(
+    routed: list[int], tmp_path: Any
+) -> None:
+    dr = driver.Builder().with_modules(lone).build()
+    events = [e async for e in dr.astream(["doubled"], inputs={"items": [1, 2]})]
+    assert events
+    cached = driver.Builder().with_modules(lone).with_cache(str(tmp_path)).build()
+    try:
+        assert await cached.aexecute(["doubled_all"], inputs={"items": [1, 2]}) == {
+            "doubled_all": [2, 4]
+        }
+    finally:
+        cached.close()
+    assert routed == []
