@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import pickle
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -305,6 +306,63 @@ async def test_thread_work_of_a_finished_run_never_starts() -> None:
             await anyio.sleep(0)
     assert calls == [] and all(job.future.cancelled() for job in queued)
     pool.close()
+
+
+async def test_item_tasks_take_themselves_off_the_list_and_a_run_ends_without_their_callbacks() -> (
+    None
+):
+    run = Run(run_id="r", window=8, resources=None)
+    ran: list[int] = []
+
+    async def item(n: int) -> None:
+        try:
+            await asyncio.sleep(0)
+            ran.append(n)
+        finally:
+            run.unlist(asyncio.current_task())
+
+    tasks = [run.spawn_item(item(n)) for n in range(3)]
+    assert not any(t.done() for t in tasks)  # each suspended once: listed
+    run.finish()
+    with anyio.fail_after(5):
+        await run.wait()
+    assert ran == [0, 1, 2]
+    assert all(not t._callbacks for t in tasks)  # type: ignore[attr-defined]
+
+
+async def test_a_run_failing_before_its_item_tasks_began_ends_and_leaves_none() -> None:
+    # On 3.11 the tasks never run their coroutine (cancelled before their first step), so they
+    # never unlist themselves: the run's drain must drop them, not wait for them forever. On
+    # 3.12+ they start eagerly, suspend at once, and are cancelled there.
+    run = Run(run_id="r", window=8, resources=None)
+    began: list[int] = []
+
+    async def item(n: int) -> None:
+        try:
+            began.append(n)
+            await asyncio.sleep(10)
+        finally:
+            run.unlist(asyncio.current_task())
+
+    tasks = [run.spawn_item(item(n)) for n in range(3)]
+    run.fail(RuntimeError("over"))
+    with pytest.raises(RuntimeError), anyio.fail_after(5):
+        await run.wait()
+    assert all(t.done() for t in tasks)
+    assert began == ([0, 1, 2] if sys.version_info >= (3, 12) else [])
+
+
+async def test_an_item_task_that_does_not_unlist_itself_still_lets_its_run_end() -> None:
+    run = Run(run_id="r", window=8, resources=None)
+
+    async def forgetful() -> None:
+        await asyncio.sleep(0)
+
+    task = run.spawn_item(forgetful())
+    run.finish()
+    with anyio.fail_after(5):
+        await run.wait()
+    assert task.done()
 
 
 async def test_a_run_drains_even_when_its_waiter_is_cancelled_again() -> None:

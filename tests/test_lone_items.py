@@ -188,17 +188,56 @@ async def test_items_take_the_instance_route_when_someone_listens(
     assert len([h for h in heard if h != "item" and h != "doubled_all"]) == 3
 
 
-async def test_items_under_astream_or_a_cache_take_the_instance_route(
-    routed: list[int], tmp_path: Any
-) -> None:
+async def test_items_streamed_by_astream_take_the_instance_route(routed: list[int]) -> None:
     dr = driver.Builder().with_modules(lone).build()
     events = [e async for e in dr.astream(["doubled"], inputs={"items": [1, 2]})]
-    assert events
-    cached = driver.Builder().with_modules(lone).with_cache(str(tmp_path)).build()
-    try:
-        assert await cached.aexecute(["doubled_all"], inputs={"items": [1, 2]}) == {
-            "doubled_all": [2, 4]
-        }
-    finally:
-        cached.close()
+    assert sorted(e.value for e in events if e.node == "doubled") == [2, 4]
     assert routed == []
+    # asked for by aexecute, an in-block node is a list collector: the lone route
+    assert await dr.aexecute(["doubled"], inputs={"items": [1, 2]}) == {"doubled": [2, 4]}
+    assert len(routed) == 2
+
+
+async def test_cached_lone_items_miss_then_hit_on_the_lone_route(
+    routed: list[int], tmp_path: Any
+) -> None:
+    items = [3, 1, 2, 0]
+    dr = driver.Builder().with_modules(lone).with_cache(str(tmp_path)).build()
+    try:
+        first = await dr.aexecute(["doubled_all"], inputs={"items": items})
+        calls = len(lone.SEEN["doubled"])
+        second = await dr.aexecute(["doubled_all"], inputs={"items": items})
+        assert first == second == {"doubled_all": [6, 2, 4, 0]}
+        assert calls == len(items)  # every item a miss, each called once
+        assert len(lone.SEEN["doubled"]) == calls  # then every item a hit: none called
+        assert len(routed) == 2 * len(items)
+        runs = list(dr.cache.data_versions)
+        assert len(runs) == 2
+        # each item keyed and versioned on its own, by its task id
+        assert sorted(dr.cache.data_versions[runs[0]]["doubled"]) == ["0", "1", "2", "3"]
+        assert dr.cache.misses(runs[0])["doubled"] == len(items)
+        assert dr.cache.hits(runs[1])["doubled"] == len(items)
+        assert dr.cache.misses(runs[1])["doubled"] == 0
+    finally:
+        dr.close()
+    _slots_back(dr)
+
+
+async def test_a_cached_lone_item_that_fails_is_reported_and_not_kept(
+    routed: list[int], tmp_path: Any
+) -> None:
+    dr = driver.Builder().with_modules(lone).with_cache(str(tmp_path)).build()
+    try:
+        with pytest.raises(errors.NodeExecutionError) as info:
+            await dr.aexecute(["doubled_all"], inputs={"items": [1, -1, 2]})
+        assert info.value.node == "doubled" and info.value.index == (1,)
+        assert routed
+        # item 1 finished (two loop turns) before -1 failed (three) and cut 2 short (four):
+        # item 1 is kept, the other two run again
+        lone.SEEN["doubled"].clear()
+        with pytest.raises(errors.NodeExecutionError):
+            await dr.aexecute(["doubled_all"], inputs={"items": [1, -1, 2]})
+        assert len(lone.SEEN["doubled"]) == 2
+    finally:
+        dr.close()
+    _slots_back(dr)

@@ -46,11 +46,12 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 from asyncdag import _calls
+from asyncdag._memo import SLOW, Memo
 from asyncdag._sync import Credits
 from asyncdag.execution._blockrun import call_detached
 from asyncdag.execution._dispatch import Dispatch
 from asyncdag.execution._frontier import Frontier
-from asyncdag.execution._instance import Instance, ItemEnded, SyncCalls
+from asyncdag.execution._instance import Instance, ItemEnded, SyncCalls, call_memo
 from asyncdag.execution._nodeevents import task_id
 from asyncdag.execution._outcome import Done, Ended, Outcome, Raised
 from asyncdag.execution._plan import CallStep, ExpandStep
@@ -59,6 +60,8 @@ from asyncdag.execution._streams import SKIPPED, Pump, SourceFailed, Stream
 from asyncdag.policies import DELIVER
 
 __all__ = ["Expansion"]
+
+_current_task = asyncio.current_task
 
 _MATERIALIZED = (list, tuple, range, dict, set, frozenset, str, bytes)
 
@@ -389,8 +392,7 @@ class Expansion:
             for lst, _ in lone.sinks:
                 lst.append(None)
             self.outstanding += 1
-            item_task = self._lone_item(lone, i, item, self.dispatch.granted())
-            self.run.spawn(item_task, eager=True, settles=True)
+            self.run.spawn_item(self._lone_item(lone, i, item, self.dispatch.granted()))
             return
         run, parent, name = self.run, self.parent, self.step.name
         if self.frontier is not None:
@@ -502,7 +504,7 @@ class Expansion:
         ``CancelledError``) makes the item's :class:`Instance` then and hands it the error,
         so that error policies, ``astream``'s failure events and ``child_finished`` decide
         as for any item. Whatever else escapes (a bug, a ``KeyboardInterrupt``) fails the
-        run here: the task is spawned with ``settles=True``.
+        run here. The task takes itself off the run's list as it ends (``Run.spawn_item``).
         """
         run = self.run
         try:
@@ -510,7 +512,9 @@ class Expansion:
                 _calls.switch_call(None)
             step = lone.step
             try:
-                if lone.positional:
+                if step.memo is not None:
+                    value = await self._lone_memo(step, step.memo, lone.keyword, i, item, slotted)
+                elif lone.positional:
                     value = await step.fn(item)
                 else:
                     value = await step.fn(**{lone.keyword: item})
@@ -539,9 +543,25 @@ class Expansion:
                 if task is not None:  # its exception is retrieved, as every task's is
                     task.add_done_callback(_retrieve)
             raise
+        finally:
+            run.unlist(_current_task())  # (Run.spawn_item)
 
-    def _lone_failed(self, i: int, item: Any, slotted: Any, exc: BaseException) -> None:
-        """Item ``i`` of a lone block failed: its Instance, made now, takes it from here."""
+    async def _lone_memo(
+        self, step: CallStep, memo: Memo, keyword: str, i: int, item: Any, slotted: Any
+    ) -> Any:
+        """A cached lone item's call (see ``asyncdag._memo``): a hit's value, or the node's
+        own value, kept by the cache; when the memo cannot answer at once, the cache's wrapper
+        with the item's ``CallInfo`` current (the one case that makes the item's Instance:
+        the CallInfo's owner)."""
+        kwargs = {keyword: item}
+        found = await call_memo(memo, self.run.info, (*self.parent.index, i), kwargs)
+        if found is SLOW:
+            _calls.enter_call(self._lone_instance(i, item, slotted).call_info(step))
+            return await step.fn(**kwargs)
+        return found
+
+    def _lone_instance(self, i: int, item: Any, slotted: Any) -> Instance:
+        """The Instance of lone item ``i``, made when something needs one."""
         child = Instance(
             self.run,
             self.block,
@@ -553,7 +573,11 @@ class Expansion:
             self,
         )
         child.slotted = slotted
-        child.step_failed(self.block.steps[0], exc, 1)
+        return child
+
+    def _lone_failed(self, i: int, item: Any, slotted: Any, exc: BaseException) -> None:
+        """Item ``i`` of a lone block failed: its Instance, made now, takes it from here."""
+        self._lone_instance(i, item, slotted).step_failed(self.block.steps[0], exc, 1)
 
     def consumed(self, i: int) -> None:
         """One consumer has taken item ``i`` (see :meth:`child_finished`)."""
@@ -590,8 +614,9 @@ class Expansion:
 
 class _Lone:
     """How the items of an expansion run when each is one async call and nothing else: the
-    block is one async node reading only the item, with no policy, cache or hook wrapping it
-    (no ``CallInfo`` to make), no per-worker resource, no ``astream`` event; nobody listens
+    block is one async node reading only the item, with no policy or hook wrapping it (no
+    ``CallInfo`` to make; a cache may, through its memo), no per-worker resource, no
+    ``astream`` event; nobody listens
     to node, item or task events; no streaming collector and no Frontier; and the dispatch
     runs instances as tasks of the run on its loop (``Dispatch.starts_lone``), so the
     expansion may spawn such an item itself, with the slot its admission took. Then an item needs no
@@ -623,7 +648,7 @@ class _Lone:
         lone = block.lone_async
         if lone is None or not expansion.dispatch.starts_lone or step.frontier:
             return None
-        if lone.wants_call or lone.memo is not None or lone.resource_args or lone.emit:
+        if lone.wants_call or lone.resource_args or (lone.emit and run.events is not None):
             return None
         if block.stream_sinks or lone.local is None or len(lone.local) != 1:
             return None

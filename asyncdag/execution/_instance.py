@@ -273,17 +273,7 @@ class Instance:
         value, kept by the cache; the cache's wrapper, with a ``CallInfo`` current, when the
         memo cannot answer at once. ``has_call``: this task's context holds this call's
         ``CallInfo`` already."""
-        run, index = self.run.info, self.index
-        key, found = memo.look(run, index, kwargs)
-        if found is MISS:
-            try:
-                value = await memo.fn(**kwargs)
-            except Exception as exc:
-                memo.failed(run, index, key, exc)
-                raise
-            if memo.keep(run, index, key, value):
-                await memo.settle()
-            return value
+        found = await call_memo(memo, self.run.info, self.index, kwargs)
         if found is SLOW:
             if not has_call:
                 _calls.enter_call(self.call_info(step))
@@ -571,6 +561,25 @@ class Instance:
         if self.expansion is not None:
             return str(self.expansion.dispatch.executor)
         return self._ran_on()
+
+
+async def call_memo(
+    memo: Memo, run: _calls.RunInfo, index: tuple[int, ...], kwargs: dict[str, Any]
+) -> Any:
+    """An async cached call through its memo (``asyncdag._memo``): a hit's value, or the
+    node's own value, kept by the cache; :data:`SLOW` when only the cache's wrapper can
+    answer (the caller calls it, with the call's ``CallInfo`` current)."""
+    key, found = memo.look(run, index, kwargs)
+    if found is MISS:
+        try:
+            value = await memo.fn(**kwargs)
+        except Exception as exc:
+            memo.failed(run, index, key, exc)
+            raise
+        if memo.keep(run, index, key, value):
+            await memo.settle()
+        return value
+    return found
 
 
 #: steps an async step's task runs in a row before it yields a loop turn

@@ -3,11 +3,11 @@
 Who owns what
 -------------
 A :class:`Run` is made for one ``aexecute`` call (or one payload in a worker). Every task of
-the run is created by :meth:`Run.spawn`, every piece of thread work by :meth:`Run.to_thread`
-(on a bounded pool the executor names), and every call from a thread back into the loop goes
-through :meth:`Run.from_thread`. Nothing of a run goes to the loop's default executor.
-Executor slots (``max_tasks``) are borrowed in the run's name, so that whatever a run still
-holds when it ends is given back at once.
+the run is created by :meth:`Run.spawn` (an item's by :meth:`Run.spawn_item`), every piece of
+thread work by :meth:`Run.to_thread` (on a bounded pool the executor names), and every call
+from a thread back into the loop goes through :meth:`Run.from_thread`. Nothing of a run goes
+to the loop's default executor. Executor slots (``max_tasks``) are borrowed in the run's name,
+so that whatever a run still holds when it ends is given back at once.
 
 Errors and cancellation
 -----------------------
@@ -155,6 +155,27 @@ class Run:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard if settles else self._task_done)
         return task
+
+    def spawn_item(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Start the task of one item, as ``spawn(coro, eager=True, settles=True)`` does,
+        with no done callback: ``coro`` takes its task off the run's list itself, as its last
+        act (:meth:`unlist`). An item costs one callback less on every loop turn it ends in.
+
+        A task cancelled before it began (the run failed meanwhile) never runs ``coro``: it
+        stays listed, done, until the run's next look at its list drops it (``_reap``).
+        """
+        if _EAGER:
+            task = asyncio.Task(coro, loop=self.loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+            if task.done():  # it never suspended: never listed
+                return task
+        else:
+            task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        return task
+
+    def unlist(self, task: asyncio.Task[Any] | None) -> None:
+        """``task`` (a :meth:`spawn_item` task, from inside itself) is ending: off the list."""
+        self._tasks.discard(task)  # type: ignore[arg-type,unused-ignore]
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -310,7 +331,8 @@ class Run:
     def _reap(self) -> None:
         """The tasks listed that are done already (the one that completed the root is, when
         this runs: it returned before this task woke), handled now rather than a loop turn
-        later by their done callbacks (which then find nothing to do)."""
+        later by their done callbacks (which then find nothing to do); and item tasks that
+        were cancelled before they began (``spawn_item``), which have no done callback."""
         for task in [task for task in self._tasks if task.done()]:
             self._task_done(task)
 
@@ -328,7 +350,11 @@ class Run:
         except BaseException:
             await self._cut_short()
             raise
-        await self._wait_out(lambda: list(self._tasks))
+        await self._wait_out(self._listed_tasks)
+
+    def _listed_tasks(self) -> list[asyncio.Future[Any]]:
+        self._reap()
+        return list(self._tasks)
 
     async def _wait_out(self, listed: Callable[[], list[asyncio.Future[Any]]]) -> None:
         """After success: until ``listed()`` is empty (each future there is dropped from
@@ -358,6 +384,7 @@ class Run:
         cancelled_again = False
         while True:
             self._stop()  # also tasks started by cleanup code
+            self._reap()  # (item tasks that never began are done, and listed until now)
             pending = [task for task in self._tasks if not task.done()]
             with self._lock:
                 threads = self._thread_waits
