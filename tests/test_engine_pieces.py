@@ -308,7 +308,7 @@ async def test_thread_work_of_a_finished_run_never_starts() -> None:
     pool.close()
 
 
-async def test_item_tasks_take_themselves_off_the_list_and_a_run_ends_without_their_callbacks() -> (
+async def test_node_tasks_take_themselves_off_the_list_and_a_run_ends_without_their_callbacks() -> (
     None
 ):
     run = Run(run_id="r", window=8, resources=None)
@@ -321,7 +321,7 @@ async def test_item_tasks_take_themselves_off_the_list_and_a_run_ends_without_th
         finally:
             run.unlist(asyncio.current_task())
 
-    tasks = [run.spawn_item(item(n)) for n in range(3)]
+    tasks = [run.spawn_node(item(n)) for n in range(3)]
     assert not any(t.done() for t in tasks)  # each suspended once: listed
     run.finish()
     with anyio.fail_after(5):
@@ -330,7 +330,7 @@ async def test_item_tasks_take_themselves_off_the_list_and_a_run_ends_without_th
     assert all(not t._callbacks for t in tasks)  # type: ignore[attr-defined]
 
 
-async def test_a_run_failing_before_its_item_tasks_began_ends_and_leaves_none() -> None:
+async def test_a_run_failing_before_its_node_tasks_began_ends_and_leaves_none() -> None:
     # On 3.11 the tasks never run their coroutine (cancelled before their first step), so they
     # never unlist themselves: the run's drain must drop them, not wait for them forever. On
     # 3.12+ they start eagerly, suspend at once, and are cancelled there.
@@ -344,7 +344,7 @@ async def test_a_run_failing_before_its_item_tasks_began_ends_and_leaves_none() 
         finally:
             run.unlist(asyncio.current_task())
 
-    tasks = [run.spawn_item(item(n)) for n in range(3)]
+    tasks = [run.spawn_node(item(n)) for n in range(3)]
     run.fail(RuntimeError("over"))
     with pytest.raises(RuntimeError), anyio.fail_after(5):
         await run.wait()
@@ -352,13 +352,13 @@ async def test_a_run_failing_before_its_item_tasks_began_ends_and_leaves_none() 
     assert began == ([0, 1, 2] if sys.version_info >= (3, 12) else [])
 
 
-async def test_an_item_task_that_does_not_unlist_itself_still_lets_its_run_end() -> None:
+async def test_a_node_task_that_does_not_unlist_itself_still_lets_its_run_end() -> None:
     run = Run(run_id="r", window=8, resources=None)
 
     async def forgetful() -> None:
         await asyncio.sleep(0)
 
-    task = run.spawn_item(forgetful())
+    task = run.spawn_node(forgetful())
     run.finish()
     with anyio.fail_after(5):
         await run.wait()

@@ -404,7 +404,7 @@ class InLoop(Dispatch):
         hooks = child.run.hooks
         if child.block.lone_async is not None and (hooks is None or not hooks.nodes):
             # one async node and nobody listening to node events: the item is one coroutine
-            child.run.spawn(child.run_single(), eager=True, settles=True)
+            child.run.spawn_node(child.run_single())
         else:
             child.start()
 

@@ -392,7 +392,7 @@ class Expansion:
             for lst, _ in lone.sinks:
                 lst.append(None)
             self.outstanding += 1
-            self.run.spawn_item(self._lone_item(lone, i, item, self.dispatch.granted()))
+            self.run.spawn_node(self._lone_item(lone, i, item, self.dispatch.granted()))
             return
         run, parent, name = self.run, self.parent, self.step.name
         if self.frontier is not None:
@@ -504,7 +504,7 @@ class Expansion:
         ``CancelledError``) makes the item's :class:`Instance` then and hands it the error,
         so that error policies, ``astream``'s failure events and ``child_finished`` decide
         as for any item. Whatever else escapes (a bug, a ``KeyboardInterrupt``) fails the
-        run here. The task takes itself off the run's list as it ends (``Run.spawn_item``).
+        run here. The task takes itself off the run's list as it ends (``Run.spawn_node``).
         """
         run = self.run
         try:
@@ -537,14 +537,10 @@ class Expansion:
             if self.exhausted and not self.outstanding:
                 self._maybe_done()
         except BaseException as exc:
-            if not isinstance(exc, asyncio.CancelledError) or run.alive:
-                run.fail(exc)
-                task = asyncio.current_task()
-                if task is not None:  # its exception is retrieved, as every task's is
-                    task.add_done_callback(_retrieve)
+            run.escaped(exc)
             raise
         finally:
-            run.unlist(_current_task())  # (Run.spawn_item)
+            run.unlist(_current_task())  # (Run.spawn_node)
 
     async def _lone_memo(
         self, step: CallStep, memo: Memo, keyword: str, i: int, item: Any, slotted: Any
@@ -661,11 +657,6 @@ class _Lone:
         assert key == step.name  # a lone block's instance holds only its item
         sinks = tuple((lst, name == lone.name) for name, lst in expansion.lists.items())
         return _Lone(lone, keyword, sinks)
-
-
-def _retrieve(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled():
-        task.exception()
 
 
 def hooked_total(run: Any) -> bool:

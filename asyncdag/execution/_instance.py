@@ -202,7 +202,7 @@ class Instance:
                 if step.fused and fuse:
                     continue  # runs inside the hop of its chain's first step
                 if step.is_async:  # its task reports its start, when it starts the call
-                    run.spawn(self._call_async(i, step), eager=True)
+                    run.spawn_node(self._call_async(i, step))
                     continue
                 if hooks is not None and hooks.before_node:
                     self.node_started(step)
@@ -217,54 +217,60 @@ class Instance:
         # One task per async step launched, and it goes on with an async step that its step
         # unblocked (a chain, a join): a node that follows another costs no task and no loop
         # turn. Every _CONTINUE_TURN steps in a row it yields, so a long chain of nodes that
-        # never suspend cannot hold the loop.
+        # never suspend cannot hold the loop. It settles itself (Run.spawn_node).
         inline = 0
         shown = True  # this task's context may hold a CallInfo (inherited, or an earlier step's)
         run = self.run
-        while True:
-            if not run.alive or self.ended:
-                return  # the item ended (or the run) before this call began: it never starts
-            hooks = run.hooks
-            if hooks is not None and hooks.before_node:
-                self.node_started(step)
-            # this task's own context, no reset needed; a node never sees another's CallInfo
-            if step.wants_call:
-                call: _calls.CallInfo | None = self.call_info(step)
-                _calls.enter_call(call)
-                shown = True
-            else:
-                call = None
-                if shown:
-                    _calls.switch_call(None)
-                    shown = False
-            try:
-                kwargs = self.kwargs(step)
-                if step.resource_args:
-                    await resolve_async(step.resource_args, kwargs, self.run.resources)
-                memo = step.memo
-                if memo is None:
-                    value = await step.fn(**kwargs)
+        try:
+            while True:
+                if not run.alive or self.ended:
+                    return  # the item ended (or the run) before this call began: it never starts
+                hooks = run.hooks
+                if hooks is not None and hooks.before_node:
+                    self.node_started(step)
+                # this task's own context, no reset needed; a node never sees another's CallInfo
+                if step.wants_call:
+                    call: _calls.CallInfo | None = self.call_info(step)
+                    _calls.enter_call(call)
+                    shown = True
                 else:
-                    value = await self._through_memo(step, memo, kwargs, call is not None)
-                    shown = True  # its wrapper's CallInfo may be current now
-            except asyncio.CancelledError as exc:
-                if self.run.alive:
-                    # The run cancels its tasks only once it is over: this is the node raising
-                    # CancelledError itself (it awaited a future someone else cancelled), a
-                    # failure of the node, not the run's cancellation.
+                    call = None
+                    if shown:
+                        _calls.switch_call(None)
+                        shown = False
+                try:
+                    kwargs = self.kwargs(step)
+                    if step.resource_args:
+                        await resolve_async(step.resource_args, kwargs, self.run.resources)
+                    memo = step.memo
+                    if memo is None:
+                        value = await step.fn(**kwargs)
+                    else:
+                        value = await self._through_memo(step, memo, kwargs, call is not None)
+                        shown = True  # its wrapper's CallInfo may be current now
+                except asyncio.CancelledError as exc:
+                    if self.run.alive:
+                        # The run cancels its tasks only once it is over: this is the node raising
+                        # CancelledError itself (it awaited a future someone else cancelled), a
+                        # failure of the node, not the run's cancellation.
+                        self.step_failed(step, exc, _attempts(call))
+                        return
+                    raise
+                except (Exception, SystemExit) as exc:
                     self.step_failed(step, exc, _attempts(call))
                     return
-                raise
-            except (Exception, SystemExit) as exc:
-                self.step_failed(step, exc, _attempts(call))
-                return
-            following = self._done_then_next(i, value, 1 if call is None else call.attempt)
-            if following is None:
-                return
-            i, step = following
-            inline += 1
-            if inline % _CONTINUE_TURN == 0:
-                await asyncio.sleep(0)
+                following = self._done_then_next(i, value, 1 if call is None else call.attempt)
+                if following is None:
+                    return
+                i, step = following
+                inline += 1
+                if inline % _CONTINUE_TURN == 0:
+                    await asyncio.sleep(0)
+        except BaseException as exc:
+            run.escaped(exc)
+            raise
+        finally:
+            run.unlist(asyncio.current_task())  # (Run.spawn_node)
 
     async def _through_memo(
         self, step: CallStep, memo: Memo, kwargs: dict[str, Any], has_call: bool
@@ -306,9 +312,9 @@ class Instance:
         """The whole instance when its block is one async node (the common per-item shape):
         the same as ``start()``, without the countdown around a lone step.
 
-        Its task is spawned with ``settles=True``: whatever escapes it other than the run's
-        own cancellation (a bug, a ``KeyboardInterrupt``) fails the run here, not through a
-        done callback.
+        It settles itself (``Run.spawn_node``): whatever escapes it other than the run's own
+        cancellation (a bug, a ``KeyboardInterrupt``) fails the run here, not through a done
+        callback.
         """
         step = self.block.lone_async  # (set: the dispatch runs only such blocks this way)
         assert step is not None
@@ -345,12 +351,10 @@ class Instance:
             self.remaining = 0
             self.finish(DONE)
         except BaseException as exc:
-            if not isinstance(exc, asyncio.CancelledError) or self.run.alive:
-                self.run.fail(exc)
-                task = asyncio.current_task()
-                if task is not None:  # its exception is retrieved, as every task's is
-                    task.add_done_callback(_retrieve)
+            self.run.escaped(exc)
             raise
+        finally:
+            self.run.unlist(asyncio.current_task())  # (Run.spawn_node)
 
     # -- completions -------------------------------------------------------------------------
 
@@ -588,8 +592,3 @@ _CONTINUE_TURN = 32
 
 def _attempts(call: _calls.CallInfo | None) -> int:
     return call.attempt if call is not None else 1
-
-
-def _retrieve(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled():
-        task.exception()

@@ -3,8 +3,8 @@
 Who owns what
 -------------
 A :class:`Run` is made for one ``aexecute`` call (or one payload in a worker). Every task of
-the run is created by :meth:`Run.spawn` (an item's by :meth:`Run.spawn_item`), every piece of
-thread work by :meth:`Run.to_thread` (on a bounded pool the executor names), and every call
+the run is created by :meth:`Run.spawn` (one that calls nodes: :meth:`Run.spawn_node`), every
+piece of thread work by :meth:`Run.to_thread` (on a bounded pool the executor names), and every call
 from a thread back into the loop goes through :meth:`Run.from_thread`. Nothing of a run goes
 to the loop's default executor. Executor slots (``max_tasks``) are borrowed in the run's name,
 so that whatever a run still holds when it ends is given back at once.
@@ -133,36 +133,25 @@ class Run:
 
     # -- tasks and threads ------------------------------------------------------------------
 
-    def spawn(
-        self, coro: Coroutine[Any, Any, Any], eager: bool = False, settles: bool = False
-    ) -> asyncio.Task[Any]:
-        """Start a task of the run; an exception escaping it fails the run.
-
-        ``eager`` (a node call, on Python 3.12+): the task runs at once, up to its first
-        suspension, as its own task (its own current task and context, so ``asyncio.timeout``
-        and anyio scopes inside behave): a call that never suspends costs no loop turn.
-        ``settles``: the coroutine fails the run itself for anything but the run's own
-        cancellation (``Instance.run_single``), so its end only takes it off the list.
-        """
-        if eager and _EAGER:
-            task = asyncio.Task(coro, loop=self.loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
-            if task.done():  # it never suspended: never listed
-                if not task.cancelled() and task.exception() is not None:
-                    self.fail(task.exception())  # type: ignore[arg-type]
-                return task
-        else:
-            task = self.loop.create_task(coro)
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Start a task of the run; an exception escaping it fails the run."""
+        task = self.loop.create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard if settles else self._task_done)
+        task.add_done_callback(self._task_done)
         return task
 
-    def spawn_item(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """Start the task of one item, as ``spawn(coro, eager=True, settles=True)`` does,
-        with no done callback: ``coro`` takes its task off the run's list itself, as its last
-        act (:meth:`unlist`). An item costs one callback less on every loop turn it ends in.
+    def spawn_node(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Start a task that calls nodes (an item's, or async steps of an instance).
 
-        A task cancelled before it began (the run failed meanwhile) never runs ``coro``: it
-        stays listed, done, until the run's next look at its list drops it (``_reap``).
+        On Python 3.12+ the task runs at once, up to its first suspension, as its own task
+        (its own current task and context, so ``asyncio.timeout`` and anyio scopes inside
+        behave): a call that never suspends costs no loop turn.
+
+        ``coro`` settles itself, with no done callback: it hands whatever escapes it to
+        :meth:`escaped`, and takes its task off the run's list as its last act
+        (:meth:`unlist`). A task cancelled before it began (the run failed meanwhile) never
+        runs ``coro``: it stays listed, done, until the run's next look at its list drops it
+        (``_reap``).
         """
         if _EAGER:
             task = asyncio.Task(coro, loop=self.loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
@@ -173,8 +162,17 @@ class Run:
         self._tasks.add(task)
         return task
 
+    def escaped(self, exc: BaseException) -> None:
+        """``exc`` escapes a :meth:`spawn_node` task, which re-raises it: anything but the
+        run's own cancellation (a bug, a ``KeyboardInterrupt``) fails the run."""
+        if not isinstance(exc, asyncio.CancelledError) or self.alive:
+            self.fail(exc)
+            task = asyncio.current_task()
+            if task is not None:  # its exception is retrieved, as every task's is
+                task.add_done_callback(_retrieve)
+
     def unlist(self, task: asyncio.Task[Any] | None) -> None:
-        """``task`` (a :meth:`spawn_item` task, from inside itself) is ending: off the list."""
+        """``task`` (a :meth:`spawn_node` task, from inside itself) is ending: off the list."""
         self._tasks.discard(task)  # type: ignore[arg-type,unused-ignore]
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
@@ -331,8 +329,8 @@ class Run:
     def _reap(self) -> None:
         """The tasks listed that are done already (the one that completed the root is, when
         this runs: it returned before this task woke), handled now rather than a loop turn
-        later by their done callbacks (which then find nothing to do); and item tasks that
-        were cancelled before they began (``spawn_item``), which have no done callback."""
+        later by their done callbacks (which then find nothing to do); and node tasks that
+        were cancelled before they began (``spawn_node``), which have no done callback."""
         for task in [task for task in self._tasks if task.done()]:
             self._task_done(task)
 
@@ -384,7 +382,7 @@ class Run:
         cancelled_again = False
         while True:
             self._stop()  # also tasks started by cleanup code
-            self._reap()  # (item tasks that never began are done, and listed until now)
+            self._reap()  # (node tasks that never began are done, and listed until now)
             pending = [task for task in self._tasks if not task.done()]
             with self._lock:
                 threads = self._thread_waits
@@ -496,3 +494,8 @@ async def call_hooks(hooks: HookSet, name: str, **kwargs: Any) -> None:
                 await result
         except Exception as exc:
             raise _hook_error(adapter, name, exc) from exc
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
