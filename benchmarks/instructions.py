@@ -1,5 +1,5 @@
 """``python -m benchmarks.instructions [w1 w1-sync w0 gather] [--n 3000]``: CPU instructions per
-item (per run for ``w0``), counted by valgrind rather than timed.
+item (per run for the W0 cases), counted by valgrind rather than timed.
 
 Why: this VM's wall clock moves by tens of percent between identical runs, so a change of a
 few percent to the per-item path cannot be seen in µs. Instructions executed are the same
@@ -18,6 +18,7 @@ the extra items (or runs), leaves out start-up, imports and planning. Cases:
   block runs on pool threads, items several to a hop) with a cache: every item a miss, or
   (after a first run) a hit;
 - ``w0``: W0 ``aexecute`` of the 20-node async DAG, per run;
+- ``w0-sync``: W0 ``execute`` of the 20-node sync DAG, per run;
 - ``gather``: W1's plain asyncio ``gather`` + ``Semaphore(256)``, per item (the target's
   baseline on the same measure).
 
@@ -94,6 +95,12 @@ _CASES = {
         "        await dr.aexecute(['c8'], inputs={'x': 1})\n"
         "new_loop().run_until_complete(body(R))\n"
     ),
+    "w0-sync": (
+        "from benchmarks.dags import w0_sync as m\n"
+        "dr = driver.Builder().with_modules(m).build()\n"
+        "for _ in range(R * N):\n"
+        "    dr.execute(['c8'], inputs={'x': 1})\n"
+    ),
     "gather": (
         "from benchmarks.w1 import plain_asyncio\n"
         "async def body(r):\n"
@@ -143,7 +150,7 @@ def count(case: str, n: int, runs: int) -> int:
 
 
 def per_unit(case: str, n: int) -> float:
-    """Instructions per item (per run for ``w0``): 5 runs minus 1 run, over the 4 extra."""
+    """Instructions per item (per run for the W0 cases): 5 runs minus 1 run, over the 4 extra."""
     return (count(case, n, 5) - count(case, n, 1)) / (4 * n)
 
 
@@ -161,9 +168,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     figures = {}
     for case in args.cases:
-        n = args.n if case != "w0" else max(1, args.n // 15)
+        per_run = case.startswith("w0")
+        n = max(1, args.n // 15) if per_run else args.n
         figures[case] = per_unit(case, n)
-        unit = "run" if case == "w0" else "item"
+        unit = "run" if per_run else "item"
         print(f"{case:8} {figures[case]:>10,.0f} instructions/{unit}", flush=True)
     if "w1" in figures and "gather" in figures:
         print(f"w1 / gather: {figures['w1'] / figures['gather']:.2f}x")
