@@ -63,6 +63,23 @@ async def test_values_in_yield_order_from_every_kind_of_source(routed: list[int]
     _slots_back(dr)
 
 
+async def test_each_lone_item_is_its_own_task_with_its_own_context_and_cancel_scopes(
+    routed: list[int],
+) -> None:
+    dr = driver.Builder().with_modules(lone).build()
+    lone.TASKS.clear()
+    items = list(range(1, 30))
+    try:
+        out = await dr.aexecute(["scoped_all"], inputs={"items": items})
+        assert out == {"scoped_all": items}  # each read back its own value
+        assert len(routed) == len(items)
+        assert len({id(t) for t in lone.TASKS}) == len(items)  # a task each
+        assert asyncio.current_task() not in lone.TASKS
+    finally:
+        lone.TASKS.clear()
+    assert lone.VAR.get() is None  # nor did the caller's context change
+
+
 async def test_a_failing_item_names_its_node_and_index_and_gives_every_slot_back(
     routed: list[int],
 ) -> None:

@@ -6,7 +6,10 @@ expansion (``_fanout._Lone``). Items finish out of order; negative items fail: -
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any
+
+import anyio
 
 from asyncdag import _calls
 from asyncdag.htypes import Collect, Parallelizable
@@ -148,3 +151,30 @@ async def held_item(held: int) -> int:
 
 def held_all(held_item: Collect[int]) -> list[int]:
     return list(held_item)
+
+
+#: set by one item's node: no other item may see it
+VAR: contextvars.ContextVar[int | None] = contextvars.ContextVar("lone_var", default=None)
+#: each call's own task (kept, so that no id is reused while the test looks)
+TASKS: list[Any] = []
+
+
+def scoped(items: list[int]) -> Parallelizable[int]:
+    yield from items
+
+
+async def scoped_item(scoped: int) -> int:
+    if VAR.get() is not None:
+        raise AssertionError(f"item {scoped} sees another item's context value {VAR.get()}")
+    VAR.set(scoped)
+    TASKS.append(asyncio.current_task())
+    with anyio.fail_after(5):  # a cancel scope of this task's own
+        await _settle(scoped)
+    with anyio.move_on_after(0):  # cancelled at once, and only this item
+        await asyncio.sleep(1)
+    await asyncio.sleep(0)
+    return int(VAR.get() or 0)
+
+
+def scoped_all(scoped_item: Collect[int]) -> list[int]:
+    return list(scoped_item)
