@@ -9,7 +9,7 @@ collectors, ``astream``) and gives the credit back when every consumer has the v
 
 When the block is one async node reading only its item and nothing watches the item
 (:class:`_Lone` says when), the item needs no ``Instance``: it is one task,
-:meth:`Expansion._lone_item`, that calls the node, fills the list collectors and gives the
+:meth:`_Lone.run_item`, that calls the node, fills the list collectors and gives the
 slot and the credit back itself; only a failure makes the item's ``Instance``, which then
 comes back through ``child_finished`` like any other.
 
@@ -126,7 +126,7 @@ class Expansion:
         # nothing of when it runs, and most items give their credit back without a call
         self._chunk = 1
         self._owed = 0
-        #: each item is one task of this expansion, with no Instance (see _start_lone)
+        #: each item is one task of this expansion, with no Instance (see _Lone)
         self.lone: _Lone | None = None
 
     def start(self) -> None:
@@ -392,7 +392,7 @@ class Expansion:
             for lst, _ in lone.sinks:
                 lst.append(None)
             self.outstanding += 1
-            self.run.spawn_node(self._lone_item(lone, i, item, self.dispatch.granted()))
+            self.run.spawn_node(lone.run_item(self, i, item, self.dispatch.granted()))
             return
         run, parent, name = self.run, self.parent, self.step.name
         if self.frontier is not None:
@@ -483,6 +483,13 @@ class Expansion:
         if self.exhausted and not self.outstanding:
             self._maybe_done()
 
+    def lone_done(self) -> None:
+        """A lone item has put its value in the lists (``_Lone.run_item``): it is over."""
+        self.outstanding -= 1
+        self._credit_back()
+        if self.exhausted and not self.outstanding:
+            self._maybe_done()
+
     def _credit_back(self) -> None:
         """An item's window credit comes back (to a pump: in chunks, see ``__init__``)."""
         if self._chunk == 1:
@@ -494,86 +501,6 @@ class Expansion:
                 self._give(owed)
             else:
                 self._owed = owed
-
-    async def _lone_item(self, lone: _Lone, i: int, item: Any, slotted: Any) -> None:
-        """Item ``i`` of a lone block (:class:`_Lone`), start to end, as one task: the node's
-        call, its value into the list collectors, the slot it holds (``slotted``, a limiter) and
-        the window credit back.
-
-        What a block instance would do, without one: a failure (or the node's own
-        ``CancelledError``) makes the item's :class:`Instance` then and hands it the error,
-        so that error policies, ``astream``'s failure events and ``child_finished`` decide
-        as for any item. Whatever else escapes (a bug, a ``KeyboardInterrupt``) fails the
-        run here. The task takes itself off the run's list as it ends (``Run.spawn_node``).
-        """
-        run = self.run
-        try:
-            if lone.clears_call:  # this task's own context: not the expander's CallInfo
-                _calls.switch_call(None)
-            step = lone.step
-            try:
-                if step.memo is not None:
-                    value = await self._lone_memo(step, step.memo, lone.keyword, i, item, slotted)
-                elif lone.positional:
-                    value = await step.fn(item)
-                else:
-                    value = await step.fn(**{lone.keyword: item})
-            except asyncio.CancelledError as exc:
-                if run.alive:  # the node's own CancelledError, not the run's cancellation
-                    self._lone_failed(i, item, slotted, exc)
-                    return
-                raise
-            except (Exception, SystemExit) as exc:
-                self._lone_failed(i, item, slotted, exc)
-                return
-            if not run.alive:
-                return
-            if slotted is not None:
-                slotted.release(run)
-            for lst, own in lone.sinks:
-                lst[i] = value if own else item
-            self.outstanding -= 1
-            self._credit_back()
-            if self.exhausted and not self.outstanding:
-                self._maybe_done()
-        except BaseException as exc:
-            run.escaped(exc)
-            raise
-        finally:
-            run.unlist(_current_task())  # (Run.spawn_node)
-
-    async def _lone_memo(
-        self, step: CallStep, memo: Memo, keyword: str, i: int, item: Any, slotted: Any
-    ) -> Any:
-        """A cached lone item's call (see ``asyncdag._memo``): a hit's value, or the node's
-        own value, kept by the cache; when the memo cannot answer at once, the cache's wrapper
-        with the item's ``CallInfo`` current (the one case that makes the item's Instance:
-        the CallInfo's owner)."""
-        kwargs = {keyword: item}
-        found = await call_memo(memo, self.run.info, (*self.parent.index, i), kwargs)
-        if found is SLOW:
-            _calls.enter_call(self._lone_instance(i, item, slotted).call_info(step))
-            return await step.fn(**kwargs)
-        return found
-
-    def _lone_instance(self, i: int, item: Any, slotted: Any) -> Instance:
-        """The Instance of lone item ``i``, made when something needs one."""
-        child = Instance(
-            self.run,
-            self.block,
-            {self.step.name: item},
-            self.parent,
-            (*self.parent.index, i),
-            self.calls,
-            self.child_finished,
-            self,
-        )
-        child.slotted = slotted
-        return child
-
-    def _lone_failed(self, i: int, item: Any, slotted: Any, exc: BaseException) -> None:
-        """Item ``i`` of a lone block failed: its Instance, made now, takes it from here."""
-        self._lone_instance(i, item, slotted).step_failed(self.block.steps[0], exc, 1)
 
     def consumed(self, i: int) -> None:
         """One consumer has taken item ``i`` (see :meth:`child_finished`)."""
@@ -616,7 +543,10 @@ class _Lone:
     to node, item or task events; no streaming collector and no Frontier; and the dispatch
     runs instances as tasks of the run on its loop (``Dispatch.starts_lone``), so the
     expansion may spawn such an item itself, with the slot its admission took. Then an item needs no
-    :class:`Instance` unless it fails (``Expansion._lone_item``)."""
+    :class:`Instance` unless it fails (:meth:`run_item`).
+
+    One per expansion, holding nothing of it (the expansion holds this): its methods are
+    handed the expansion."""
 
     __slots__ = ("clears_call", "keyword", "positional", "sinks", "step")
 
@@ -657,6 +587,77 @@ class _Lone:
         assert key == step.name  # a lone block's instance holds only its item
         sinks = tuple((lst, name == lone.name) for name, lst in expansion.lists.items())
         return _Lone(lone, keyword, sinks)
+
+    async def run_item(self, exp: Expansion, i: int, item: Any, slotted: Any) -> None:
+        """Item ``i`` of ``exp``, start to end, as one task: the node's call, its value into
+        the list collectors, the slot it holds (``slotted``, a limiter) and the window credit
+        back.
+
+        What a block instance would do, without one: a failure (or the node's own
+        ``CancelledError``) makes the item's :class:`Instance` then and hands it the error,
+        so that error policies, ``astream``'s failure events and ``child_finished`` decide
+        as for any item. Whatever else escapes (a bug, a ``KeyboardInterrupt``) fails the
+        run here. The task takes itself off the run's list as it ends (``Run.spawn_node``).
+        """
+        run = exp.run
+        try:
+            if self.clears_call:  # this task's own context: not the expander's CallInfo
+                _calls.switch_call(None)
+            step = self.step
+            try:
+                if step.memo is not None:
+                    value = await self._memo_call(exp, step.memo, i, item, slotted)
+                elif self.positional:
+                    value = await step.fn(item)
+                else:
+                    value = await step.fn(**{self.keyword: item})
+            except asyncio.CancelledError as exc:
+                if run.alive:  # the node's own CancelledError, not the run's cancellation
+                    self.instance(exp, i, item, slotted).step_failed(step, exc, 1)
+                    return
+                raise
+            except (Exception, SystemExit) as exc:
+                self.instance(exp, i, item, slotted).step_failed(step, exc, 1)
+                return
+            if not run.alive:
+                return
+            if slotted is not None:
+                slotted.release(run)
+            for lst, own in self.sinks:
+                lst[i] = value if own else item
+            exp.lone_done()
+        except BaseException as exc:
+            run.escaped(exc)
+            raise
+        finally:
+            run.unlist(_current_task())  # (Run.spawn_node)
+
+    async def _memo_call(self, exp: Expansion, memo: Memo, i: int, item: Any, slotted: Any) -> Any:
+        """A cached item's call (see ``asyncdag._memo``): a hit's value, or the node's own
+        value, kept by the cache; when the memo cannot answer at once, the cache's wrapper
+        with the item's ``CallInfo`` current (the one case that makes the item's Instance:
+        the CallInfo's owner)."""
+        kwargs = {self.keyword: item}
+        found = await call_memo(memo, exp.run.info, (*exp.parent.index, i), kwargs)
+        if found is SLOW:
+            _calls.enter_call(self.instance(exp, i, item, slotted).call_info(self.step))
+            return await self.step.fn(**kwargs)
+        return found
+
+    def instance(self, exp: Expansion, i: int, item: Any, slotted: Any) -> Instance:
+        """The Instance of item ``i`` of ``exp``, made when something needs one."""
+        child = Instance(
+            exp.run,
+            exp.block,
+            {exp.step.name: item},
+            exp.parent,
+            (*exp.parent.index, i),
+            exp.calls,
+            exp.child_finished,
+            exp,
+        )
+        child.slotted = slotted
+        return child
 
 
 def hooked_total(run: Any) -> bool:

@@ -44,8 +44,13 @@ def item(items: list[int]) -> Parallelizable[int]:
     yield from items
 
 
+#: the items ``doubled`` was called with
+CALLED: list[int] = []
+
+
 async def doubled(item: int) -> int:
     SEEN["doubled"].append(_calls.current_call())
+    CALLED.append(item)
     await _settle(item)
     await _fail(item)
     return item * 2
