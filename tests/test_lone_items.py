@@ -65,6 +65,20 @@ async def test_values_in_yield_order_from_every_kind_of_source(routed: list[int]
     _slots_back(dr)
 
 
+@pytest.mark.parametrize("window", [3, 1024])
+async def test_streaming_and_list_collectors_take_lone_items_within_the_window(
+    routed: list[int], window: int
+) -> None:
+    dr = driver.Builder().with_modules(lone).with_window(window).build()
+    out = await dr.aexecute(["doubled_streamed", "doubled_all"], inputs={"items": ITEMS})
+    assert out == {
+        "doubled_streamed": [2 * i for i in ITEMS],
+        "doubled_all": [2 * i for i in ITEMS],
+    }
+    assert len(routed) == len(ITEMS)
+    _slots_back(dr)
+
+
 async def test_each_lone_item_is_its_own_task_with_its_own_context_and_cancel_scopes(
     routed: list[int],
 ) -> None:

@@ -401,12 +401,7 @@ class InLoop(Dispatch):
         if self._slotted:
             child.slotted = self.limiter
             self._slotted = False
-        hooks = child.run.hooks
-        if child.block.lone_async is not None and (hooks is None or not hooks.nodes):
-            # one async node and nobody listening to node events: the item is one coroutine
-            child.run.spawn_node(child.run_single())
-        else:
-            child.start()
+        child.start()
 
     def release(self, child: Instance) -> None:
         if self.sequential:

@@ -483,10 +483,21 @@ class Expansion:
         if self.exhausted and not self.outstanding:
             self._maybe_done()
 
-    def lone_done(self) -> None:
-        """A lone item has put its value in the lists (``_Lone.run_item``): it is over."""
+    def lone_done(self, lone: _Lone, i: int, value: Any, item: Any) -> None:
+        """Lone item ``i`` (``_Lone.run_item``) made ``value``: the sinks take it (its item,
+        for a collector of the items themselves), as :meth:`child_finished` does for an
+        instance; its credit comes back once every streaming collector has taken it."""
+        for lst, own in lone.sinks:
+            lst[i] = value if own else item
         self.outstanding -= 1
-        self._credit_back()
+        streams = self.streams
+        if streams:
+            self.unconsumed[i] = len(streams)  # (no astream event of it: none was read yet)
+            name = lone.step.name
+            for key, stream in streams:
+                stream.put(i, value if key == name else item)
+        else:
+            self._credit_back()
         if self.exhausted and not self.outstanding:
             self._maybe_done()
 
@@ -539,11 +550,11 @@ class _Lone:
     """How the items of an expansion run when each is one async call and nothing else: the
     block is one async node reading only the item, with no policy or hook wrapping it (no
     ``CallInfo`` to make; a cache may, through its memo), no per-worker resource, no
-    ``astream`` event; nobody listens
-    to node, item or task events; no streaming collector and no Frontier; and the dispatch
-    runs instances as tasks of the run on its loop (``Dispatch.starts_lone``), so the
-    expansion may spawn such an item itself, with the slot its admission took. Then an item needs no
-    :class:`Instance` unless it fails (:meth:`run_item`).
+    ``astream`` event; nobody listens to node, item or task events; no Frontier; and the
+    dispatch runs instances as tasks of the run on its loop (``Dispatch.starts_lone``), so
+    the expansion may spawn such an item itself, with the slot its admission took. Then an
+    item needs no :class:`Instance` unless it fails (:meth:`run_item`); its value goes to
+    list and streaming collectors alike (``Expansion.lone_done``).
 
     One per expansion, holding nothing of it (the expansion holds this): its methods are
     handed the expansion."""
@@ -576,7 +587,7 @@ class _Lone:
             return None
         if lone.wants_call or lone.resource_args or (lone.emit and run.events is not None):
             return None
-        if block.stream_sinks or lone.local is None or len(lone.local) != 1:
+        if lone.local is None or len(lone.local) != 1:
             return None
         hooks = run.hooks
         if hooks is not None and (
@@ -623,9 +634,7 @@ class _Lone:
                 return
             if slotted is not None:
                 slotted.release(run)
-            for lst, own in self.sinks:
-                lst[i] = value if own else item
-            exp.lone_done()
+            exp.lone_done(self, i, value, item)
         except BaseException as exc:
             run.escaped(exc)
             raise

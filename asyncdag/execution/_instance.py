@@ -308,54 +308,6 @@ class Instance:
             self.launch_all(ready)
         return following  # its start is reported (or it is dropped) by the caller's loop
 
-    async def run_single(self) -> None:
-        """The whole instance when its block is one async node (the common per-item shape):
-        the same as ``start()``, without the countdown around a lone step.
-
-        It settles itself (``Run.spawn_node``): whatever escapes it other than the run's own
-        cancellation (a bug, a ``KeyboardInterrupt``) fails the run here, not through a done
-        callback.
-        """
-        step = self.block.lone_async  # (set: the dispatch runs only such blocks this way)
-        assert step is not None
-        try:
-            # this task's own context (no CallInfo: not the expander's either)
-            if step.wants_call:
-                call: _calls.CallInfo | None = self.call_info(step)
-                _calls.enter_call(call)
-            else:
-                call = None
-                _calls.switch_call(None)
-            try:
-                kwargs = self.kwargs(step)
-                if step.resource_args:
-                    await resolve_async(step.resource_args, kwargs, self.run.resources)
-                memo = step.memo
-                if memo is None:
-                    value = await step.fn(**kwargs)
-                else:
-                    value = await self._through_memo(step, memo, kwargs, call is not None)
-            except asyncio.CancelledError as exc:
-                if self.run.alive:  # the node's own CancelledError (see _call_async)
-                    self.step_failed(step, exc, _attempts(call))
-                    return
-                raise
-            except (Exception, SystemExit) as exc:
-                self.step_failed(step, exc, _attempts(call))
-                return
-            if not self.run.alive or self.ended:
-                return
-            self.values[step.name] = value
-            if step.emit:
-                self._emit(step.name, value)
-            self.remaining = 0
-            self.finish(DONE)
-        except BaseException as exc:
-            self.run.escaped(exc)
-            raise
-        finally:
-            self.run.unlist(asyncio.current_task())  # (Run.spawn_node)
-
     # -- completions -------------------------------------------------------------------------
 
     def step_done(self, i: int, value: Any, attempts: int = 1) -> None:

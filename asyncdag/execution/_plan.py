@@ -124,7 +124,7 @@ class BlockPlan:
     external: set[tuple[int, str]] = field(default_factory=set)
     all_sync: bool = True  # only sync CallSteps: an instance can run in one thread hop
     #: the step, when the block is one async node that reads no stream (set at compile): its
-    #: instances can run as one coroutine each (Instance.run_single)
+    #: items may run as one task each, with no Instance (``_fanout._Lone``)
     lone_async: CallStep | None = None
     emitted: tuple[str, ...] = ()  # CallSteps whose values astream reports
     label: Callable[[Any], Any] | None = None  # names an item (policies.item_label)

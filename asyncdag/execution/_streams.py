@@ -209,12 +209,10 @@ class Pump:
                 try:
                     item = next(it)
                 except StopIteration:
-                    self._give_back(credits)  # what found the end, and the rest: not items
-                    self._end(None)
+                    self._end(None, credits)  # what found the end, and the rest: not items
                     return
                 except BaseException as exc:
-                    self._give_back(credits)
-                    self._end(exc)
+                    self._end(exc, credits)
                     return
                 credits -= 1
                 # deque.append and the flag are atomic: the loop's side resets the flag
@@ -224,20 +222,18 @@ class Pump:
                 if not self._scheduled:
                     self._scheduled = True
                     self._call_loop(self._wake)
-            if credits:
-                self._give_back(credits)
+            if credits:  # stopped: what is left of it was not spent
+                with lock:
+                    self._credits += credits
         self._close_job()
-
-    def _give_back(self, credits: int) -> None:
-        with self._lock:
-            self._credits += credits
 
     def _close_job(self) -> None:
         _close(self._it)
         self._end(None)
 
-    def _end(self, error: BaseException | None) -> None:
+    def _end(self, error: BaseException | None, unspent: int = 0) -> None:
         with self._lock:
+            self._credits += unspent
             self._error = error if self._error is None else self._error
             self._finished = True
             self._running = False

@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 
 from asyncdag import _calls
-from asyncdag.htypes import Collect, Parallelizable
+from asyncdag.htypes import Collect, CollectStream, Parallelizable
 from asyncdag.policies import on_error
 
 
@@ -58,6 +58,10 @@ async def doubled(item: int) -> int:
 
 def doubled_all(doubled: Collect[int]) -> list[int]:
     return list(doubled)
+
+
+async def doubled_streamed(doubled: CollectStream[int]) -> list[int]:
+    return [v async for v in doubled]
 
 
 def items_seen(item: Collect[int]) -> list[int]:
