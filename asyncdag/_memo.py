@@ -16,6 +16,14 @@ of the run, it then calls the memo around the node's own function instead:
    a failure of ``fn`` is reported with ``failed(run, index, key, error)`` and then raised
    as usual.
 
+For the items of an expansion whose block is the node alone, reading only its item (the
+engine's lone route), the engine first asks ``items(run, parent, keyword)`` once: an
+:class:`ItemMemo` whose ``look(i, item)`` / ``keep(i, key, value)`` / ``failed(i, key,
+error)`` answer for item ``i`` (index path ``parent + (i,)``) as the memo's own do, with
+nothing to find out again per item; the engine calls its ``close()`` once the expansion's
+items are all done (before whatever reads them runs) and when the run ends, however it
+ended. ``None``: the engine uses ``look`` and ``keep``.
+
 ``look`` and ``keep`` never block and never suspend. ``index`` is the item's index path
 (``()`` outside blocks). The engine never looks at keys or values: what a hit or a miss means
 is the cache's business alone.
@@ -28,7 +36,7 @@ from typing import Any, Protocol
 
 from asyncdag._calls import RunInfo
 
-__all__ = ["MISS", "SLOW", "Memo", "memo_of"]
+__all__ = ["MISS", "SLOW", "ItemMemo", "Memo", "memo_of"]
 
 
 class _Sentinel:
@@ -47,6 +55,16 @@ MISS: Any = _Sentinel("MISS")
 SLOW: Any = _Sentinel("SLOW")
 
 
+class ItemMemo(Protocol):
+    def look(self, i: int, item: Any) -> tuple[Any, Any]: ...
+
+    def keep(self, i: int, key: Any, value: Any) -> bool: ...
+
+    def failed(self, i: int, key: Any, error: Exception) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class Memo(Protocol):
     #: the cache's wrapper, which this memo may stand in for
     wrapper: Callable[..., Any]
@@ -60,6 +78,8 @@ class Memo(Protocol):
     def keep(self, run: RunInfo, index: tuple[int, ...], key: Any, value: Any) -> bool: ...
 
     def failed(self, run: RunInfo, index: tuple[int, ...], key: Any, error: Exception) -> None: ...
+
+    def items(self, run: RunInfo, parent: tuple[int, ...], keyword: str) -> ItemMemo | None: ...
 
     async def settle(self) -> None: ...
 

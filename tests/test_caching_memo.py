@@ -16,7 +16,7 @@ import pytest
 
 from asyncdag import driver, lifecycle
 from asyncdag._memo import MISS, SLOW, memo_of
-from asyncdag.caching import _nodecall, _wrappers
+from asyncdag.caching import _memo_route, _wrappers
 from asyncdag.execution import executors
 from benchmarks.dags import w1_asyncdag, w1_asyncdag_sync
 from tests.dags_cache import memo_route
@@ -118,7 +118,7 @@ def test_what_the_memo_cannot_answer_goes_to_the_wrapper_with_the_calls_item(
 ) -> None:
     import asyncio
 
-    monkeypatch.setattr(_nodecall.StepMemo, "look", lambda self, run, index, kw: (None, SLOW))
+    monkeypatch.setattr(_memo_route.StepMemo, "look", lambda self, run, index, kw: (None, SLOW))
     dr = driver.Builder().with_modules(memo_route).with_cache(tmp_path).build()
     asyncio.run(dr.aexecute(["label"], inputs={"n": 4}))
     assert wrapper_calls["shifted"] == wrapper_calls["square"] == 4
@@ -133,7 +133,7 @@ def test_a_memo_answers_a_hit_from_memory_and_a_miss_it_may_decide(tmp_path: Pat
     """The piece itself: ``look`` -> MISS, ``keep``, then ``look`` -> the value."""
     dr = driver.Builder().with_modules(w1_asyncdag_sync).with_cache(tmp_path).build()
     seen: dict[str, Any] = {}
-    look = _nodecall.StepMemo.look
+    look = _memo_route.StepMemo.look
 
     def spying(self: Any, run: Any, index: Any, kwargs: Any) -> Any:
         if self.spec.name == "f":
@@ -142,12 +142,12 @@ def test_a_memo_answers_a_hit_from_memory_and_a_miss_it_may_decide(tmp_path: Pat
             return seen["found"][-1]
         return look(self, run, index, kwargs)
 
-    _nodecall.StepMemo.look = spying  # type: ignore[method-assign]
+    _memo_route.StepMemo.look = spying  # type: ignore[method-assign]
     try:
         dr.execute(["total"], inputs={"n": 3})
         dr.execute(["total"], inputs={"n": 3})
     finally:
-        _nodecall.StepMemo.look = look  # type: ignore[method-assign]
+        _memo_route.StepMemo.look = look  # type: ignore[method-assign]
     found = seen["found"]
     assert [f for _, f in found[:3]] == [MISS] * 3
     assert [f for _, f in found[3:]] == [1, 2, 3]  # hits: the values themselves

@@ -300,6 +300,7 @@ class CacheAdapter(LifecycleHooks):
         state = forget_run(self.uid, run_id)
         if state is None:
             return
+        state.record_batches()
         if self.log_to_file and state.log is not None:
             self._append_log_file(state.log)
         if state.wrote and not isinstance(error, asyncio.CancelledError):

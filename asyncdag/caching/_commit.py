@@ -157,6 +157,14 @@ class Batch:
                     batch.results.append(payload.result)
                 elif payload.value is not None:
                     batch.objects.append((payload.row[3], payload.value))
+            elif kind == "pack":  # literals of one node (Store.put_pack)
+                keys, node_name, code_version, versions, run = payload
+                group = (node_name, code_version, run)
+                found = small.get(group)
+                if found is None:
+                    found = small[group] = Pack()
+                found.keys.extend(keys)
+                found.versions.extend(versions)
             elif kind == "result":
                 batch.results.append(payload)
             elif kind == "run":
@@ -247,6 +255,13 @@ def forget_failed(ops: Sequence[Op], index: dict[str, str], values: ValueCache) 
             key, node, _, version, _, _ = op
         elif isinstance(op, WriteOp) and op.kind == "put":
             key, node, _, version, _ = op.payload.row
+        elif isinstance(op, WriteOp) and op.kind == "pack":
+            keys, node, _, versions, _ = op.payload
+            nodes.add(node)
+            for key, version in zip(keys, versions, strict=True):
+                if index.get(key) == version:
+                    del index[key]
+            continue
         else:
             if isinstance(op, WriteOp) and op.kind == "result":
                 values.discard(op.payload.data_version)

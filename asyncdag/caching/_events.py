@@ -12,7 +12,7 @@ import enum
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 __all__ = [
@@ -124,6 +124,13 @@ _Raw = list[Any]
 _TYPES = {t.value: t for t in CachingEventType}
 
 
+#: The first field of an :meth:`RunLog.add_many` entry's task: ``(_ITEMS, parent, indices,
+#: values)``, events for the items ``parent + (i,)`` of ``indices``, each with its value of
+#: ``values`` (``None``: the entry's own). A plain tuple of strings and numbers, which the
+#: garbage collector takes off its books, as it does the chunks that hold it.
+_ITEMS = "asyncdag:items"
+
+
 class RunLog:
     """The events of one run. ``add`` may be called from any thread of the run.
 
@@ -145,10 +152,16 @@ class RunLog:
         # than recording it
         self.emit = logger.isEnabledFor(logging.INFO)
         self.relayed = 0  # fields up to here were sent to the driver's process
+        #: the fields the events of ``add_many``'s entries would take, less the entries'
+        self._extra = 0
+        #: what records events kept for later, kept on the thread ``owner`` (the run's loop):
+        #: called before the next event is added there
+        self.waiting: list[Callable[[], None]] = []
+        self.owner = threading.get_ident()
 
     def __len__(self) -> int:
         """Fields recorded (``_FIELDS`` per event)."""
-        return self._sealed_len + len(self._events)
+        return self._sealed_len + len(self._events) + self._extra
 
     @property
     def pending(self) -> bool:
@@ -168,7 +181,7 @@ class RunLog:
                     self._sealed.append(tuple(events[:n]))
                     del events[:n]
                     self._sealed_len += n
-                self._room = min(_CHUNK, self._cap - self._sealed_len)
+                self._room = min(_CHUNK, self._cap - self._sealed_len - self._extra)
             return len(events) < self._room
 
     def _all(self) -> _Raw:
@@ -209,6 +222,8 @@ class RunLog:
         msg: str | None = None,
         value: Any = None,
     ) -> None:
+        if self.waiting:
+            self._record_waiting()
         events = self._events
         if len(events) >= self._room:
             if not self._roll():
@@ -224,6 +239,53 @@ class RunLog:
                 CachingEvent(self.run_id, actor, kind, node, task_text(task_id), msg, value),  # type: ignore[arg-type]
             )
 
+    def _record_waiting(self) -> None:
+        """Events kept for batches of items (``waiting``) are recorded before any other:
+        the log keeps the order things happened in (on the thread that keeps them)."""
+        if threading.get_ident() != self.owner:
+            return
+        waiting, self.waiting = self.waiting, []
+        for record in waiting:
+            record()
+
+    def add_many(
+        self,
+        node: str,
+        parent: tuple[int, ...] | None,
+        indices: list[Any],
+        actor: str,
+        kind: CachingEventType,
+        msg: str | None = None,
+        values: list[Any] | None = None,
+    ) -> None:
+        """One event of ``kind`` for each item ``parent + (i,)`` of ``indices`` (``parent``
+        ``None``: ``indices`` are the items' whole index paths), with its value of ``values``,
+        stamped with one time: many items recorded at once. They are kept as one
+        entry (see ``_ITEMS``) and spelled out when the events are read."""
+        n = len(indices)
+        if self.emit:  # each event goes to the logger too: one at a time
+            for j, i in enumerate(indices):
+                task = i if parent is None else (*parent, i)
+                self.add(node, task, actor, kind, msg, values[j] if values else None)
+            return
+        fit = (self._cap - len(self)) // _FIELDS
+        if fit < n:
+            self.dropped += n - max(fit, 0)
+            if fit <= 0:
+                return
+            indices = indices[:fit]
+            values = values[:fit] if values is not None else None
+            n = fit
+        before = self.dropped
+        entry = (_ITEMS, parent, tuple(indices), tuple(values) if values is not None else None)
+        self.add(node, entry, actor, kind, msg)  # type: ignore[arg-type]
+        if self.dropped == before:
+            extra = (n - 1) * _FIELDS
+            self._extra += extra
+            self._room -= extra  # (the open list's share of the bound: see _roll)
+        else:
+            self.dropped += n - 1
+
     def events(self, level: Literal["debug", "info"] = "info") -> Iterator[CachingEvent]:
         raw = self._all()
         types = _TYPES
@@ -231,5 +293,12 @@ class RunLog:
         for node, task, actor, code, msg, value, ts in zip(*fields, strict=True):
             kind = types[code] if type(code) is str else code
             if level == "info" and kind not in INFO_EVENTS:
+                continue
+            if type(task) is tuple and task and task[0] == _ITEMS:
+                _, parent, indices, values = task
+                for j, i in enumerate(indices):
+                    one = values[j] if values is not None else value
+                    text = task_text(i if parent is None else (*parent, i))
+                    yield CachingEvent(self.run_id, actor, kind, node, text, msg, one, ts)
                 continue
             yield CachingEvent(self.run_id, actor, kind, node, task_text(task), msg, value, ts)

@@ -191,16 +191,20 @@ def _record_sync(
         for item in itertools.islice(it, skip):
             recorder.add(item)
         raw = _RAW_ITEMS
-        for item in it:
-            if type(item) in raw and not recorder.broken:  # the common case, inline
-                recorder.count += 1
-                buf = recorder.buf
+        buf, keep, n = recorder.buf, not recorder.broken, recorder.count
+        start = n + 1
+        for n, item in enumerate(it, start):  # (n: the items so far, this one's included)
+            if keep and type(item) in raw:  # the common case, inline
                 buf.append(item)
                 if len(buf) >= PART_ITEMS:
                     recorder._flush_part()
+                    buf = recorder.buf
             else:
+                recorder.count = n - 1
                 recorder.add(item)
+                buf, keep = recorder.buf, not recorder.broken
             yield item
+        recorder.count = n
         if recorder.finish(key):
             durable_sync(spec)
         elif key is None:

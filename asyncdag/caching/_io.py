@@ -50,6 +50,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
+from itertools import islice
 from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
@@ -154,8 +155,10 @@ class BatchThread(Generic[T]):
                 # GIL for every item).
                 self._hurry.wait(self.linger)
             self._hurry.clear()
-            take = items.popleft  # (only this thread takes; others only append)
-            batch: list[T] = [take() for _ in range(min(len(items), self.max_batch))]
+            # (only this thread takes; others only append): popleft in a C loop, as many
+            # as there are now, up to max_batch (an item is never None)
+            take = min(len(items), self.max_batch)
+            batch: list[T] = list(islice(iter(items.popleft, None), take))
             try:
                 self._handle(batch)
             except BaseException:  # the thread must outlive a broken handler

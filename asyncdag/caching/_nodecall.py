@@ -24,8 +24,7 @@ import pickle
 from collections.abc import Callable
 from typing import Any
 
-from asyncdag._calls import RunInfo, current_run
-from asyncdag._memo import MISS, SLOW
+from asyncdag._calls import current_run
 from asyncdag.caching import _formats
 from asyncdag.caching._events import CachingEventType, task_text
 from asyncdag.caching._fingerprint import (
@@ -45,7 +44,6 @@ from asyncdag.caching._stores import FileResultStore, Prepared
 
 __all__ = [
     "Miss",
-    "StepMemo",
     "after_stream",
     "call_async",
     "call_sync",
@@ -531,67 +529,3 @@ async def durable_async(spec: NodeSpec) -> None:
 
 def _running_loop() -> asyncio.AbstractEventLoop:
     return asyncio.get_running_loop()
-
-
-class StepMemo:
-    """The cache of one node on the engine's own route (:class:`asyncdag._memo.Memo`).
-
-    It answers the two common cases where the engine calls the node, without the wrapper:
-    a hit found in memory (a small primitive spelled by its version, or a pickle the process
-    holds; also for a node whose failures are data, unless the hit is a stored failure) and
-    a miss whose node then runs and is stored. Anything else (a read from the database, a
-    miss or a stored failure of a node whose failures are data, a worker process's run, a
-    disabled store) is ``SLOW``: the engine calls the wrapper, which does all of it. Both
-    routes record the same events and versions, and store the same entries.
-    """
-
-    __slots__ = ("fn", "spec", "wrapper")
-
-    def __init__(self, spec: NodeSpec, fn: Callable[..., Any], wrapper: Callable[..., Any]):
-        self.spec = spec
-        self.fn = fn
-        self.wrapper = wrapper
-
-    def look(self, run: RunInfo, index: tuple[int, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
-        spec = self.spec
-        state = spec.runs.get(run.run_id)
-        store = spec.store
-        if state is None or not store._opened or store.disabled is not None or state.detached:
-            return None, SLOW
-        key = spec.key(kwargs, state)
-        if key is None:
-            return None, SLOW
-        if not spec.lookup:  # recompute: run it, store it
-            return (None, SLOW) if spec.cache_failures else (key, MISS)
-        known = store.index.get(key)
-        if known is None:
-            if spec.cache_failures:  # a failure must be stored: the wrapper's route does it
-                return None, SLOW
-            return (key, MISS) if store.trusts(spec.node_key) else (None, SLOW)
-        # (a stored failure is no quick hit: the wrapper raises it again)
-        value = _quick_hit(spec, state, known, key, index)
-        return (None, SLOW) if value is _NO_HIT else (key, value)
-
-    def keep(self, run: RunInfo, index: tuple[int, ...], key: Any, value: Any) -> bool:
-        spec = self.spec
-        state = spec.runs.get(run.run_id)
-        if state is None:
-            return False
-        if not _store_literal(spec, state, key, value, index) and not _after_result(
-            spec, state, key, value, index
-        ):
-            return False
-        store = spec.store
-        return not store.authoritative or store.writer.full
-
-    def failed(self, run: RunInfo, index: tuple[int, ...], key: Any, error: Exception) -> None:
-        spec = self.spec
-        log_event(
-            spec.runs.get(run.run_id), spec, E.FAILED_EXECUTION, "adapter", repr(error), None, index
-        )
-
-    async def settle(self) -> None:
-        await durable_async(self.spec)
-
-    def settle_sync(self) -> None:
-        durable_sync(self.spec)

@@ -47,6 +47,10 @@ class RunState:
         self.detached = False  # a worker process's copy: its events are relayed
         self._warned: dict[str, int] = {}
         self._lock = threading.Lock()
+        #: the thread of the run's loop (where the run started), and what records each
+        #: node's items kept there in batches (``None``: none of that node's may be)
+        self.thread = threading.get_ident()
+        self.batches: dict[str, Any] = {}
 
     def version_of(self, value: Any) -> str:
         """The data version of a dependency's value: remembered by identity when this run
@@ -101,6 +105,40 @@ class RunState:
         if len(versions) < ITEM_VERSIONS:
             versions[task] = version
             keys[task] = key
+
+    def record_batches(self) -> None:
+        """Record what the batches hold (the run is over; on its loop's thread)."""
+        for batch in list(self.batches.values()):
+            if batch is not None:
+                batch.record()
+
+    def item_versions_of(
+        self,
+        node: str,
+        parent: tuple[int, ...] | None,
+        indices: list[Any],
+        versions: list[str],
+        keys: list[str],
+    ) -> None:
+        """:meth:`item_version` for the items ``parent + (i,)`` of ``indices`` at once
+        (``parent`` ``None``: ``indices`` are the items' whole index paths)."""
+        found = self._items.get(node)
+        if found is None:
+            found = self._items[node] = ({}, {})
+        have_versions, have_keys = found
+        room = ITEM_VERSIONS - len(have_versions)
+        if room <= 0:
+            return
+        if room < len(indices):
+            indices, versions, keys = indices[:room], versions[:room], keys[:room]
+        tasks: list[Task]
+        if parent is None:
+            tasks = indices
+        else:
+            singles = zip(indices)  # (i,) for each item
+            tasks = list(map(parent.__add__, singles)) if parent else list(singles)
+        have_versions.update(zip(tasks, versions, strict=True))
+        have_keys.update(zip(tasks, keys, strict=True))
 
     @property
     def item_versions(self) -> dict[str, dict[Task, str]]:

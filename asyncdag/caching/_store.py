@@ -433,6 +433,16 @@ class Store:
         # a bare tuple, not a WriteOp: this runs once per stored result
         self.writer.thread.submit((key, node, code, version, run_id, data))
 
+    def put_pack(
+        self, keys: list[str], node: str, code: str, versions: list[str], run_id: str | None
+    ) -> None:
+        """:meth:`put_small` for many entries of ``node`` whose versions spell their results
+        (literals): one op for all of them."""
+        if self.disabled is not None:
+            return
+        self.index.update(zip(keys, versions, strict=True))
+        self.writer.submit(WriteOp("pack", (keys, node, code, versions, run_id)))
+
     def put_result(self, result: Prepared) -> None:
         """Store a result that no entry names yet (an expander's items)."""
         if self.disabled is not None:

@@ -19,7 +19,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from typing import Any
 
 from asyncdag.caching._expand import expand_async, expand_sync
-from asyncdag.caching._nodecall import StepMemo, after_stream, call_async, call_sync
+from asyncdag.caching._memo_route import StepMemo
+from asyncdag.caching._nodecall import after_stream, call_async, call_sync
 from asyncdag.caching._spec import NodeSpec, Role
 
 __all__ = ["NodeSpec", "Role", "wrap"]

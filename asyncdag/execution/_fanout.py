@@ -46,7 +46,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 from asyncdag import _calls
-from asyncdag._memo import SLOW, Memo
+from asyncdag._memo import MISS, SLOW, ItemMemo, Memo
 from asyncdag._sync import Credits
 from asyncdag.execution._blockrun import call_detached
 from asyncdag.execution._dispatch import Dispatch
@@ -526,6 +526,9 @@ class Expansion:
         if self.done or not self.exhausted or self.outstanding:
             return
         self.done = True
+        lone = self.lone
+        if lone is not None and lone.items is not None:
+            lone.items.close()  # what the cache keeps of the items, before what follows them
         parent = self.parent
         for key, lst in self.lists.items():
             if self.skipped:
@@ -559,7 +562,16 @@ class _Lone:
     One per expansion, holding nothing of it (the expansion holds this): its methods are
     handed the expansion."""
 
-    __slots__ = ("clears_call", "keyword", "positional", "sinks", "step")
+    __slots__ = (
+        "clears_call",
+        "items",
+        "keyword",
+        "memo_fn",
+        "memo_positional",
+        "positional",
+        "sinks",
+        "step",
+    )
 
     def __init__(self, step: CallStep, keyword: str, sinks: tuple[tuple[list[Any], bool], ...]):
         self.step = step
@@ -568,16 +580,14 @@ class _Lone:
         self.sinks = sinks
         #: the expander's CallInfo may be current where items start (Expansion._own_context)
         self.clears_call = True
-        #: ``fn(item)`` binds the item as ``fn(**{keyword: item})`` would (a plain function
-        #: whose first parameter is that keyword, not positional-only): the cheaper call
-        code = getattr(step.fn, "__code__", None)
-        self.positional = (
-            isinstance(step.fn, types.FunctionType)
-            and code is not None
-            and code.co_argcount >= 1
-            and code.co_posonlyargcount == 0
-            and code.co_varnames[0] == keyword
-        )
+        #: ``fn(item)`` binds the item as ``fn(**{keyword: item})`` would: the cheaper call
+        self.positional = _binds_first(step.fn, keyword)
+        #: the cache's memo of this expansion's items (set by ``of``), and how to call the
+        #: node's own function past it
+        self.items: ItemMemo | None = None
+        memo = step.memo
+        self.memo_fn: Any = memo.fn if memo is not None else None
+        self.memo_positional = memo is not None and _binds_first(memo.fn, keyword)
 
     @staticmethod
     def of(expansion: Expansion) -> _Lone | None:
@@ -597,7 +607,13 @@ class _Lone:
         keyword, key = lone.local[0]
         assert key == step.name  # a lone block's instance holds only its item
         sinks = tuple((lst, name == lone.name) for name, lst in expansion.lists.items())
-        return _Lone(lone, keyword, sinks)
+        route = _Lone(lone, keyword, sinks)
+        if lone.memo is not None:
+            items = lone.memo.items(run.info, expansion.parent.index, keyword)
+            if items is not None:
+                route.items = items
+                run.call_at_end(items.close)
+        return route
 
     async def run_item(self, exp: Expansion, i: int, item: Any, slotted: Any) -> None:
         """Item ``i`` of ``exp``, start to end, as one task: the node's call, its value into
@@ -617,7 +633,24 @@ class _Lone:
             step = self.step
             try:
                 if step.memo is not None:
-                    value = await self._memo_call(exp, step.memo, i, item, slotted)
+                    items = self.items
+                    if items is None:
+                        value = await self._memo_call(exp, step.memo, i, item, slotted)
+                    else:  # (asyncdag._memo: the memo of this expansion's items)
+                        key, value = items.look(i, item)
+                        if value is MISS:
+                            try:
+                                if self.memo_positional:
+                                    value = await self.memo_fn(item)
+                                else:
+                                    value = await self.memo_fn(**{self.keyword: item})
+                            except Exception as exc:
+                                items.failed(i, key, exc)
+                                raise
+                            if items.keep(i, key, value):
+                                await step.memo.settle()
+                        elif value is SLOW:
+                            value = await self._slow_call(exp, i, item, slotted)
                 elif self.positional:
                     value = await step.fn(item)
                 else:
@@ -646,12 +679,16 @@ class _Lone:
         value, kept by the cache; when the memo cannot answer at once, the cache's wrapper
         with the item's ``CallInfo`` current (the one case that makes the item's Instance:
         the CallInfo's owner)."""
-        kwargs = {self.keyword: item}
-        found = await call_memo(memo, exp.run.info, (*exp.parent.index, i), kwargs)
+        found = await call_memo(memo, exp.run.info, (*exp.parent.index, i), {self.keyword: item})
         if found is SLOW:
-            _calls.enter_call(self.instance(exp, i, item, slotted).call_info(self.step))
-            return await self.step.fn(**kwargs)
+            return await self._slow_call(exp, i, item, slotted)
         return found
+
+    async def _slow_call(self, exp: Expansion, i: int, item: Any, slotted: Any) -> Any:
+        """The cache's wrapper, with the item's ``CallInfo`` current: what a memo cannot
+        answer at once (the one case that makes the item's Instance: the CallInfo's owner)."""
+        _calls.enter_call(self.instance(exp, i, item, slotted).call_info(self.step))
+        return await self.step.fn(**{self.keyword: item})
 
     def instance(self, exp: Expansion, i: int, item: Any, slotted: Any) -> Instance:
         """The Instance of item ``i`` of ``exp``, made when something needs one."""
@@ -667,6 +704,19 @@ class _Lone:
         )
         child.slotted = slotted
         return child
+
+
+def _binds_first(fn: Any, keyword: str) -> bool:
+    """Whether ``fn(item)`` binds the item as ``fn(**{keyword: item})`` would: a plain
+    function whose first parameter is that keyword, not positional-only."""
+    code = getattr(fn, "__code__", None)
+    return (
+        isinstance(fn, types.FunctionType)
+        and code is not None
+        and code.co_argcount >= 1
+        and code.co_posonlyargcount == 0
+        and code.co_varnames[0] == keyword
+    )
 
 
 def hooked_total(run: Any) -> bool:
