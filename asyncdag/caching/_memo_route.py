@@ -86,6 +86,23 @@ class StepMemo:
     def look(self, run: RunInfo, index: tuple[int, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
         spec = self.spec
         state = spec.runs.get(run.run_id)
+        if state is not None:  # the commonest call, a small int its only argument, at once
+            batch: _Batched | None = state.batches.get(spec.name, _UNSET)
+            if batch is _UNSET:
+                batch = batch_of(spec, state)
+            if (
+                batch is not None
+                and batch._int_prefix is not None
+                and threading.get_ident() == state.thread
+            ):
+                item = kwargs.get(batch.keyword)
+                if type(item) is int and -_LITERAL_INT < item < _LITERAL_INT:
+                    short = f"{batch._int_prefix}{item}"
+                    known = batch._get(short)
+                    if known is None:
+                        return (short, MISS) if batch._unknown is MISS else (None, SLOW)
+                    value = _quick_hit(spec, state, known, short, index)
+                    return (None, SLOW) if value is _NO_HIT else (short, value)
         store = spec.store
         if state is None or not store._opened or store.disabled is not None or state.detached:
             return None, SLOW
@@ -172,7 +189,20 @@ class _Batched:
     ``parent``: the items' index paths are ``parent + (i,)`` for the ``i`` kept; ``None``:
     what is kept is the whole index path."""
 
-    __slots__ = ("_hits", "_loop", "_misses", "_scheduled", "full", "parent", "spec", "state")
+    __slots__ = (
+        "_get",
+        "_hits",
+        "_int_prefix",
+        "_loop",
+        "_misses",
+        "_scheduled",
+        "_unknown",
+        "full",
+        "keyword",
+        "parent",
+        "spec",
+        "state",
+    )
 
     def __init__(
         self,
@@ -180,11 +210,28 @@ class _Batched:
         state: RunState,
         parent: tuple[int, ...] | None,
         loop: asyncio.AbstractEventLoop,
+        keyword: str,
     ) -> None:
         self.spec = spec
         self.state = state
         self.parent = parent
         self._loop = loop
+        #: the argument that is the node's only dependency ("": it has none, or several)
+        self.keyword = keyword
+        single = spec._single
+        #: the key of a call whose only argument is a small int, less its digits
+        #: (``NodeSpec.key``'s commonest case)
+        self._int_prefix = (
+            f"{spec._short}{keyword}=i"
+            if single is not None and keyword and single[0] == keyword
+            else None
+        )
+        store = spec.store
+        #: the index's answer for a key (nothing, for a node marked ``recompute``)
+        self._get = store.index.get if spec.lookup else _NOTHING.get
+        #: what a key missing from the index means: a miss when the node's index is complete
+        #: (or the node always runs), else a question only the wrapper can ask (the database)
+        self._unknown = MISS if not spec.lookup or store.trusts(spec.node_key) else SLOW
         # flat lists, three fields an item: its index, its key, its data version
         self._misses: list[Any] = []
         self._hits: list[Any] = []
@@ -258,9 +305,10 @@ class ItemMemo(_Batched):
                 await memo.settle()
     """
 
-    __slots__ = ("_get", "_int_prefix", "_keyword", "_unknown")
+    __slots__ = ()
 
     parent: tuple[int, ...]
+    keyword: str
 
     def __init__(
         self,
@@ -270,19 +318,7 @@ class ItemMemo(_Batched):
         keyword: str,
         loop: asyncio.AbstractEventLoop,
     ) -> None:
-        super().__init__(spec, state, parent, loop)
-        self._keyword = keyword
-        single = spec._single
-        #: the key of a small-int item, less its digits (``NodeSpec.key``'s commonest case)
-        self._int_prefix = (
-            f"{spec._short}{keyword}=i" if single is not None and single[0] == keyword else None
-        )
-        store = spec.store
-        #: the index's answer for a key (nothing, for a node marked ``recompute``)
-        self._get = store.index.get if spec.lookup else _NOTHING.get
-        #: what a key missing from the index means: a miss when the node's index is complete
-        #: (or the node always runs), else a question only the wrapper can ask (the database)
-        self._unknown = MISS if not spec.lookup or store.trusts(spec.node_key) else SLOW
+        super().__init__(spec, state, parent, loop, keyword)
 
     def look(self, i: int, item: Any) -> tuple[Any, Any]:
         key: str | None
@@ -290,7 +326,7 @@ class ItemMemo(_Batched):
         if prefix is not None and type(item) is int and -_LITERAL_INT < item < _LITERAL_INT:
             key = f"{prefix}{item}"
         else:
-            key = self.spec.key({self._keyword: item}, self.state)
+            key = self.spec.key({self.keyword: item}, self.state)
             if key is None:
                 return None, SLOW
         known = self._get(key)
@@ -353,6 +389,9 @@ def batch_of(spec: NodeSpec, state: RunState) -> _Batched | None:
     loop = asyncio._get_running_loop()
     if loop is None or threading.get_ident() != state.thread:
         return None  # (asked again next time: the loop's own call makes it)
-    made = _Batched(spec, state, None, loop) if store_ready(spec) else None
+    single = spec._single
+    keyword = single[0] if single is not None else ""
+    ready = store_ready(spec) and not state.detached
+    made = _Batched(spec, state, None, loop, keyword) if ready else None
     state.batches[spec.name] = made
     return made
