@@ -86,23 +86,9 @@ class StepMemo:
     def look(self, run: RunInfo, index: tuple[int, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
         spec = self.spec
         state = spec.runs.get(run.run_id)
-        if state is not None:  # the commonest call, a small int its only argument, at once
-            batch: _Batched | None = state.batches.get(spec.name, _UNSET)
-            if batch is _UNSET:
-                batch = batch_of(spec, state)
-            if (
-                batch is not None
-                and batch._int_prefix is not None
-                and threading.get_ident() == state.thread
-            ):
-                item = kwargs.get(batch.keyword)
-                if type(item) is int and -_LITERAL_INT < item < _LITERAL_INT:
-                    short = f"{batch._int_prefix}{item}"
-                    known = batch._get(short)
-                    if known is None:
-                        return (short, MISS) if batch._unknown is MISS else (None, SLOW)
-                    value = _quick_hit(spec, state, known, short, index)
-                    return (None, SLOW) if value is _NO_HIT else (short, value)
+        batch = self._batch(state, index)
+        if batch is not None and batch.keyword in kwargs:  # its one argument: the batch's
+            return batch.look(index, kwargs[batch.keyword])
         store = spec.store
         if state is None or not store._opened or store.disabled is not None or state.detached:
             return None, SLOW
@@ -125,28 +111,28 @@ class StepMemo:
         state = spec.runs.get(run.run_id)
         if state is None:
             return False
-        if index and spec.in_block:
-            # an item's small primitive, on the run's loop: recorded with the others
-            batch: _Batched | None = state.batches.get(spec.name, _UNSET)
-            if batch is _UNSET:
-                batch = batch_of(spec, state)
-            if batch is not None and threading.get_ident() == state.thread:
-                if type(value) is int and -_LITERAL_INT < value < _LITERAL_INT:
-                    version: str | None = f"i{value}"
-                else:
-                    version = _literal_version(value)
-                if version is not None:
-                    batch._misses += (index, key, version)
-                    if not batch._scheduled:
-                        batch._schedule()
-                    return batch.full
-                batch.record()  # (the events of this node's items stay in order)
+        batch = self._batch(state, index)
+        if batch is not None:  # an item, on the run's loop: recorded with the others
+            return batch.keep(index, key, value)
         if not _store_literal(spec, state, key, value, index) and not _after_result(
             spec, state, key, value, index
         ):
             return False
         store = spec.store
         return not store.authoritative or store.writer.full
+
+    def _batch(self, state: RunState | None, index: tuple[int, ...]) -> _Batched | None:
+        """The batch of this node's items in ``state``'s run, for a call of an item on the
+        run's loop (see :func:`batch_of`); ``None`` for any other call."""
+        spec = self.spec
+        if state is None or not index or not spec.in_block:
+            return None
+        batch: _Batched | None = state.batches.get(spec.name, _UNSET)
+        if batch is _UNSET:
+            batch = batch_of(spec, state)
+        if batch is None or threading.get_ident() != state.thread:
+            return None
+        return batch
 
     def failed(self, run: RunInfo, index: tuple[int, ...], key: Any, error: Exception) -> None:
         spec = self.spec
@@ -166,17 +152,7 @@ class StepMemo:
         does not own, a store that is not open, a node whose failures are data."""
         spec = self.spec
         state = spec.runs.get(run.run_id)
-        store = spec.store
-        if (
-            state is None
-            or state.detached
-            or not store._opened
-            or store.disabled is not None
-            or not store.authoritative
-            or not store.small_limit
-            or spec.cache_failures
-            or spec._keyless
-        ):
+        if state is None or state.detached or spec._keyless or not store_ready(spec):
             return None
         return ItemMemo(spec, state, parent, keyword, asyncio.get_running_loop())
 
@@ -238,6 +214,53 @@ class _Batched:
         self._scheduled = False
         #: whether the writer holds past its bound (as of the last record): ``keep``'s answer
         self.full = False
+
+    def look(self, i: Any, item: Any) -> tuple[Any, Any]:
+        """``StepMemo.look`` for the item ``i`` (see ``parent``), whose one argument is ``item``."""
+        key: str | None
+        prefix = self._int_prefix
+        if prefix is not None and type(item) is int and -_LITERAL_INT < item < _LITERAL_INT:
+            key = f"{prefix}{item}"
+        else:
+            key = self.spec.key({self.keyword: item}, self.state)
+            if key is None:
+                return None, SLOW
+        known = self._get(key)
+        if known is None:
+            return key, self._unknown
+        tag = known[0]
+        if tag in LITERAL_TAGS:  # a hit spelled by its version: recorded with the others
+            self._hits += (i, key, known)
+            if not self._scheduled:
+                self._schedule()
+            return key, DECODE_LITERAL[tag](known[1:])
+        self.record()  # (the events of this node's items stay in order)
+        value = _quick_hit(self.spec, self.state, known, key, self._task(i))
+        return (None, SLOW) if value is _NO_HIT else (key, value)
+
+    def keep(self, i: Any, key: Any, value: Any) -> bool:
+        """``StepMemo.keep`` for the item ``i`` (see ``parent``)."""
+        version: str | None
+        if type(value) is int and -_LITERAL_INT < value < _LITERAL_INT:
+            version = f"i{value}"  # _int_version, for the commonest result
+        else:
+            version = _literal_version(value)
+            if version is None:
+                self.record()
+                spec = self.spec
+                if not _after_result(spec, self.state, key, value, self._task(i)):
+                    return False
+                return spec.store.writer.full
+        # (its index entry too is made when the item is recorded: until then, an item of
+        # the same key misses as well)
+        self._misses += (i, key, version)
+        if not self._scheduled:
+            self._schedule()
+        return self.full
+
+    def _task(self, i: Any) -> tuple[int, ...]:
+        parent = self.parent
+        return i if parent is None else (*parent, i)
 
     def _schedule(self) -> None:
         self._scheduled = True
@@ -320,52 +343,12 @@ class ItemMemo(_Batched):
     ) -> None:
         super().__init__(spec, state, parent, loop, keyword)
 
-    def look(self, i: int, item: Any) -> tuple[Any, Any]:
-        key: str | None
-        prefix = self._int_prefix
-        if prefix is not None and type(item) is int and -_LITERAL_INT < item < _LITERAL_INT:
-            key = f"{prefix}{item}"
-        else:
-            key = self.spec.key({self.keyword: item}, self.state)
-            if key is None:
-                return None, SLOW
-        known = self._get(key)
-        if known is None:
-            return key, self._unknown
-        tag = known[0]
-        if tag in LITERAL_TAGS:  # a hit spelled by its version: recorded with the others
-            self._hits += (i, key, known)
-            if not self._scheduled:
-                self._schedule()
-            return key, DECODE_LITERAL[tag](known[1:])
-        self.record()  # (the events of this node's items stay in order)
-        value = _quick_hit(self.spec, self.state, known, key, (*self.parent, i))
-        return (None, SLOW) if value is _NO_HIT else (key, value)
-
-    def keep(self, i: int, key: Any, value: Any) -> bool:
-        version: str | None
-        if type(value) is int and -_LITERAL_INT < value < _LITERAL_INT:
-            version = f"i{value}"  # _int_version, for the commonest result
-        else:
-            version = _literal_version(value)
-            if version is None:
-                self.record()
-                spec = self.spec
-                if not _after_result(spec, self.state, key, value, (*self.parent, i)):
-                    return False
-                return spec.store.writer.full
-        # (its index entry too is made when the item is recorded: until then, an item of
-        # the same key misses as well)
-        self._misses += (i, key, version)
-        if not self._scheduled:
-            self._schedule()
-        return self.full
-
     def failed(self, i: int, key: Any, error: Exception) -> None:
         self.record()
-        spec = self.spec
-        task = (*self.parent, i)
-        log_event(self.state, spec, E.FAILED_EXECUTION, "adapter", repr(error), None, task)
+        error_text = repr(error)
+        log_event(
+            self.state, self.spec, E.FAILED_EXECUTION, "adapter", error_text, None, self._task(i)
+        )
 
     def close(self) -> None:
         """Record what is pending (the engine calls it once the expansion's items are done,
